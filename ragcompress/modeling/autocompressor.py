@@ -1,0 +1,335 @@
+"""The AutoCompressor segment loop, shared by every architecture.
+
+An AutoCompressor is a causal LM that reads a long input as a sequence of segments. Each segment runs as
+
+    [soft prompt ; segment text ; κ summary tokens]
+
+and the last κ hidden states become *summary vectors*: with ``accumulate_summary`` they are appended to
+the soft prompt the next segment reads, otherwise they replace it. The summary tokens' input embeddings
+are the κ rows of ``embed_summary``, the only parameter an AutoCompressor adds to its base model.
+
+`AutoCompressorMixin` adds that loop to any Hugging Face ``*ForCausalLM`` whose decoder (``self.model``)
+accepts ``inputs_embeds`` and ``position_ids``. It keeps no state between calls: positions and masks are
+derived from the arguments of each call, so caches, beam search and batched padding work unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+from transformers.modeling_outputs import CausalLMOutputWithPast
+
+from ragcompress.modeling.positions import segment_position_ids
+
+DEFAULT_SUMMARY_LENGTH = 50
+
+
+@dataclass
+class AutoCompressorOutput(CausalLMOutputWithPast):
+    """`CausalLMOutputWithPast` plus the soft prompt after the last segment.
+
+    ``softprompt`` is ``[batch, slots, hidden]``: the summary vectors produced by this call (concatenated
+    onto the incoming soft prompt when ``accumulate_summary`` is on). ``logits`` cover text tokens only.
+    """
+
+    softprompt: torch.Tensor | None = None
+
+
+def set_autocompressor_defaults(config, summary_length: int | None = None) -> None:
+    """Give ``config`` the three AutoCompressor keys, keeping values it already has."""
+    if summary_length is not None:
+        config.summary_length = int(summary_length)
+    elif getattr(config, "summary_length", None) is None:
+        config.summary_length = DEFAULT_SUMMARY_LENGTH
+    if getattr(config, "accumulate_summary", None) is None:
+        config.accumulate_summary = True
+    if getattr(config, "segment_gradient_checkpointing", None) is None:
+        config.segment_gradient_checkpointing = False
+
+
+def split_segments(
+    segment_lengths: int | list[int] | tuple[int, ...] | None, total: int
+) -> list[tuple[int, int]]:
+    """``[(start, end), ...]`` of each segment; an int cuts ``total`` into pieces of that size."""
+    if total <= 0:
+        raise ValueError("the input is empty: pass at least one token")
+    if segment_lengths is None:
+        lengths = [total]
+    elif isinstance(segment_lengths, int):
+        if segment_lengths <= 0:
+            raise ValueError(f"segment_lengths={segment_lengths} must be a positive number of tokens")
+        lengths = [segment_lengths] * (total // segment_lengths)
+        if total % segment_lengths:
+            lengths.append(total % segment_lengths)
+    else:
+        lengths = [int(n) for n in segment_lengths]
+        if any(n <= 0 for n in lengths):
+            raise ValueError(f"segment_lengths={lengths} has a segment of no tokens; every segment needs ≥ 1")
+        if sum(lengths) != total:
+            raise ValueError(
+                f"segment_lengths={lengths} sum to {sum(lengths)} but the input has {total} tokens; "
+                "pass lengths that add up to the input length"
+            )
+    bounds, start = [], 0
+    for n in lengths:
+        bounds.append((start, start + n))
+        start += n
+    return bounds
+
+
+class AutoCompressorMixin:
+    """Adds summary tokens and the segment loop to a ``*ForCausalLM`` class (put it first in the bases)."""
+
+    # How slots are numbered; see ragcompress.modeling.positions. OPT overrides this.
+    position_style: str = "consecutive"
+
+    def __init__(self, config, *args, **kwargs):
+        set_autocompressor_defaults(config)
+        super().__init__(config, *args, **kwargs)
+        width = self.get_input_embeddings().embedding_dim
+        self.embed_summary = nn.Embedding(config.summary_length, width)
+        self._init_weights(self.embed_summary)
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def summary_length(self) -> int:
+        return self.config.summary_length
+
+    @property
+    def embedding_width(self) -> int:
+        return self.get_input_embeddings().embedding_dim
+
+    def summary_embeddings(self, batch: int) -> torch.Tensor:
+        # Call the module (not `.weight`) so wrappers such as peft's ModulesToSaveWrapper are honoured.
+        index = torch.arange(self.summary_length, device=self.embed_summary.weight.device)
+        return self.embed_summary(index).unsqueeze(0).expand(batch, -1, -1)
+
+    @torch.no_grad()
+    def init_summary_from_token(self, token_id: int | None = None) -> None:
+        """Set every summary embedding to the input embedding of ``token_id`` (default: EOS).
+
+        This is how a plain base model becomes an AutoCompressor; it must run *after* the base weights are
+        loaded, otherwise it copies a random embedding.
+        """
+        if token_id is None:
+            token_id = self.config.eos_token_id
+            if isinstance(token_id, (list, tuple)):
+                token_id = token_id[0] if token_id else None
+        if token_id is None:
+            raise ValueError("the config has no eos_token_id; pass token_id= to init_summary_from_token")
+        embed = self.get_input_embeddings()
+        ids = torch.tensor([token_id], device=embed.weight.device)
+        row = embed(ids)[0]
+        self.embed_summary.weight.copy_(
+            row.to(self.embed_summary.weight.dtype).expand_as(self.embed_summary.weight)
+        )
+
+    def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        logits = self.lm_head(hidden)
+        softcap = getattr(self.config, "final_logit_softcapping", None)
+        if softcap is not None:  # Gemma-style logit soft-capping, as the stock forward does
+            logits = torch.tanh(logits / softcap) * softcap
+        return logits
+
+    def _check_softprompt(self, softprompt: torch.Tensor | None, batch: int, ref: torch.Tensor):
+        if softprompt is None:
+            return None
+        if softprompt.dim() == 2:
+            softprompt = softprompt.unsqueeze(0)
+        if softprompt.dim() != 3:
+            raise ValueError(
+                f"softprompt must be [batch, slots, {self.embedding_width}], got {tuple(softprompt.shape)}"
+            )
+        if softprompt.shape[-1] != self.embedding_width:
+            raise ValueError(
+                f"softprompt has width {softprompt.shape[-1]} but this model's embeddings have width "
+                f"{self.embedding_width}; pass summary vectors made by this model"
+            )
+        if softprompt.shape[0] != batch:
+            if softprompt.shape[0] != 1:
+                raise ValueError(f"softprompt has batch size {softprompt.shape[0]} but the input has {batch}")
+            softprompt = softprompt.expand(batch, -1, -1)
+        if softprompt.shape[1] == 0:
+            return None
+        return softprompt.to(device=ref.device, dtype=ref.dtype)
+
+    def _text_mask(
+        self, attention_mask, batch: int, new_tokens: int, past_slots: int, device
+    ) -> tuple[torch.Tensor, int]:
+        """The text-only mask and how many cached slots hold a soft prompt.
+
+        With a cache, ``attention_mask`` covers every text token seen so far plus the new ones (the
+        convention of ``generate``); the cached slots it does not cover are the soft prompt.
+        """
+        if attention_mask is None:
+            return torch.ones(batch, past_slots + new_tokens, dtype=torch.long, device=device), 0
+        if attention_mask.dim() != 2 or attention_mask.shape[0] != batch:
+            raise ValueError(
+                f"attention_mask must be [batch, tokens] = [{batch}, ≥{new_tokens}], got {tuple(attention_mask.shape)}"
+            )
+        cached_softprompt = past_slots + new_tokens - attention_mask.shape[1]
+        if not 0 <= cached_softprompt <= past_slots:
+            raise ValueError(
+                f"attention_mask has {attention_mask.shape[1]} columns but the input has {new_tokens} new tokens "
+                f"and the cache {past_slots} slots; pass a mask over all text tokens seen so far"
+            )
+        return attention_mask.to(device).long(), cached_softprompt
+
+    def _before_training_forward(self) -> None:
+        """Hook for architectures that must protect a parameter in training (OPT's position row 1)."""
+
+    def _run_decoder(self, inputs_embeds, attention_mask, position_ids, past_key_values, use_cache, **kwargs):
+        def run(embeds, mask, positions):
+            out = self.model(
+                inputs_embeds=embeds,
+                attention_mask=mask,
+                position_ids=positions,
+                past_key_values=past_key_values,
+                use_cache=use_cache,
+                **kwargs,
+            )
+            return out.last_hidden_state, out.past_key_values
+
+        if self.config.segment_gradient_checkpointing and self.training and torch.is_grad_enabled():
+            # Keep only each segment's inputs (including the incoming soft prompt) and recompute the
+            # segment in backward: memory grows with the number of segments, not with their length.
+            hidden = checkpoint(
+                lambda e, m, p: run(e, m, p)[0],
+                inputs_embeds,
+                attention_mask,
+                position_ids,
+                use_reentrant=False,
+            )
+            return hidden, None
+        return run(inputs_embeds, attention_mask, position_ids)
+
+    # ------------------------------------------------------------------ forward
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        segment_lengths: int | list[int] | None = None,
+        softprompt: torch.Tensor | None = None,
+        output_softprompt: bool = False,
+        past_key_values=None,
+        use_cache: bool | None = None,
+        logits_to_keep: int = 0,
+        position_ids: torch.LongTensor | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> AutoCompressorOutput:
+        """Run the segments of ``input_ids`` (or ``inputs_embeds``) one after another.
+
+        Args:
+            input_ids / inputs_embeds: ``[batch, tokens]`` / ``[batch, tokens, width]`` text.
+            attention_mask: ``[batch, tokens]`` over text (1 real, 0 padding); padding may sit anywhere in
+                a segment, for instance at the end of the last one. With a cache it covers all text seen.
+            labels: ``[batch, tokens]``; -100 is ignored. The loss is over text tokens only.
+            segment_lengths: int (cut into pieces of that size) or list summing to ``tokens``; default one
+                segment.
+            softprompt: ``[batch, slots, width]`` summary vectors to read before the first segment.
+            output_softprompt: also append summary tokens to the last segment (to compress it).
+            past_key_values / use_cache: HF cache for the last segment (generation).
+            logits_to_keep: keep only the logits of the last n text tokens (0: all).
+        """
+        if position_ids is not None:
+            raise ValueError(
+                "AutoCompressors derive position_ids from the segment layout; do not pass position_ids"
+            )
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of input_ids or inputs_embeds")
+        if self.training:
+            self._before_training_forward()
+        embeds = self.get_input_embeddings()(input_ids) if inputs_embeds is None else inputs_embeds
+        batch, total = embeds.shape[:2]
+
+        past_slots = past_key_values.get_seq_length() if past_key_values is not None else 0
+        text_mask, cached_softprompt = self._text_mask(
+            attention_mask, batch, total, past_slots, embeds.device
+        )
+        past_text = past_slots - cached_softprompt
+        softprompt = self._check_softprompt(softprompt, batch, embeds)
+        bounds = split_segments(segment_lengths, total)
+        if past_slots:
+            if softprompt is not None:
+                raise ValueError(
+                    "the cache already holds the soft prompt; pass softprompt only on the first call"
+                )
+            if len(bounds) > 1:
+                raise ValueError("with past_key_values the input continues one segment; pass one segment")
+        if use_cache and output_softprompt:
+            raise ValueError(
+                "use_cache=True with output_softprompt=True would cache summary tokens; pick one"
+            )
+
+        kappa = self.summary_length
+        text_hidden, new_cache = [], None
+        for index, (start, end) in enumerate(bounds):
+            last = index == len(bounds) - 1
+            with_summary = not last or output_softprompt
+            new_soft = 0 if softprompt is None else softprompt.shape[1]
+            soft_slots = new_soft + (cached_softprompt if index == 0 else 0)
+            seen_text = text_mask[:, (0 if index == 0 else past_text + start) : past_text + end]
+            pieces = [embeds[:, start:end]]
+            if softprompt is not None:
+                pieces.insert(0, softprompt)
+            if with_summary:
+                pieces.append(self.summary_embeddings(batch).to(embeds.dtype))
+            segment_embeds = torch.cat(pieces, dim=1)
+            positions = segment_position_ids(
+                self.position_style,
+                seen_text,
+                end - start,
+                soft_slots,
+                new_soft,
+                kappa if with_summary else 0,
+            )
+            ones = seen_text.new_ones
+            mask = torch.cat(
+                [ones(batch, soft_slots), seen_text, ones(batch, kappa if with_summary else 0)], dim=1
+            )
+            hidden, cache = self._run_decoder(
+                segment_embeds,
+                mask,
+                positions,
+                past_key_values if last else None,
+                use_cache if last else False,
+                **kwargs,
+            )
+            text_hidden.append(hidden[:, new_soft : new_soft + end - start])
+            if last:
+                new_cache = cache
+            if with_summary:
+                summary = hidden[:, hidden.shape[1] - kappa :]
+                if self.config.accumulate_summary and softprompt is not None:
+                    softprompt = torch.cat([softprompt, summary], dim=1)
+                else:
+                    softprompt = summary
+
+        hidden = torch.cat(text_hidden, dim=1)
+        if logits_to_keep:
+            hidden = hidden[:, -logits_to_keep:]
+        logits = self._logits(hidden)
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size)
+        return AutoCompressorOutput(
+            loss=loss,
+            logits=logits,
+            past_key_values=new_cache,
+            softprompt=softprompt,
+        )
+
+    # ------------------------------------------------------------------ generation
+    def prepare_inputs_for_generation(self, input_ids, past_key_values=None, softprompt=None, **kwargs):
+        inputs = super().prepare_inputs_for_generation(input_ids, past_key_values=past_key_values, **kwargs)
+        # The soft prompt goes in once, with the prompt; afterwards it lives in the cache.
+        if past_key_values is None or past_key_values.get_seq_length() == 0:
+            inputs["softprompt"] = softprompt
+        inputs.pop("position_ids", None)
+        return inputs
