@@ -65,6 +65,7 @@ def _fix_tokenizer(tokenizer):
     tokenizer.eos_token = EOS_TOKEN
     tokenizer.pad_token = EOS_TOKEN
     tokenizer.padding_side = "left"  # generation pads on the left
+    tokenizer.clean_up_tokenization_spaces = False  # BPE: the clean-up would strip real spaces
     return tokenizer
 
 

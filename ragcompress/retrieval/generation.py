@@ -1,0 +1,118 @@
+"""Answer questions from passages in one of four ways, batched: the core under `Retriever.answer`.
+
+* ``fused``: the summary vectors of the k passages, concatenated least → most relevant (so the best
+  passage sits next to the prompt), form one soft prompt in front of the question; one generation.
+* ``text``: the passages as plain text in the prompt (the uncompressed baseline).
+* ``none``: the question alone (no retrieval).
+(``replug`` ensembles one pass per passage; it lives in retrieval/replug.py.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from ragcompress.modeling import compress, unwrap
+from ragcompress.prompting import join_passages, question_prompt_ids
+
+MODES = ("fused", "text", "none")
+
+
+def left_pad(rows: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, width - len(row) :] = torch.tensor(row, dtype=torch.long)
+        mask[i, width - len(row) :] = 1
+    return ids.to(device), mask.to(device)
+
+
+def fuse(vectors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """One soft prompt from per-passage summary vectors, in the order given (least → most relevant)."""
+    return torch.cat(list(vectors), dim=0)
+
+
+def prompt_rows(
+    tokenizer, questions: Sequence[str], passages: Sequence[Sequence[str]] | None, mode: str
+) -> list[list[int]]:
+    if mode == "text":
+        return [
+            question_prompt_ids(tokenizer, q, join_passages(list(p))) for q, p in zip(questions, passages)
+        ]
+    return [question_prompt_ids(tokenizer, q) for q in questions]
+
+
+@torch.inference_mode()
+def generate_answers(
+    model,
+    tokenizer,
+    questions: Sequence[str],
+    passages: Sequence[Sequence[str]] | None = None,
+    mode: str = "fused",
+    passage_vectors: Sequence[Sequence[torch.Tensor]] | None = None,
+    batch_size: int = 8,
+    max_new_tokens: int = 32,
+    **generate_kwargs,
+) -> list[str]:
+    """Generated answer text per question (special tokens removed).
+
+    For ``fused`` pass either ``passage_vectors`` (precomputed summary vectors, e.g. from the store) or
+    ``passages`` (compressed here with `compress`). Generation arguments pass through to ``generate``
+    (greedy by default).
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode {mode!r} is unknown; use one of {MODES}")
+    if mode in ("fused", "text") and passages is None and passage_vectors is None:
+        raise ValueError(f"mode {mode!r} needs passages")
+    core = unwrap(model)
+    device = core.embed_summary.weight.device
+    if mode == "fused" and passage_vectors is None:
+        flat = [p for group in passages for p in group]
+        vectors = compress(model, tokenizer, flat, batch_size=batch_size, to_cpu=False) if flat else []
+        it = iter(vectors)
+        passage_vectors = [[next(it) for _ in group] for group in passages]
+    rows = prompt_rows(tokenizer, questions, passages, mode)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    kwargs = {
+        "do_sample": False,
+        "max_new_tokens": max_new_tokens,
+        "pad_token_id": pad_id,
+        "eos_token_id": tokenizer.eos_token_id,
+    }
+    kwargs.update(generate_kwargs)
+    answers: list[str | None] = [None] * len(questions)
+    order = list(range(len(questions)))
+    if mode == "fused":  # rows in a batch must share the soft-prompt width
+        order.sort(key=lambda i: sum(v.shape[0] for v in passage_vectors[i]))
+    for first in range(0, len(order), batch_size):
+        batch = order[first : first + batch_size]
+        if mode == "fused":
+            widths = {sum(v.shape[0] for v in passage_vectors[i]) for i in batch}
+            if len(widths) > 1:  # rare (multi-step chunks): fall back to one-by-one
+                for i in batch:
+                    answers[i] = _generate(
+                        model, tokenizer, [rows[i]], [passage_vectors[i]], pad_id, device, kwargs
+                    )[0]
+                continue
+            vectors = [passage_vectors[i] for i in batch]
+        else:
+            vectors = None
+        for i, text in zip(
+            batch, _generate(model, tokenizer, [rows[i] for i in batch], vectors, pad_id, device, kwargs)
+        ):
+            answers[i] = text
+    return answers  # type: ignore[return-value]
+
+
+def _generate(model, tokenizer, rows, vectors, pad_id, device, kwargs) -> list[str]:
+    ids, mask = left_pad(rows, pad_id, device)
+    softprompt = None
+    if vectors is not None:
+        dtype = unwrap(model).embed_summary.weight.dtype
+        softprompt = torch.stack([fuse(v) for v in vectors]).to(device=device, dtype=dtype)
+        if softprompt.shape[1] == 0:
+            softprompt = None
+    out = model.generate(input_ids=ids, attention_mask=mask, softprompt=softprompt, **kwargs)
+    return tokenizer.batch_decode(out[:, ids.shape[1] :], skip_special_tokens=True)

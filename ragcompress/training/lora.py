@@ -1,0 +1,79 @@
+"""LoRA through peft, with the summary embeddings always trained and saved beside the adapter.
+
+An adapter directory is peft's own format (``adapter_config.json`` + ``adapter_model.safetensors``) plus
+``ragcompress.json`` (summary length, base model, training facts), so ``PeftModel.from_pretrained`` also
+reads it. Weights are stored in fp16 by default: the shipped default adapter must stay ≤ 16 MiB.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+ADAPTER_META = "ragcompress.json"
+
+
+def apply_lora(model, r: int = 16, alpha: int = 32, dropout: float = 0.0, targets=None):
+    """Wrap an AutoCompressor in a peft LoRA model; ``embed_summary`` is trained in full."""
+    from peft import LoraConfig, get_peft_model
+
+    from ragcompress.training.config import DEFAULT_LORA_TARGETS
+
+    config = LoraConfig(
+        r=r,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=list(targets or DEFAULT_LORA_TARGETS),
+        modules_to_save=["embed_summary"],
+        bias="none",
+    )
+    return get_peft_model(model, config)
+
+
+def save_adapter(peft_model, out_dir: str | Path, meta: dict | None = None, dtype=torch.float16) -> Path:
+    """Write the adapter (LoRA + summary embeddings) to ``out_dir``; returns the directory."""
+    from peft import get_peft_model_state_dict
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = get_peft_model_state_dict(peft_model)
+    state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in state.items()}
+    save_file(state, str(out_dir / "adapter_model.safetensors"), metadata={"format": "pt"})
+    peft_model.peft_config["default"].save_pretrained(str(out_dir))
+    core = peft_model.get_base_model()
+    info = {
+        "summary_length": core.config.summary_length,
+        "accumulate_summary": core.config.accumulate_summary,
+    }
+    info.update(meta or {})
+    (out_dir / ADAPTER_META).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    return out_dir
+
+
+def adapter_meta(adapter_dir: str | Path) -> dict:
+    path = Path(adapter_dir) / ADAPTER_META
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def load_adapter(model, adapter_dir: str | Path, merge: bool = True, trainable: bool = False):
+    """Attach a saved adapter to an AutoCompressor; ``merge=True`` folds it in for fast inference."""
+    from peft import PeftModel
+
+    adapter_dir = Path(adapter_dir)
+    if not (adapter_dir / "adapter_config.json").is_file():
+        raise ValueError(
+            f"{adapter_dir} holds no adapter_config.json; pass a directory written by save_adapter"
+        )
+    meta = adapter_meta(adapter_dir)
+    if "summary_length" in meta and meta["summary_length"] != model.config.summary_length:
+        raise ValueError(
+            f"{adapter_dir} was trained with summary_length={meta['summary_length']} but the model has "
+            f"{model.config.summary_length}"
+        )
+    peft_model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=trainable)
+    if merge:
+        return peft_model.merge_and_unload()
+    return peft_model

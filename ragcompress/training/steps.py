@@ -1,0 +1,202 @@
+"""What one training step computes: the language-modelling substeps, the fused-QA loss, validation.
+
+All three call the model's own segment loop (``model(..., segment_lengths=..., softprompt=...)``);
+nothing here re-implements segment handling.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+
+import numpy as np
+import torch
+
+from ragcompress.modeling import unwrap
+from ragcompress.prompting import answer_ids, join_passages, question_prompt_ids
+from ragcompress.training.segmenting import fixed_segments, random_segments, segment_bounds_for
+
+
+def substep_lengths(cfg, core, rng: np.random.Generator | None) -> list[int]:
+    """Segment lengths of one substep: random breakpoints in training, fixed ones otherwise."""
+    total, count = cfg.substep_length, cfg.segments_per_substep
+    if rng is None or not cfg.randomize_segments or count == 1:
+        return fixed_segments(total, count)
+    kappa = core.config.summary_length
+    slots = kappa * (count * cfg.training_substeps - 1) if core.config.accumulate_summary else kappa
+    low, high = segment_bounds_for(
+        total,
+        count,
+        cfg.min_segment_length or cfg.segment_length // 2,
+        getattr(core.config, "max_position_embeddings", None),
+        slots,
+        kappa,
+        core.position_style,
+    )
+    return random_segments(total, count, low, high, rng)
+
+
+def lm_substeps(
+    model, batch: torch.Tensor, cfg, rng, scale: float, autocast, no_sync=None, sync_last: bool = True
+) -> list[torch.Tensor]:
+    """Forward and backward over the substeps of a batch of packed sequences; returns detached losses.
+
+    With ``stop_gradient`` each substep is back-propagated as soon as it ends and the soft prompt is
+    detached before the next one (truncated BPTT after ``segments_per_substep`` compression steps), so
+    activation memory holds one substep at a time. Under DDP (``no_sync`` given) gradients are
+    all-reduced only in the last backward, and only when ``sync_last``.
+    """
+    core = unwrap(model)
+    n = cfg.training_substeps
+    length = cfg.substep_length
+
+    def context(final: bool):
+        return contextlib.nullcontext() if no_sync is None or (final and sync_last) else no_sync()
+
+    softprompt, total, losses = None, None, []
+    whole = contextlib.nullcontext() if cfg.stop_gradient else context(True)
+    with whole:
+        for s in range(n):
+            piece = batch[:, s * length : (s + 1) * length]
+            lengths = substep_lengths(cfg, core, rng)
+            last = s == n - 1
+            with context(last) if cfg.stop_gradient else contextlib.nullcontext():
+                with autocast():
+                    out = model(
+                        input_ids=piece,
+                        labels=piece,
+                        segment_lengths=lengths,
+                        softprompt=softprompt,
+                        output_softprompt=not last,
+                        use_cache=False,
+                    )
+                losses.append(out.loss.detach())
+                if cfg.stop_gradient:
+                    (out.loss * scale / n).backward()
+                    softprompt = None if last else out.softprompt.detach()
+                else:
+                    total = out.loss if total is None else total + out.loss
+                    softprompt = out.softprompt
+        if not cfg.stop_gradient:
+            (total * scale / n).backward()
+    return losses
+
+
+def _pad_right(rows: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(row)
+        mask[i, : len(row)] = 1
+    return ids.to(device), mask.to(device)
+
+
+def qa_loss(model, tokenizer, examples: list[dict], cfg, device, autocast) -> torch.Tensor:
+    """Answer loss of fused-QA examples: [summary vectors of k passages ; question] → short answer.
+
+    The passages are compressed in the same graph, so the answer loss also teaches the compressor what
+    to keep. Examples with ``text_mode`` read the passages as plain text instead (keeps that mode sharp).
+    """
+    core = unwrap(model)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    losses = []
+    for text_mode in (False, True):
+        group = [e for e in examples if bool(e.get("text_mode")) == text_mode]
+        if not group:
+            continue
+        softprompt = None
+        if not text_mode:
+            k = len(group[0]["passages"])
+            passages = [p for e in group for p in e["passages"]]
+            encoded = tokenizer(
+                passages, add_special_tokens=False, truncation=True, max_length=cfg.qa_passage_tokens
+            )
+            ids, mask = _pad_right(encoded["input_ids"], pad_id, device)
+            with autocast():
+                compressed = model(
+                    input_ids=ids,
+                    attention_mask=mask,
+                    output_softprompt=True,
+                    use_cache=False,
+                    logits_to_keep=1,
+                ).softprompt
+            kappa = core.config.summary_length
+            softprompt = compressed.reshape(len(group), k * kappa, -1)
+        rows, label_rows = [], []
+        for e in group:
+            context = join_passages(e["passages"]) if text_mode else None
+            prompt = question_prompt_ids(tokenizer, e["question"], context)
+            target = answer_ids(tokenizer, e["answer"])
+            rows.append(prompt + target)
+            label_rows.append([-100] * len(prompt) + target)
+        ids, mask = _pad_right(rows, pad_id, device)
+        labels = torch.full_like(ids, -100)
+        for i, row in enumerate(label_rows):
+            labels[i, : len(row)] = torch.tensor(row)
+        with autocast():
+            out = model(
+                input_ids=ids, attention_mask=mask, labels=labels, softprompt=softprompt, use_cache=False
+            )
+        losses.append(out.loss * len(group))
+    return sum(losses) / len(examples)
+
+
+def _segment_token_stats(logits: torch.Tensor, targets: torch.Tensor, start: int, end: int, offset: int = 0):
+    """NLL and correctness of tokens start+1..end-1, each predicted inside its own segment.
+
+    ``offset`` is the sequence position of ``logits``' first column (segments run on their own start at
+    their segment's start).
+    """
+    pred = logits[:, start - offset : end - 1 - offset].float()
+    gold = targets[:, start + 1 : end]
+    nll = torch.nn.functional.cross_entropy(pred.transpose(1, 2), gold, reduction="none")
+    correct = (pred.argmax(-1) == gold).float()
+    return nll.sum().item(), correct.sum().item(), gold.numel()
+
+
+@torch.no_grad()
+def validate(model, sequences: np.ndarray, cfg, device, autocast, batch_size: int | None = None) -> dict:
+    """Per-segment NLL and accuracy on validation sequences, with and without summary vectors.
+
+    Segments are fixed-length here so runs compare. "without" reads every segment on its own; "with"
+    reads it after the summary vectors of the segments before it (within the whole sequence: in
+    evaluation nothing is detached). Each token is predicted inside its own segment in both modes.
+    """
+    was_training = model.training
+    model.eval()
+    batch_size = batch_size or cfg.batch_size
+    lengths = fixed_segments(cfg.substep_length, cfg.segments_per_substep) * cfg.training_substeps
+    bounds = np.cumsum([0] + lengths)
+    sums = defaultdict(float)
+    try:
+        for first in range(0, len(sequences), batch_size):
+            batch = torch.from_numpy(np.asarray(sequences[first : first + batch_size]).astype(np.int64)).to(
+                device
+            )
+            with autocast():
+                logits = model(input_ids=batch, segment_lengths=lengths).logits
+            for j in range(len(lengths)):
+                a, b = int(bounds[j]), int(bounds[j + 1])
+                with autocast():
+                    alone = model(input_ids=batch[:, a:b]).logits
+                for mode, source, offset in (("with", logits, 0), ("without", alone, a)):
+                    nll, correct, count = _segment_token_stats(source, batch, a, b, offset)
+                    sums[f"{mode}/seg{j}/nll"] += nll
+                    sums[f"{mode}/seg{j}/acc"] += correct
+                    sums[f"{mode}/seg{j}/n"] += count
+    finally:
+        model.train(was_training)
+    metrics = {}
+    for mode in ("with", "without"):
+        total_nll = total_n = 0.0
+        for j in range(len(lengths)):
+            n = sums[f"{mode}/seg{j}/n"]
+            if n:
+                metrics[f"valid/{mode}_summary/seg{j}_nll"] = sums[f"{mode}/seg{j}/nll"] / n
+                metrics[f"valid/{mode}_summary/seg{j}_acc"] = sums[f"{mode}/seg{j}/acc"] / n
+            total_nll += sums[f"{mode}/seg{j}/nll"]
+            total_n += n
+        metrics[f"valid/{mode}_summary/nll"] = total_nll / max(total_n, 1)
+    metrics["valid/sequences"] = float(len(sequences))
+    return metrics

@@ -1,0 +1,317 @@
+"""`train(config)`: the one training loop of ragcompress, top to bottom.
+
+set up (devices, model, LoRA, data) → for each optimizer step: micro-batches of substeps (+ fused QA)
+→ clip, step → log, validate, checkpoint → save the final adapter or model. Runs on one device or under
+``torchrun`` (DistributedDataParallel, NCCL on GPUs, gloo on CPUs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from ragcompress.modeling import AutoCompressor, unwrap
+from ragcompress.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from ragcompress.training.config import TrainConfig
+from ragcompress.training.data import batch_indices, build_sequences
+from ragcompress.training.logging import MetricsLogger
+from ragcompress.training.lora import apply_lora, load_adapter, save_adapter
+from ragcompress.training.qa_data import QAExamples
+from ragcompress.training.steps import lm_substeps, qa_loss, validate
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    final_dir: Path
+    steps: int
+    history: list[dict] = field(default_factory=list)
+    valid: dict = field(default_factory=dict)
+    finished: bool = True  # False when max_seconds stopped the run early (resume to continue)
+
+
+@dataclass
+class _Dist:
+    rank: int = 0
+    world: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _setup_distributed() -> _Dist:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    cuda = torch.cuda.is_available()
+    if world > 1:
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        if cuda:
+            torch.cuda.set_device(local)
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if cuda else "gloo")
+        device = torch.device("cuda", local) if cuda else torch.device("cpu")
+        return _Dist(dist.get_rank(), world, device)
+    return _Dist(0, 1, torch.device("cuda" if cuda else "cpu"))
+
+
+def _out_of_time(env: _Dist, projected: float, budget: float) -> bool:
+    """Whether to stop now; under DDP every rank takes rank 0's decision, so none waits forever."""
+    stop = torch.tensor([float(projected > budget)], device=env.device)
+    if env.world > 1:
+        dist.broadcast(stop, src=0)
+    return bool(stop.item())
+
+
+def build_model(cfg: TrainConfig, device: torch.device, bf16: bool):
+    """The AutoCompressor to train and its tokenizer (LoRA bases stay in bf16 on GPUs)."""
+    dtype = torch.bfloat16 if (bf16 and cfg.lora) else torch.float32
+    if cfg.model == "smollm2":
+        from ragcompress.defaults import load_base_compressor
+
+        model, tokenizer = load_base_compressor(
+            cfg.summary_length, device="cpu", dtype=dtype, attn_implementation=cfg.attn_implementation
+        )
+    else:
+        from transformers import AutoTokenizer
+
+        model = AutoCompressor.from_pretrained(
+            cfg.model,
+            summary_length=cfg.summary_length,
+            dtype=dtype,
+            attn_implementation=cfg.attn_implementation,
+        )
+        tokenizer = AutoTokenizer.from_pretrained(cfg.model)
+    return model, tokenizer
+
+
+def prepare_for_training(model, cfg: TrainConfig, device: torch.device):
+    """Apply the config's summary settings and LoRA (unless already wrapped); fp32 trained weights."""
+    core = unwrap(model)
+    core.config.accumulate_summary = cfg.accumulate_summary
+    core.config.segment_gradient_checkpointing = cfg.segment_gradient_checkpointing
+    already_peft = hasattr(model, "peft_config")
+    if cfg.lora and not already_peft:
+        if cfg.init_adapter:
+            model = load_adapter(model, cfg.init_adapter, merge=False, trainable=True)
+        else:
+            model = apply_lora(model, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_targets)
+    # master copies of trained weights in fp32; autocast runs the matmuls in bf16
+    for param in model.parameters():
+        if param.requires_grad:
+            param.data = param.data.float()
+    return model.to(device)
+
+
+def _optimizer(model, cfg: TrainConfig) -> torch.optim.Optimizer:
+    summary, decay, plain = [], [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        if "embed_summary" in name:
+            summary.append(param)
+        elif param.dim() < 2 or "embed" in name or "norm" in name:
+            plain.append(param)  # no weight decay on norms, biases, embeddings (OPT's frozen row 1 too)
+        else:
+            decay.append(param)
+    groups = [
+        {"params": decay, "weight_decay": cfg.weight_decay, "lr_scale": 1.0},
+        {"params": plain, "weight_decay": 0.0, "lr_scale": 1.0},
+        {
+            "params": summary,
+            "weight_decay": 0.0,
+            "lr_scale": (cfg.summary_learning_rate or cfg.learning_rate) / cfg.learning_rate,
+        },
+    ]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.learning_rate, betas=(0.9, 0.95))
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """Linear warm-up, then cosine or linear decay to ``min_lr_ratio`` (a pure function of the step)."""
+    if step < cfg.warmup_steps:
+        return cfg.learning_rate * (step + 1) / cfg.warmup_steps
+    if cfg.schedule == "constant":
+        return cfg.learning_rate
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
+    shape = 0.5 * (1 + math.cos(math.pi * progress)) if cfg.schedule == "cosine" else 1 - progress
+    return cfg.learning_rate * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * shape)
+
+
+def train(
+    cfg: TrainConfig, callbacks: list[Callable[[int, dict], None]] = (), model=None, tokenizer=None
+) -> TrainResult:
+    cfg.validate()
+    env = _setup_distributed()
+    if env.world > 1 and not cfg.stop_gradient:
+        raise ValueError(
+            "config: stop_gradient=false needs one backward over several forwards, which DDP "
+            "does not support; train it on one device"
+        )
+    out = Path(cfg.output_dir)
+    bf16 = cfg.bf16 if cfg.bf16 is not None else env.device.type == "cuda"
+    torch.manual_seed(cfg.seed)
+    if model is None:
+        model, tokenizer = build_model(cfg, env.device, bf16)
+    elif tokenizer is None:
+        raise ValueError("train(model=...) also needs tokenizer=")
+    model = prepare_for_training(model, cfg, env.device)
+    if env.main:
+        out.mkdir(parents=True, exist_ok=True)
+        cfg.save(out / "config.json")
+
+    # ---- data (rank 0 tokenizes, the others read its cache)
+    def sequences():
+        return build_sequences(
+            cfg.train_data,
+            cfg.valid_data,
+            tokenizer,
+            cfg.sequence_length,
+            out / "data",
+            cfg.valid_fraction,
+            cfg.text_field,
+            cfg.max_train_sequences,
+            cfg.max_valid_sequences,
+        )
+
+    train_rows = valid_rows = np.zeros((0, cfg.sequence_length), dtype=np.uint32)
+    if cfg.train_data:
+        if env.main:
+            train_rows, valid_rows = sequences()
+        if env.world > 1:
+            dist.barrier()
+        if not env.main:
+            train_rows, valid_rows = sequences()
+    qa = QAExamples(cfg.qa_data, cfg.qa_k, cfg.seed, cfg.qa_text_fraction) if cfg.qa_data else None
+
+    optimizer = _optimizer(model, cfg)
+    start = 0
+    if cfg.resume and (ckpt := latest_checkpoint(out)) is not None:
+        start = load_checkpoint(ckpt, model, optimizer)["step"]
+    wrapped = model
+    if env.world > 1:
+        wrapped = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[env.device.index] if env.device.type == "cuda" else None
+        )
+    autocast = (
+        (lambda: torch.autocast(env.device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+    )
+    no_sync = wrapped.no_sync if env.world > 1 else None
+    logger = MetricsLogger(out, cfg, enabled=env.main, start_step=start)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    tokens_per_step = (
+        cfg.batch_size * cfg.grad_accum * env.world * cfg.sequence_length if cfg.train_data else 0
+    )
+    history, valid = [], {}
+    started = time.perf_counter()
+    step_seconds = 0.0
+    finished = True
+    model.train()
+    for step in range(start, cfg.max_steps):
+        if cfg.max_seconds is not None and _out_of_time(
+            env, time.perf_counter() - started + 2 * step_seconds, cfg.max_seconds
+        ):
+            finished = False
+            if env.main and step > start:
+                save_checkpoint(out, step, model, optimizer, {"tokens": step * tokens_per_step}, cfg)
+            break
+        began = time.perf_counter()
+        lr = learning_rate(cfg, step)
+        for group in optimizer.param_groups:
+            group["lr"] = lr * group["lr_scale"]
+        torch.manual_seed(cfg.seed * 1_000_003 + step)  # dropout: a pure function of the step
+        rng = np.random.default_rng([cfg.seed, step, env.rank])  # segment breakpoints likewise
+        substep_losses, qa_losses = [], []
+        for micro in range(cfg.grad_accum):
+            if len(train_rows):
+                rows = batch_indices(
+                    step,
+                    micro,
+                    cfg.grad_accum,
+                    cfg.batch_size,
+                    env.world,
+                    env.rank,
+                    len(train_rows),
+                    cfg.seed,
+                )
+                batch = torch.from_numpy(np.asarray(train_rows[np.sort(rows)]).astype(np.int64)).to(
+                    env.device
+                )
+                last_micro = micro == cfg.grad_accum - 1
+                substep_losses.append(
+                    lm_substeps(
+                        wrapped,
+                        batch,
+                        cfg,
+                        rng,
+                        1 / cfg.grad_accum,
+                        autocast,
+                        no_sync,
+                        sync_last=last_micro and qa is None,
+                    )
+                )
+            if qa is not None:
+                examples = qa.batch(step, micro, cfg.grad_accum, cfg.qa_batch_size, env.world, env.rank)
+                sync = (
+                    no_sync()
+                    if (no_sync is not None and micro < cfg.grad_accum - 1)
+                    else contextlib.nullcontext()
+                )
+                with sync:
+                    loss = qa_loss(wrapped, tokenizer, examples, cfg, env.device, autocast)
+                    (loss * cfg.qa_loss_weight / cfg.grad_accum).backward()
+                qa_losses.append(loss.detach())
+        grad_norm = torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+        metrics = {"step": step + 1, "lr": lr, "grad_norm": float(grad_norm)}
+        if substep_losses:
+            per_substep = torch.stack([torch.stack(m) for m in substep_losses]).mean(0)
+            metrics["loss"] = float(per_substep.mean())
+            metrics.update({f"loss/substep{i}": float(v) for i, v in enumerate(per_substep)})
+        if qa_losses:
+            metrics["qa_loss"] = float(torch.stack(qa_losses).mean())
+        metrics["step_seconds"] = step_seconds = time.perf_counter() - began
+        metrics["tokens_per_second"] = tokens_per_step / metrics["step_seconds"]
+        done = step + 1
+        if (
+            cfg.eval_every
+            and (done % cfg.eval_every == 0 or done == cfg.max_steps)
+            and len(valid_rows)
+            and env.main
+        ):
+            valid = validate(model, valid_rows, cfg, env.device, autocast)
+            metrics.update(valid)
+        history.append(metrics)
+        logger.log(metrics, force=done == cfg.max_steps or "valid/sequences" in metrics)
+        if env.main and cfg.save_every and (done % cfg.save_every == 0 or done == cfg.max_steps):
+            save_checkpoint(out, done, model, optimizer, {"tokens": done * tokens_per_step}, cfg)
+        for callback in callbacks:
+            callback(done, metrics)
+    logger.close()
+
+    final = out / "final"
+    if not finished:
+        return TrainResult(out, final, step, history, valid, finished=False)
+    if env.main:
+        core = unwrap(model)
+        meta = {"base_model": cfg.model, "steps": cfg.max_steps, "config": cfg.to_dict()}
+        if cfg.lora:
+            save_adapter(model, final, meta)
+        else:
+            core.save_pretrained(final)
+            tokenizer.save_pretrained(final)
+            (final / "ragcompress.json").write_text(json.dumps(meta, indent=2))
+    if env.world > 1:
+        dist.barrier()
+    return TrainResult(out, final, cfg.max_steps, history, valid)

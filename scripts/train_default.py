@@ -1,0 +1,162 @@
+"""Reproduce the embedded default compressor (ragcompress/default_adapter) on any single GPU.
+
+    python scripts/build_corpus.py --out data/corpus                 # offline corpus (CPU, ~1 min)
+    python scripts/train_default.py stage1 --work runs/default         # compression (LM) training
+    python scripts/train_default.py stage2 --work runs/default         # fused retrieval-QA answer format
+    python scripts/train_default.py eval   --work runs/default         # PPL (Table 1 protocol) + QA tables
+    python scripts/train_default.py export --work runs/default         # copy the adapter into the package
+
+Every stage resumes from its last checkpoint, so a stage can be spread over several shorter jobs with
+``--max-seconds``. Configs: configs/default/stage{1,2}.yaml; ``--set key=value`` overrides any key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SOURCES = ("austen", "shakespeare", "python-docs", "linux-docs", "gcide")
+
+
+def corpus_paths(corpus: Path, split: str) -> list[str]:
+    paths = [corpus / source / f"{split}.jsonl" for source in SOURCES]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise SystemExit(
+            f"{missing[0]} is missing: run `python scripts/build_corpus.py --out {corpus}` first"
+        )
+    return [str(p) for p in paths]
+
+
+def synthqa_dir(work: Path, split: str, entities: int, seed: int) -> Path:
+    from ragcompress.eval.synthqa import generate, write
+
+    target = work / f"synthqa-{split}"
+    if not (target / "questions.jsonl").is_file():
+        write(generate(split, entities, seed), target)
+    return target
+
+
+def stage_config(name: str, args, overrides: list[str]):
+    from ragcompress.training import TrainConfig
+
+    cfg = TrainConfig.load(ROOT / "configs" / "default" / f"{name}.yaml")
+    values = [f"output_dir={args.work / name}", f"model={args.base}", f"max_seconds={args.max_seconds}"]
+    if not args.no_lm:
+        values += [
+            f"train_data={json.dumps(corpus_paths(args.corpus, 'train'))}",
+            f"valid_data={json.dumps(corpus_paths(args.corpus, 'validation'))}",
+        ]
+    if name == "stage2":
+        qa = synthqa_dir(args.work, "train", args.qa_entities, seed=0)
+        values += [f"qa_data={json.dumps([str(qa)])}", f"init_adapter={args.work / 'stage1' / 'final'}"]
+    return cfg.override(values + overrides)
+
+
+def run_stage(name: str, args) -> None:
+    from ragcompress.training import train
+
+    cfg = stage_config(name, args, args.set)
+    began = time.time()
+    result = train(cfg)
+    state = "finished" if result.finished else f"paused at step {result.steps} (run again to resume)"
+    print(f"{name}: {state} in {time.time() - began:.0f} s; output in {cfg.output_dir}", flush=True)
+
+
+def run_eval(args) -> None:
+    import torch
+
+    from ragcompress.defaults import load_base_compressor
+    from ragcompress.eval.ppl import document_windows, evaluate_ppl
+    from ragcompress.eval.qa import evaluate_qa
+    from ragcompress.training.lora import load_adapter
+
+    out = args.work / "eval"
+    out.mkdir(parents=True, exist_ok=True)
+    test_paths = corpus_paths(args.corpus, "test")
+    retrieval = json.loads(Path(args.retrieval).read_text()) if args.retrieval else None
+    qa_test = synthqa_dir(args.work, "test", 300, seed=0)
+    for label in args.models:
+        if args.base == "smollm2":
+            model, tokenizer = load_base_compressor(50, device="cuda" if torch.cuda.is_available() else "cpu")
+        else:
+            from transformers import AutoTokenizer
+
+            from ragcompress.modeling import AutoCompressor
+
+            model = AutoCompressor.from_pretrained(args.base, summary_length=50).to(
+                "cuda" if torch.cuda.is_available() else "cpu"
+            )
+            tokenizer = AutoTokenizer.from_pretrained(args.base)
+        if label != "base":
+            model = load_adapter(model.float(), args.work / label / "final", merge=True)
+        model = model.to(torch.bfloat16 if torch.cuda.is_available() else torch.float32).eval()
+        windows = document_windows(
+            test_paths, tokenizer, 512 * 4, args.ppl_windows, per_path=args.ppl_per_source
+        )
+        ppl = evaluate_ppl(model, windows, 512, 3, batch_size=8)
+        ppl.meta = {"model": label, "data": "test split of every corpus source"}
+        ppl.save(out / f"ppl-{label}.json")
+        print(f"[{label}]\n{ppl.table()}", flush=True)
+        if retrieval is not None:
+            qa = evaluate_qa(model, tokenizer, qa_test, retrieval, batch_size=32, limit=args.qa_limit)
+            qa.save(out / f"qa-{label}.json")
+            print(f"[{label}]\n{qa.table()}", flush=True)
+        del model
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def export(args) -> None:
+    from ragcompress.defaults import ADAPTER_DIR
+
+    source = args.work / "stage2" / "final"
+    if not (source / "adapter_model.safetensors").is_file():
+        raise SystemExit(f"{source} holds no adapter: run stage2 first")
+    ADAPTER_DIR.mkdir(parents=True, exist_ok=True)
+    for name in ("adapter_model.safetensors", "adapter_config.json", "ragcompress.json"):
+        shutil.copy2(source / name, ADAPTER_DIR / name)
+    config = json.loads((ADAPTER_DIR / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = "smollm2-135m-instruct"  # not a path of the training machine
+    (ADAPTER_DIR / "adapter_config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    size = sum(p.stat().st_size for p in ADAPTER_DIR.iterdir())
+    print(f"exported {source} → {ADAPTER_DIR} ({size / 2**20:.1f} MiB)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("stage", choices=["stage1", "stage2", "eval", "export"])
+    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "default")
+    parser.add_argument("--corpus", type=Path, default=ROOT / "data" / "corpus")
+    parser.add_argument("--base", default="smollm2", help="base model: smollm2 or a local model directory")
+    parser.add_argument(
+        "--max-seconds", type=float, default=None, help="pause (with a checkpoint) after this"
+    )
+    parser.add_argument("--set", nargs="*", default=[], help="config overrides key=value")
+    parser.add_argument("--no-lm", action="store_true", help="stage 2 without the language-modelling mix")
+    parser.add_argument("--qa-entities", type=int, default=2000)
+    parser.add_argument("--models", nargs="*", default=["base", "stage1", "stage2"])
+    parser.add_argument(
+        "--retrieval", default=None, help="retrieval JSON for the QA test (scripts/retrieve_synthqa.py)"
+    )
+    parser.add_argument("--ppl-windows", type=int, default=200)
+    parser.add_argument("--ppl-per-source", type=int, default=24)
+    parser.add_argument("--qa-limit", type=int, default=None)
+    args = parser.parse_args()
+    if args.stage in ("stage1", "stage2"):
+        run_stage(args.stage, args)
+    elif args.stage == "eval":
+        run_eval(args)
+    else:
+        export(args)
+
+
+if __name__ == "__main__":
+    main()

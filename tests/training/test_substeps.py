@@ -1,0 +1,144 @@
+"""Stop-gradient between substeps, exact resume, LoRA adapters."""
+
+import contextlib
+
+import numpy as np
+import pytest
+import torch
+from helpers import tiny_train_config, write_recall_data
+from tiny import random_ids, tiny_model, tiny_tokenizer
+
+from ragcompress.training import TrainConfig, train
+from ragcompress.training.lora import apply_lora, load_adapter, save_adapter
+from ragcompress.training.steps import lm_substeps
+
+
+def _grads(model):
+    return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def test_stop_gradient_keeps_substep_two_out_of_substep_one():
+    cfg = TrainConfig(
+        train_data=["x"],
+        segment_length=6,
+        segments_per_substep=2,
+        training_substeps=2,
+        randomize_segments=False,
+    )
+    model = tiny_model("llama", summary_length=2).train()
+    batch = random_ids(2, 24)
+    lm_substeps(model, batch, cfg, None, 1.0, contextlib.nullcontext)
+    stopped = _grads(model)
+
+    # reference: substep 1 on its own + substep 2 reading a constant (detached) soft prompt
+    model.zero_grad()
+    first = model(batch[:, :12], labels=batch[:, :12], segment_lengths=[6, 6], output_softprompt=True)
+    (first.loss / 2).backward()
+    second = model(
+        batch[:, 12:], labels=batch[:, 12:], segment_lengths=[6, 6], softprompt=first.softprompt.detach()
+    )
+    (second.loss / 2).backward()
+    for name, grad in _grads(model).items():
+        torch.testing.assert_close(stopped[name], grad, atol=1e-6, rtol=1e-5)
+
+    # without the stop-gradient, substep 2's loss reaches substep 1's computation through the soft prompt
+    model.zero_grad()
+    cfg.stop_gradient = False
+    lm_substeps(model, batch, cfg, None, 1.0, contextlib.nullcontext)
+    full = _grads(model)
+    assert not torch.allclose(full["embed_summary.weight"], stopped["embed_summary.weight"])
+
+
+def test_resume_gives_the_same_loss_curve(tmp_path):
+    train_path, valid_path = write_recall_data(tmp_path, n_train=300)
+    tok = tiny_tokenizer()
+    common = dict(
+        max_steps=8,
+        save_every=4,
+        batch_size=8,
+        warmup_steps=2,
+        segments_per_substep=2,
+        training_substeps=2,
+        segment_length=8,
+        randomize_segments=True,
+        min_segment_length=3,
+    )
+
+    straight = train(
+        tiny_train_config(train_path, valid_path, tmp_path / "a", **common),
+        model=tiny_model("llama", summary_length=2).train(),
+        tokenizer=tok,
+    )
+
+    class Interrupted(Exception):
+        pass
+
+    def crash_after_four(step, metrics):
+        if step == 5:
+            raise Interrupted
+
+    cfg_b = tiny_train_config(train_path, valid_path, tmp_path / "b", **common)
+    with pytest.raises(Interrupted):
+        train(
+            cfg_b,
+            callbacks=[crash_after_four],
+            model=tiny_model("llama", summary_length=2).train(),
+            tokenizer=tok,
+        )
+    resumed = train(cfg_b, model=tiny_model("llama", summary_length=2, seed=99).train(), tokenizer=tok)
+    assert [h["step"] for h in resumed.history] == [5, 6, 7, 8]
+    for a, b in zip(straight.history[4:], resumed.history):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-5, abs=1e-6)
+        assert a["lr"] == b["lr"]
+
+
+def test_lora_adapter_round_trip(tmp_path):
+    torch.manual_seed(0)
+    base = tiny_model("llama", summary_length=3)
+    base_state = {k: v.clone() for k, v in base.state_dict().items()}
+    peft_model = apply_lora(base, r=4, alpha=8, targets=["q_proj", "v_proj", "gate_proj"])
+    trainable = {n for n, p in peft_model.named_parameters() if p.requires_grad}
+    assert any("embed_summary" in n for n in trainable) and any("lora_A" in n for n in trainable)
+    assert not any("embed_tokens" in n for n in trainable)
+    with torch.no_grad():  # pretend training moved the adapter and the summary embeddings
+        for name, param in peft_model.named_parameters():
+            if param.requires_grad:
+                param.add_(torch.randn_like(param) * 0.05)
+    ids = random_ids(2, 10)
+    expected = peft_model(input_ids=ids, segment_lengths=[4, 6], output_softprompt=True)
+    save_adapter(peft_model, tmp_path / "adapter", dtype=torch.float32)
+
+    for merge in (False, True):
+        fresh = tiny_model("llama", summary_length=3)
+        fresh.load_state_dict(base_state)
+        loaded = load_adapter(fresh, tmp_path / "adapter", merge=merge)
+        got = loaded(input_ids=ids, segment_lengths=[4, 6], output_softprompt=True)
+        torch.testing.assert_close(got.logits, expected.logits, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(got.softprompt, expected.softprompt, atol=1e-5, rtol=1e-4)
+
+    with pytest.raises(ValueError, match="summary_length=3 but the model has 5"):
+        load_adapter(tiny_model("llama", summary_length=5), tmp_path / "adapter")
+
+
+def test_lora_training_moves_only_adapter_weights(tmp_path):
+    train_path, valid_path = write_recall_data(tmp_path, n_train=200)
+    model = tiny_model("llama", summary_length=2)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    cfg = tiny_train_config(
+        train_path,
+        valid_path,
+        tmp_path / "run",
+        lora=True,
+        lora_r=4,
+        lora_targets=("q_proj", "v_proj"),
+        max_steps=5,
+        batch_size=4,
+    )
+    result = train(cfg, model=model.train(), tokenizer=tiny_tokenizer())
+    assert (result.final_dir / "adapter_model.safetensors").is_file()
+    assert (result.final_dir / "ragcompress.json").is_file()
+    after = model.state_dict()  # the wrapped model kept the base frozen
+    assert torch.equal(after["model.embed_tokens.weight"], before["model.embed_tokens.weight"])
+    trained_summary = after["embed_summary.modules_to_save.default.weight"]
+    assert not torch.equal(trained_summary, before["embed_summary.weight"])  # summary embeddings trained
+    assert np.isfinite(result.history[-1]["loss"])
