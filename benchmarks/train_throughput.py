@@ -106,9 +106,6 @@ def measure(kind: str, lora: bool, args, device) -> dict:
         "tokens_per_second": args.batch_size * cfg.sequence_length / seconds,
         "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else None,
     }
-    del model, optimizer
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
     return result
 
 
@@ -125,7 +122,9 @@ def main() -> None:
     rows = []
     for lora in (False, True):
         plain = measure("plain", lora, args, device)
+        torch.cuda.empty_cache() if device.type == "cuda" else None
         compressor = measure("autocompressor", lora, args, device)
+        torch.cuda.empty_cache() if device.type == "cuda" else None
         compressor["ratio_to_plain"] = compressor["tokens_per_second"] / plain["tokens_per_second"]
         rows += [plain, compressor]
         print(json.dumps(plain), json.dumps(compressor), sep="\n", flush=True)

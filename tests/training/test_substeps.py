@@ -101,7 +101,7 @@ def test_lora_adapter_round_trip(tmp_path):
     assert any("embed_summary" in n for n in trainable) and any("lora_A" in n for n in trainable)
     assert not any("embed_tokens" in n for n in trainable)
     with torch.no_grad():  # pretend training moved the adapter and the summary embeddings
-        for name, param in peft_model.named_parameters():
+        for param in peft_model.parameters():
             if param.requires_grad:
                 param.add_(torch.randn_like(param) * 0.05)
     ids = random_ids(2, 10)
