@@ -1,0 +1,76 @@
+"""The on-disk index of a compressed corpus: manifest, SQLite metadata, FAISS and vector shards.
+
+    store = Store.open_or_create("index/", manifest)
+    with store.begin_update() as writer:
+        writer.add_document(doc_id, path, content_hash, chunks, embeddings, vectors)
+    hits = store.search(query_embedding, k=5)
+    vectors = store.get_vectors([hit.chunk_id for hit in hits])
+
+See docs/store-format.md for the format and the crash-safety argument.
+"""
+
+from ragcompress.store.check import check_store
+from ragcompress.store.errors import (
+    StoreCorruptError,
+    StoreError,
+    StoreFormatError,
+    StoreLockedError,
+    StoreMismatchError,
+)
+from ragcompress.store.manifest import (
+    ChunkingInfo,
+    CompressorInfo,
+    Counts,
+    EmbedderInfo,
+    FaissInfo,
+    Manifest,
+    new_manifest,
+    read_manifest,
+)
+from ragcompress.store.quantize import (
+    QuantizedVectors,
+    bytes_per_text_token,
+    bytes_per_vector,
+    dequantize,
+    quantize,
+)
+from ragcompress.store.records import (
+    Chunk,
+    ChunkInput,
+    CompactResult,
+    Document,
+    SearchHit,
+    StoreStats,
+)
+from ragcompress.store.store import Store
+from ragcompress.store.writer import StoreWriter
+
+__all__ = [
+    "Chunk",
+    "ChunkInput",
+    "ChunkingInfo",
+    "CompactResult",
+    "CompressorInfo",
+    "Counts",
+    "Document",
+    "EmbedderInfo",
+    "FaissInfo",
+    "Manifest",
+    "QuantizedVectors",
+    "SearchHit",
+    "Store",
+    "StoreCorruptError",
+    "StoreError",
+    "StoreFormatError",
+    "StoreLockedError",
+    "StoreMismatchError",
+    "StoreStats",
+    "StoreWriter",
+    "bytes_per_text_token",
+    "check_store",
+    "bytes_per_vector",
+    "dequantize",
+    "new_manifest",
+    "quantize",
+    "read_manifest",
+]

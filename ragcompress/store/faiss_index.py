@@ -1,0 +1,153 @@
+"""The FAISS index: a cache of the committed embeddings, keyed by chunk id.
+
+It is never the source of truth: every embedding also lives in the shards, so the index can be rebuilt
+whenever its id set differs from the committed chunks (a crash between the SQLite commit and the index
+rewrite, a deleted or damaged file). Chunk ids are never reused, so "same id set" means "same index".
+
+Kinds: "flat" (exact inner product, the default), "ivf" (IndexIVFFlat; trained once there are enough
+vectors, flat until then) and "hnsw" (IndexHNSWFlat; it cannot delete, so removals rebuild it).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from ragcompress.store.fsutil import atomic_write_with
+from ragcompress.store.manifest import FaissInfo
+
+FAISS_NAME = "faiss.index"
+# FAISS wants ~39 training points per list; below 8 lists IVF buys nothing over a flat scan.
+MIN_POINTS_PER_LIST = 39
+MIN_LISTS = 8
+
+log = logging.getLogger(__name__)
+
+
+def ivf_lists_for(n: int) -> int:
+    """nlist for ``n`` vectors: ~4·sqrt(n), limited by the training points available (0 = stay flat)."""
+    nlist = min(int(4 * math.sqrt(n)), n // MIN_POINTS_PER_LIST)
+    return nlist if nlist >= MIN_LISTS else 0
+
+
+class VectorIndex:
+    """One FAISS index plus the knowledge of how to update, search and persist it."""
+
+    def __init__(self, info: FaissInfo, dim: int, index: faiss.Index) -> None:
+        self.info = info
+        self.dim = dim
+        self.index = index
+        self._gpu_index: faiss.Index | None = None
+
+    # ---- construction ------------------------------------------------------------------------------
+    @classmethod
+    def build(cls, info: FaissInfo, dim: int, ids: np.ndarray, embeddings: np.ndarray) -> VectorIndex:
+        """A fresh index of ``info.kind`` over the given vectors (IVF trains on them when it can)."""
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        embeddings = np.ascontiguousarray(embeddings, dtype=np.float32).reshape(len(ids), dim)
+        nlist = ivf_lists_for(len(ids)) if info.kind == "ivf" else 0
+        if nlist:
+            quantizer = faiss.IndexFlatIP(dim)
+            index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            index.train(embeddings)
+        elif info.kind == "hnsw":
+            index = faiss.IndexIDMap2(faiss.IndexHNSWFlat(dim, info.hnsw_m, faiss.METRIC_INNER_PRODUCT))
+        else:
+            # IVF falls back to flat while there are too few vectors to train the coarse quantizer.
+            index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        made = cls(info, dim, index)
+        if len(ids):
+            made.index.add_with_ids(embeddings, ids)
+        return made
+
+    @classmethod
+    def load(cls, path: Path, info: FaissInfo, dim: int) -> VectorIndex:
+        """Read ``faiss.index``; raises ``RuntimeError``/``OSError`` when unreadable (callers rebuild)."""
+        index = faiss.read_index(str(path))
+        if index.d != dim:
+            raise RuntimeError(f"{path} has dimension {index.d}, the embedder has {dim}")
+        return cls(info, dim, index)
+
+    def save(self, path: Path) -> None:
+        atomic_write_with(path, lambda tmp: faiss.write_index(self.index, tmp))
+
+    # ---- introspection ------------------------------------------------------------------------------
+    @property
+    def ntotal(self) -> int:
+        return int(self.index.ntotal)
+
+    def _ivf(self) -> faiss.IndexIVF | None:
+        try:
+            return faiss.extract_index_ivf(self.index)
+        except RuntimeError:
+            return None
+
+    def ids(self) -> np.ndarray:
+        """Every id in the index, sorted."""
+        ivf = self._ivf()
+        if ivf is None:
+            ids = faiss.vector_to_array(self.index.id_map)
+        else:
+            lists = ivf.invlists
+            parts = [
+                faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy()
+                for i in range(ivf.nlist)
+                if lists.list_size(i)
+            ]
+            ids = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        return np.sort(ids.astype(np.int64))
+
+    def needs_rebuild(self, n_live: int, removing: bool) -> bool:
+        """True when incremental updates can't keep this index right or good."""
+        if self.info.kind == "hnsw" and removing:
+            return True  # HNSW graphs cannot delete nodes
+        if self.info.kind == "ivf":
+            ivf = self._ivf()
+            current = 0 if ivf is None else ivf.nlist
+            wanted = ivf_lists_for(n_live)
+            # Retrain when the lists would be twice as many: clusters trained on a quarter of the data
+            # no longer describe it. Shrinking below the training floor falls back to flat.
+            return (wanted >= 2 * current and wanted > 0) or (current and not wanted)
+        return False
+
+    # ---- updates and search -------------------------------------------------------------------------
+    def add(self, ids: np.ndarray, embeddings: np.ndarray) -> None:
+        if len(ids):
+            self._gpu_index = None
+            self.index.add_with_ids(
+                np.ascontiguousarray(embeddings, dtype=np.float32), np.ascontiguousarray(ids, dtype=np.int64)
+            )
+
+    def remove(self, ids: np.ndarray) -> None:
+        if len(ids):
+            self._gpu_index = None
+            self.index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64))
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and ids ``[nq, k']`` with ``k' = min(k, ntotal)``; missing slots have id -1."""
+        k = min(k, self.ntotal)
+        if k <= 0:
+            return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+        ivf = self._ivf()
+        if ivf is not None:
+            ivf.nprobe = min(self.info.nprobe, ivf.nlist)
+        if self.info.kind == "hnsw":
+            faiss.downcast_index(self.index.index).hnsw.efSearch = max(self.info.ef_search, k)
+        index = self._search_index()
+        return index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+
+    def _search_index(self) -> faiss.Index:
+        # GPU FAISS only when a faiss build with GPUs is installed; flat indexes move over losslessly.
+        if self.info.kind != "flat" or not hasattr(faiss, "get_num_gpus") or faiss.get_num_gpus() == 0:
+            return self.index
+        if self._gpu_index is None:
+            try:
+                self._gpu_index = faiss.index_cpu_to_all_gpus(self.index)
+            except (RuntimeError, AttributeError) as error:  # pragma: no cover - needs GPU FAISS
+                log.warning("GPU FAISS unavailable (%s); searching on CPU", error)
+                return self.index
+        return self._gpu_index
