@@ -99,6 +99,21 @@ def measure(kind: str, lora: bool, args, device) -> dict:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     seconds = timed(step, args.warmup, args.steps, device)
+    if args.profile:
+        activities = [torch.profiler.ProfilerActivity.CPU]
+        if device.type == "cuda":
+            activities.append(torch.profiler.ProfilerActivity.CUDA)
+        with torch.profiler.profile(activities=activities) as prof:
+            wall = timed(step, 0, 3, device)
+        events = prof.key_averages()
+        gpu = sum(e.self_device_time_total for e in events) / 3 / 1e6
+        print(
+            f"[profile {kind} lora={lora} batch={args.batch_size}] wall {wall:.3f} s/step, "
+            f"GPU kernels {gpu:.3f} s/step",
+            flush=True,
+        )
+        sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+        print(events.table(sort_by=sort, row_limit=12, max_name_column_width=60), flush=True)
     result = {
         "kind": kind,
         "lora": lora,
@@ -117,6 +132,7 @@ def main() -> None:
     parser.add_argument("--summary-length", type=int, default=50)
     parser.add_argument("--layers", type=int, default=None, help="fewer layers for a quick CPU check")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--profile", action="store_true", help="print where the time goes (torch.profiler)")
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     rows = []

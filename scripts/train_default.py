@@ -48,7 +48,9 @@ def stage_config(name: str, args, overrides: list[str]):
     from ragcompress.training import TrainConfig
 
     cfg = TrainConfig.load(ROOT / "configs" / "default" / f"{name}.yaml")
-    values = [f"output_dir={args.work / name}", f"model={args.base}", f"max_seconds={args.max_seconds}"]
+    values = [f"output_dir={args.work / name}", f"model={args.base}"]
+    if args.max_seconds is not None:
+        values.append(f"max_seconds={args.max_seconds}")
     if not args.no_lm:
         values += [
             f"train_data={json.dumps(corpus_paths(args.corpus, 'train'))}",

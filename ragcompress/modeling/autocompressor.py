@@ -249,6 +249,7 @@ class AutoCompressorMixin:
         batch, total = embeds.shape[:2]
 
         past_slots = past_key_values.get_seq_length() if past_key_values is not None else 0
+        unpadded = attention_mask is None and past_slots == 0
         text_mask, cached_softprompt = self._text_mask(
             attention_mask, batch, total, past_slots, embeds.device
         )
@@ -293,6 +294,11 @@ class AutoCompressorMixin:
             mask = torch.cat(
                 [ones(batch, soft_slots), seen_text, ones(batch, kappa if with_summary else 0)], dim=1
             )
+            if unpadded and self.position_style == "consecutive":
+                # No padding and no cache: the slots are numbered 0..n-1 and attention is plain causal,
+                # which is exactly the decoder's default. Passing neither lets SDPA take its is_causal
+                # kernel without inspecting a mask (no host-device sync per segment).
+                mask = positions = None
             hidden, cache = self._run_decoder(
                 segment_embeds,
                 mask,

@@ -151,6 +151,7 @@ def train(
     cfg: TrainConfig, callbacks: list[Callable[[int, dict], None]] = (), model=None, tokenizer=None
 ) -> TrainResult:
     cfg.validate()
+    started = time.perf_counter()  # max_seconds counts model loading and tokenization too
     env = _setup_distributed()
     if env.world > 1 and not cfg.stop_gradient:
         raise ValueError(
@@ -212,7 +213,6 @@ def train(
         cfg.batch_size * cfg.grad_accum * env.world * cfg.sequence_length if cfg.train_data else 0
     )
     history, valid = [], {}
-    started = time.perf_counter()
     step_seconds = 0.0
     finished = True
     model.train()

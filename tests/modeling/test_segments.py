@@ -191,3 +191,20 @@ def test_bad_arguments_give_one_clear_error():
         model(ids, softprompt=torch.randn(3, 2, 32))
     with pytest.raises(ValueError, match="exactly one of input_ids or inputs_embeds"):
         model()
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+def test_unpadded_fast_path_equals_explicit_mask_and_positions(arch):
+    model = tiny_model(arch, summary_length=3)
+    ids = random_ids(2, 12)
+    soft = torch.randn(2, 4, 32)
+    fast = model(ids, softprompt=soft, segment_lengths=[5, 7], output_softprompt=True)
+    explicit = model(
+        ids,
+        attention_mask=torch.ones_like(ids),
+        softprompt=soft,
+        segment_lengths=[5, 7],
+        output_softprompt=True,
+    )
+    torch.testing.assert_close(fast.logits, explicit.logits, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(fast.softprompt, explicit.softprompt, atol=1e-5, rtol=1e-5)

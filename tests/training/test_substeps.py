@@ -139,6 +139,7 @@ def test_lora_training_moves_only_adapter_weights(tmp_path):
     assert (result.final_dir / "ragcompress.json").is_file()
     after = model.state_dict()  # the wrapped model kept the base frozen
     assert torch.equal(after["model.embed_tokens.weight"], before["model.embed_tokens.weight"])
-    trained_summary = after["embed_summary.modules_to_save.default.weight"]
-    assert not torch.equal(trained_summary, before["embed_summary.weight"])  # summary embeddings trained
+    trained = [v for k, v in after.items() if "embed_summary" in k and "modules_to_save" in k]
+    assert len(trained) == 1, [k for k in after if "embed_summary" in k]
+    assert not torch.equal(trained[0], before["embed_summary.weight"])  # summary embeddings trained
     assert np.isfinite(result.history[-1]["loss"])
