@@ -116,6 +116,26 @@ def run_eval(args) -> None:
             torch.cuda.empty_cache()
 
 
+def finalize(args) -> None:
+    """Turn a paused stage's latest checkpoint into its final adapter (e.g. when GPU time ran out)."""
+    from ragcompress.training import TrainConfig
+    from ragcompress.training.checkpoint import latest_checkpoint, load_checkpoint
+    from ragcompress.training.lora import save_adapter
+    from ragcompress.training.trainer import _optimizer, build_model, prepare_for_training
+
+    stage_dir = args.work / args.which
+    checkpoint = latest_checkpoint(stage_dir)
+    if checkpoint is None:
+        raise SystemExit(f"{stage_dir} has no checkpoint to finalize")
+    cfg = TrainConfig.load(checkpoint / "config.json").override(["init_adapter=null"])
+    model, _ = build_model(cfg, __import__("torch").device("cpu"), bf16=False)
+    model = prepare_for_training(model, cfg, __import__("torch").device("cpu"))
+    state = load_checkpoint(checkpoint, model, _optimizer(model, cfg))
+    save_adapter(model, stage_dir / "final", {"base_model": cfg.model, "steps": state["step"],
+                                              "finalized_from": checkpoint.name, "config": cfg.to_dict()})
+    print(f"{stage_dir / 'final'} written from {checkpoint.name}")
+
+
 def export(args) -> None:
     from ragcompress.defaults import ADAPTER_DIR
 
@@ -134,7 +154,8 @@ def export(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("stage", choices=["stage1", "stage2", "eval", "export"])
+    parser.add_argument("stage", choices=["stage1", "stage2", "eval", "export", "finalize"])
+    parser.add_argument("--which", default="stage2", help="finalize: the stage whose checkpoint to promote")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "default")
     parser.add_argument("--corpus", type=Path, default=ROOT / "data" / "corpus")
     parser.add_argument("--base", default="smollm2", help="base model: smollm2 or a local model directory")
@@ -156,6 +177,8 @@ def main() -> None:
         run_stage(args.stage, args)
     elif args.stage == "eval":
         run_eval(args)
+    elif args.stage == "finalize":
+        finalize(args)
     else:
         export(args)
 
