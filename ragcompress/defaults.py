@@ -134,7 +134,11 @@ def load_tokenizer():
 
 
 def load_base_compressor(
-    summary_length: int = 50, device=None, dtype=None, attn_implementation: str = "sdpa"
+    summary_length: int = 50,
+    device=None,
+    dtype=None,
+    attn_implementation: str = "sdpa",
+    summary_readout: str = "none",
 ):
     """SmolLM2 turned into an *untrained* AutoCompressor (summary embeddings = EOS embedding)."""
     from ragcompress.modeling import AutoCompressor
@@ -145,6 +149,7 @@ def load_base_compressor(
         summary_length=summary_length,
         dtype=pick_dtype(device, dtype),
         attn_implementation=attn_implementation,
+        summary_readout=summary_readout,
     )
     return model.to(device), load_tokenizer()
 
@@ -159,16 +164,20 @@ def adapter_hash(adapter_dir: Path = ADAPTER_DIR) -> str:
 
 def load_default(device=None, dtype=None, adapter_dir: Path | str | None = None):
     """The embedded default compressor and its tokenizer: ``(model, tokenizer)``, ready for inference."""
-    from ragcompress.training.lora import load_adapter
+    from ragcompress.training.lora import adapter_meta, load_adapter
 
     adapter_dir = Path(adapter_dir) if adapter_dir is not None else ADAPTER_DIR
     if not (adapter_dir / "adapter_config.json").is_file():
         raise MissingDefaultModelError(
             f"no trained adapter in {adapter_dir}; reinstall ragcompress or pass a compressor path explicitly"
         )
-    config = json.loads((adapter_dir / "adapter_config.json").read_text())
-    summary_length = int(config.get("ragcompress", {}).get("summary_length", 50))
-    model, tokenizer = load_base_compressor(summary_length=summary_length, device="cpu", dtype=torch.float32)
+    meta = adapter_meta(adapter_dir)
+    model, tokenizer = load_base_compressor(
+        summary_length=int(meta.get("summary_length", 50)),
+        device="cpu",
+        dtype=torch.float32,
+        summary_readout=meta.get("summary_readout", "none"),
+    )
     model = load_adapter(model, adapter_dir, merge=True)
     device = pick_device(device)
     model = model.to(device=device, dtype=pick_dtype(device, dtype)).eval()

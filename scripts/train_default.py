@@ -75,10 +75,9 @@ def run_stage(name: str, args) -> None:
 def run_eval(args) -> None:
     import torch
 
-    from ragcompress.defaults import load_base_compressor
     from ragcompress.eval.ppl import document_windows, evaluate_ppl
     from ragcompress.eval.qa import evaluate_qa
-    from ragcompress.training.lora import load_adapter
+    from ragcompress.loading import load_compressor
 
     out = args.work / "eval"
     out.mkdir(parents=True, exist_ok=True)
@@ -86,20 +85,11 @@ def run_eval(args) -> None:
     retrieval = json.loads(Path(args.retrieval).read_text()) if args.retrieval else None
     qa_test = synthqa_dir(args.work, "test", 300, seed=0)
     for label in args.models:
-        if args.base == "smollm2":
-            model, tokenizer = load_base_compressor(50, device="cuda" if torch.cuda.is_available() else "cpu")
+        if args.base != "smollm2":
+            spec = args.base if label == "base" else args.work / label / "final"
         else:
-            from transformers import AutoTokenizer
-
-            from ragcompress.modeling import AutoCompressor
-
-            model = AutoCompressor.from_pretrained(args.base, summary_length=50).to(
-                "cuda" if torch.cuda.is_available() else "cpu"
-            )
-            tokenizer = AutoTokenizer.from_pretrained(args.base)
-        if label != "base":
-            model = load_adapter(model.float(), args.work / label / "final", merge=True)
-        model = model.to(torch.bfloat16 if torch.cuda.is_available() else torch.float32).eval()
+            spec = "base" if label == "base" else args.work / label / "final"
+        model, tokenizer, _ = load_compressor(spec)
         windows = document_windows(
             test_paths, tokenizer, 512 * 4, args.ppl_windows, per_path=args.ppl_per_source
         )
@@ -131,8 +121,16 @@ def finalize(args) -> None:
     model, _ = build_model(cfg, __import__("torch").device("cpu"), bf16=False)
     model = prepare_for_training(model, cfg, __import__("torch").device("cpu"))
     state = load_checkpoint(checkpoint, model, _optimizer(model, cfg))
-    save_adapter(model, stage_dir / "final", {"base_model": cfg.model, "steps": state["step"],
-                                              "finalized_from": checkpoint.name, "config": cfg.to_dict()})
+    save_adapter(
+        model,
+        stage_dir / "final",
+        {
+            "base_model": cfg.model,
+            "steps": state["step"],
+            "finalized_from": checkpoint.name,
+            "config": cfg.to_dict(),
+        },
+    )
     print(f"{stage_dir / 'final'} written from {checkpoint.name}")
 
 

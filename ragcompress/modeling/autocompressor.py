@@ -25,6 +25,23 @@ from transformers.modeling_outputs import CausalLMOutputWithPast
 from ragcompress.modeling.positions import segment_position_ids
 
 DEFAULT_SUMMARY_LENGTH = 50
+# "none": summary vectors are the last hidden states as they are (the official models).
+# "affine": a per-dimension scale and shift (ragcompress extension) maps them to the statistics of input
+# embeddings; small models' last hidden states are dominated by a few huge shared dimensions, which
+# makes raw summary vectors nearly identical to one another once a decoder layer normalises them.
+SUMMARY_READOUTS = ("none", "affine")
+
+
+class SummaryReadout(nn.Module):
+    """``h ↦ h · weight + bias``, per dimension; identity at construction."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(width))
+        self.bias = nn.Parameter(torch.zeros(width))
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return hidden * self.weight.to(hidden.dtype) + self.bias.to(hidden.dtype)
 
 
 @dataclass
@@ -48,6 +65,12 @@ def set_autocompressor_defaults(config, summary_length: int | None = None) -> No
         config.accumulate_summary = True
     if getattr(config, "segment_gradient_checkpointing", None) is None:
         config.segment_gradient_checkpointing = False
+    if getattr(config, "summary_readout", None) is None:
+        config.summary_readout = "none"
+    if config.summary_readout not in SUMMARY_READOUTS:
+        raise ValueError(
+            f"summary_readout={config.summary_readout!r} is unknown; use one of {SUMMARY_READOUTS}"
+        )
 
 
 def split_segments(
@@ -92,6 +115,8 @@ class AutoCompressorMixin:
         width = self.get_input_embeddings().embedding_dim
         self.embed_summary = nn.Embedding(config.summary_length, width)
         self._init_weights(self.embed_summary)
+        if config.summary_readout == "affine":
+            self.summary_readout = SummaryReadout(width)
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -126,6 +151,32 @@ class AutoCompressorMixin:
         self.embed_summary.weight.copy_(
             row.to(self.embed_summary.weight.dtype).expand_as(self.embed_summary.weight)
         )
+
+    @torch.no_grad()
+    def init_summary_readout(self, sample_ids: torch.Tensor, segment_length: int = 512) -> None:
+        """Initialise the affine readout so summary vectors are standardised per dimension.
+
+        Raw summary vectors of ``sample_ids`` (domain text, ``[batch, tokens]``, compressed in segments of
+        ``segment_length``) are centred and scaled to the root-mean-square of the token-embedding table:
+        what all summary vectors share is removed, what tells them apart is kept at embedding scale.
+        """
+        if self.config.summary_readout != "affine":
+            raise ValueError("init_summary_readout needs config.summary_readout='affine'")
+        readout = self.summary_readout
+        readout.weight.fill_(1.0)
+        readout.bias.zero_()
+        was_training = self.training
+        self.eval()
+        ids = sample_ids.to(self.embed_summary.weight.device)
+        raw = self(
+            input_ids=ids, segment_lengths=segment_length, output_softprompt=True, logits_to_keep=1
+        ).softprompt
+        self.train(was_training)
+        flat = raw.reshape(-1, raw.shape[-1]).float()
+        mean, std = flat.mean(0), flat.std(0).clamp(min=1e-3)
+        target = self.get_input_embeddings().weight.float().pow(2).mean().sqrt()
+        readout.weight.copy_((target / std).to(readout.weight.dtype))
+        readout.bias.copy_((-mean * target / std).to(readout.bias.dtype))
 
     def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
         logits = self.lm_head(hidden)
@@ -312,6 +363,8 @@ class AutoCompressorMixin:
                 new_cache = cache
             if with_summary:
                 summary = hidden[:, hidden.shape[1] - kappa :]
+                if self.config.summary_readout == "affine":
+                    summary = self.summary_readout(summary)
                 if self.config.accumulate_summary and softprompt is not None:
                     softprompt = torch.cat([softprompt, summary], dim=1)
                 else:

@@ -36,6 +36,7 @@ class _LoadingMixin(AutoCompressorMixin):
         summary_length: int | None = None,
         accumulate_summary: bool | None = None,
         segment_gradient_checkpointing: bool | None = None,
+        summary_readout: str | None = None,
         **kwargs,
     ):
         """Load an AutoCompressor checkpoint, or turn a base causal LM into one.
@@ -58,6 +59,14 @@ class _LoadingMixin(AutoCompressorMixin):
             config.accumulate_summary = accumulate_summary
         if segment_gradient_checkpointing is not None:
             config.segment_gradient_checkpointing = segment_gradient_checkpointing
+        if summary_readout is not None:
+            if is_checkpoint and getattr(config, "summary_readout", "none") != summary_readout:
+                raise ValueError(
+                    f"{pretrained_model_name_or_path} was saved with summary_readout="
+                    f"{getattr(config, 'summary_readout', 'none')!r}; it cannot be loaded with {summary_readout!r}"
+                )
+            config.summary_readout = summary_readout
+            set_autocompressor_defaults(config)
         want_info = kwargs.pop("output_loading_info", False)
         # A base model has no summary embeddings by definition: don't let transformers report them missing.
         verbosity = hf_logging.get_verbosity()
@@ -70,6 +79,16 @@ class _LoadingMixin(AutoCompressorMixin):
         finally:
             hf_logging.set_verbosity(verbosity)
         missing = info.get("missing_keys", set())
+        readout_missing = [k for k in missing if k.startswith("summary_readout.")]
+        if readout_missing and is_checkpoint and getattr(config, "summary_readout", "none") != "none":
+            raise MissingSummaryEmbeddingsError(
+                f"{pretrained_model_name_or_path}: config has summary_readout={config.summary_readout!r} but the "
+                f"weights lack {readout_missing[0]}; the checkpoint is incomplete"
+            )
+        if readout_missing:  # transformers does not know how to initialise it: start at the identity
+            with torch.no_grad():
+                model.summary_readout.weight.fill_(1.0)
+                model.summary_readout.bias.zero_()
         if SUMMARY_KEY in missing:
             if is_checkpoint:
                 raise MissingSummaryEmbeddingsError(
@@ -78,7 +97,10 @@ class _LoadingMixin(AutoCompressorMixin):
                     "the checkpoint is incomplete: re-save it with the summary embeddings"
                 )
             model.init_summary_from_token()
-            info["missing_keys"] = type(missing)(k for k in missing if k != SUMMARY_KEY)
+        if not is_checkpoint:  # a base model: new parameters are expected to be missing
+            info["missing_keys"] = type(missing)(
+                k for k in missing if k != SUMMARY_KEY and not k.startswith("summary_readout.")
+            )
         model.config.architectures = [type(model).__name__]
         return (model, info) if want_info else model
 

@@ -21,6 +21,7 @@ class TrainConfig:
     accumulate_summary: bool = True
     segment_gradient_checkpointing: bool = False
     attn_implementation: str = "sdpa"
+    summary_readout: str = "none"  # "affine": per-dimension readout initialised from data (see modeling)
     init_adapter: str | None = None  # continue training this LoRA adapter (e.g. stage 2 from stage 1)
 
     # --- the paper's recipe: a sequence = substeps × segments × ~segment_length tokens

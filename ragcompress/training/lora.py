@@ -27,7 +27,8 @@ def apply_lora(model, r: int = 16, alpha: int = 32, dropout: float = 0.0, target
         lora_alpha=alpha,
         lora_dropout=dropout,
         target_modules=list(targets or DEFAULT_LORA_TARGETS),
-        modules_to_save=["embed_summary"],
+        modules_to_save=["embed_summary"]
+        + (["summary_readout"] if hasattr(model, "summary_readout") else []),
         bias="none",
     )
     return get_peft_model(model, config)
@@ -47,6 +48,7 @@ def save_adapter(peft_model, out_dir: str | Path, meta: dict | None = None, dtyp
     info = {
         "summary_length": core.config.summary_length,
         "accumulate_summary": core.config.accumulate_summary,
+        "summary_readout": getattr(core.config, "summary_readout", "none"),
     }
     info.update(meta or {})
     (out_dir / ADAPTER_META).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
@@ -56,6 +58,25 @@ def save_adapter(peft_model, out_dir: str | Path, meta: dict | None = None, dtyp
 def adapter_meta(adapter_dir: str | Path) -> dict:
     path = Path(adapter_dir) / ADAPTER_META
     return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def load_adapter_weights(peft_model, adapter_dir: str | Path) -> list[str]:
+    """Copy a saved adapter's weights into an already wrapped model (same LoRA shape).
+
+    Trainable modules the saved adapter lacks (e.g. a summary readout added since) keep their current
+    values; their keys are returned.
+    """
+    from peft import get_peft_model_state_dict, set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    saved = load_file(str(Path(adapter_dir) / "adapter_model.safetensors"))
+    current = get_peft_model_state_dict(peft_model)
+    unexpected = sorted(set(saved) - set(current))
+    if unexpected:
+        raise ValueError(f"{adapter_dir} does not match the model's LoRA layout (e.g. {unexpected[0]})")
+    kept = sorted(set(current) - set(saved))
+    set_peft_model_state_dict(peft_model, {**{k: current[k] for k in kept}, **saved})
+    return kept
 
 
 def load_adapter(model, adapter_dir: str | Path, merge: bool = True, trainable: bool = False):

@@ -25,7 +25,7 @@ from ragcompress.training.checkpoint import latest_checkpoint, load_checkpoint, 
 from ragcompress.training.config import TrainConfig
 from ragcompress.training.data import batch_indices, build_sequences
 from ragcompress.training.logging import MetricsLogger
-from ragcompress.training.lora import apply_lora, load_adapter, save_adapter
+from ragcompress.training.lora import apply_lora, load_adapter_weights, save_adapter
 from ragcompress.training.qa_data import QAExamples
 from ragcompress.training.steps import lm_substeps, qa_loss, validate
 
@@ -80,7 +80,11 @@ def build_model(cfg: TrainConfig, device: torch.device, bf16: bool):
         from ragcompress.defaults import load_base_compressor
 
         model, tokenizer = load_base_compressor(
-            cfg.summary_length, device="cpu", dtype=dtype, attn_implementation=cfg.attn_implementation
+            cfg.summary_length,
+            device="cpu",
+            dtype=dtype,
+            attn_implementation=cfg.attn_implementation,
+            summary_readout=cfg.summary_readout,
         )
     else:
         from transformers import AutoTokenizer
@@ -90,22 +94,31 @@ def build_model(cfg: TrainConfig, device: torch.device, bf16: bool):
             summary_length=cfg.summary_length,
             dtype=dtype,
             attn_implementation=cfg.attn_implementation,
+            summary_readout=cfg.summary_readout,
         )
         tokenizer = AutoTokenizer.from_pretrained(cfg.model)
     return model, tokenizer
 
 
-def prepare_for_training(model, cfg: TrainConfig, device: torch.device):
-    """Apply the config's summary settings and LoRA (unless already wrapped); fp32 trained weights."""
+def prepare_for_training(model, cfg: TrainConfig, device: torch.device, sample: np.ndarray | None = None):
+    """Apply the config's summary settings and LoRA (unless already wrapped); fp32 trained weights.
+
+    A fresh affine summary readout is initialised from ``sample`` (a few training sequences) before the
+    adapter of ``init_adapter`` (if any) is loaded on top.
+    """
     core = unwrap(model)
     core.config.accumulate_summary = cfg.accumulate_summary
     core.config.segment_gradient_checkpointing = cfg.segment_gradient_checkpointing
     already_peft = hasattr(model, "peft_config")
+    if getattr(core.config, "summary_readout", "none") == "affine" and sample is not None and len(sample):
+        ids = torch.from_numpy(np.asarray(sample[:8]).astype(np.int64))
+        core.to(device).init_summary_readout(ids.to(device), cfg.segment_length)
     if cfg.lora and not already_peft:
+        model = apply_lora(model, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_targets)
         if cfg.init_adapter:
-            model = load_adapter(model, cfg.init_adapter, merge=False, trainable=True)
-        else:
-            model = apply_lora(model, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_targets)
+            load_adapter_weights(model, cfg.init_adapter)
+    elif cfg.init_adapter:
+        raise ValueError("config: init_adapter needs lora=true")
     # master copies of trained weights in fp32; autocast runs the matmuls in bf16
     for param in model.parameters():
         if param.requires_grad:
@@ -165,7 +178,6 @@ def train(
         model, tokenizer = build_model(cfg, env.device, bf16)
     elif tokenizer is None:
         raise ValueError("train(model=...) also needs tokenizer=")
-    model = prepare_for_training(model, cfg, env.device)
     if env.main:
         out.mkdir(parents=True, exist_ok=True)
         cfg.save(out / "config.json")
@@ -192,6 +204,7 @@ def train(
             dist.barrier()
         if not env.main:
             train_rows, valid_rows = sequences()
+    model = prepare_for_training(model, cfg, env.device, train_rows)
     qa = QAExamples(cfg.qa_data, cfg.qa_k, cfg.seed, cfg.qa_text_fraction) if cfg.qa_data else None
 
     optimizer = _optimizer(model, cfg)
