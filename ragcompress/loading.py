@@ -71,3 +71,14 @@ def load_compressor(spec: str | Path | None = None, device=None, dtype: torch.dt
     else:
         weights_hash = getattr(model.config, "_commit_hash", None) or "unknown"
     return model, tokenizer, _info(model, str(spec), weights_hash)
+
+
+def load_embedder(spec: str | Path | None = None, device=None):
+    """``(SentenceTransformer, embedder id)``: the default all-MiniLM-L6-v2 or any local path / name."""
+    from ragcompress import defaults
+
+    if spec is None or str(spec) == "default" or str(spec) == defaults.DEFAULT_EMBEDDER_ID:
+        return defaults.load_default_embedder(device), defaults.DEFAULT_EMBEDDER_ID
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(spec), device=str(defaults.pick_device(device))), str(spec)
