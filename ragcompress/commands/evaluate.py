@@ -1,0 +1,100 @@
+"""`ragcompress eval {ppl, qa}`: the paper's Table 1 perplexity protocol and retrieval-QA EM/F1."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+eval_app = typer.Typer(
+    no_args_is_help=True, help="Evaluate a compressor: perplexity with compressed context, QA."
+)
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+@eval_app.command("ppl")
+def ppl_command(
+    data: list[Path] = typer.Argument(
+        ..., help="text sets: dirs of .txt/.md/.jsonl, .jsonl files, HF datasets"
+    ),
+    model: str = typer.Option("default", help="default | base | adapter dir | model dir"),
+    segment_length: int = typer.Option(512, help="tokens per segment (S)"),
+    context_segments: int = typer.Option(3, help="n: evaluate 1..n compressed context segments"),
+    max_windows: int = typer.Option(64, help="windows of (n+1)·S tokens, each inside one document"),
+    per_source: int | None = typer.Option(None, help="at most this many windows per data path"),
+    batch_size: int = typer.Option(4),
+    device: str | None = typer.Option(None),
+    out: Path | None = typer.Option(None, help="write the result as JSON"),
+) -> None:
+    """Final-segment PPL with no context, compressed context (1..n steps) and plain-text context."""
+    from ragcompress.eval.ppl import document_windows, evaluate_ppl
+    from ragcompress.loading import load_compressor
+    from ragcompress.training.data import DataError
+
+    try:
+        compressor, tokenizer, info = load_compressor(model, device=device)
+        windows = document_windows(
+            [str(p) for p in data],
+            tokenizer,
+            segment_length * (context_segments + 1),
+            max_windows,
+            per_path=per_source,
+        )
+    except (ValueError, DataError, OSError) as exc:
+        _fail(str(exc))
+    result = evaluate_ppl(compressor, windows, segment_length, context_segments, batch_size=batch_size)
+    result.meta = {"model": info.id, "weights_hash": info.weights_hash, "data": [str(p) for p in data]}
+    typer.echo(result.table())
+    if out:
+        result.save(out)
+        typer.echo(f"saved {out}")
+
+
+@eval_app.command("qa")
+def qa_command(
+    dataset: Path = typer.Argument(
+        ..., help="a dir with corpus/*.txt and questions.jsonl (DESIGN.md format)"
+    ),
+    model: str = typer.Option("default"),
+    embedder: str = typer.Option("default"),
+    k: int = typer.Option(5),
+    modes: str = typer.Option("none,text,fused", help="comma-separated: none,text,fused"),
+    retrieval: Path | None = typer.Option(
+        None, help="precomputed retrieval JSON (scripts/retrieve_synthqa.py)"
+    ),
+    limit: int | None = typer.Option(None, help="first N questions only"),
+    batch_size: int = typer.Option(16),
+    device: str | None = typer.Option(None),
+    out: Path | None = typer.Option(None),
+) -> None:
+    """Exact match and F1 with k retrieved passages: no retrieval, passages as text, fused summary vectors."""
+    from ragcompress.eval.qa import evaluate_qa, retrieve
+    from ragcompress.eval.synthqa import read
+    from ragcompress.loading import load_compressor, load_embedder
+
+    try:
+        data = read(dataset)
+        chosen = [m.strip() for m in modes.split(",") if m.strip()]
+        if retrieval is not None:
+            results = json.loads(retrieval.read_text())
+        else:
+            results = retrieve(data, k, load_embedder(embedder, device="cpu")[0])
+        compressor, tokenizer, _ = load_compressor(model, device=device)
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+    result = evaluate_qa(
+        compressor, tokenizer, data, results, modes=chosen, batch_size=batch_size, limit=limit
+    )
+    typer.echo(result.table())
+    if out:
+        result.save(out)
+        typer.echo(f"saved {out}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(eval_app, name="eval")

@@ -1,0 +1,98 @@
+"""Training data: every source kind, the deterministic split, packing, cached tokens."""
+
+import json
+
+import numpy as np
+import pytest
+from tiny import tiny_tokenizer
+
+from ragcompress.training.data import (
+    DataError,
+    batch_indices,
+    build_sequences,
+    in_validation,
+    pack,
+    read_documents,
+)
+
+
+def _words(n, start=3):
+    return " ".join(f"t{3 + (start + i) % 90}" for i in range(n))
+
+
+def test_reads_text_markdown_jsonl_dirs_and_skips_hidden(tmp_path):
+    (tmp_path / "a.txt").write_text(_words(5))
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.md").write_text(_words(4))
+    (tmp_path / "c.jsonl").write_text(
+        json.dumps({"text": _words(3)}) + "\n" + json.dumps({"input_ids": [5, 6, 7]}) + "\n"
+    )
+    (tmp_path / ".hidden.txt").write_text(_words(9))
+    docs = list(read_documents(tmp_path))
+    assert len(docs) == 4
+    assert [d.input_ids for d in docs if d.input_ids] == [[5, 6, 7]]
+    assert not any("hidden" in d.key for d in docs)
+
+
+def test_reads_hf_datasets_and_parquet(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    ds = datasets.Dataset.from_dict({"text": [_words(6), _words(7)], "id": ["x", "y"]})
+    ds.save_to_disk(str(tmp_path / "saved"))
+    ds.to_parquet(str(tmp_path / "data.parquet"))
+    assert [d.text for d in read_documents(tmp_path / "saved")] == [_words(6), _words(7)]
+    assert len(list(read_documents(tmp_path / "data.parquet"))) == 2
+    tokenized = datasets.Dataset.from_dict({"input_ids": [[4, 5, 6], [7, 8]]})
+    tokenized.save_to_disk(str(tmp_path / "tok"))
+    assert [d.input_ids for d in read_documents(tmp_path / "tok")] == [[4, 5, 6], [7, 8]]
+
+
+def test_bad_paths_and_lines_give_one_clear_error(tmp_path):
+    with pytest.raises(DataError, match="no such file or directory"):
+        list(read_documents(tmp_path / "missing"))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "ok"}\n{not json\n')
+    with pytest.raises(DataError, match=r"bad.jsonl:2: not valid JSON"):
+        list(read_documents(bad))
+    (tmp_path / "x.bin").write_bytes(b"\x00\x01")
+    with pytest.raises(DataError, match="unsupported file type"):
+        list(read_documents(tmp_path / "x.bin"))
+    field = tmp_path / "field.jsonl"
+    field.write_text('{"body": "x"}\n')
+    with pytest.raises(DataError, match="neither 'text' nor 'input_ids'"):
+        list(read_documents(field))
+
+
+def test_split_is_deterministic_and_roughly_the_asked_fraction():
+    keys = [f"doc-{i}" for i in range(5000)]
+    first = [in_validation(k, 0.1) for k in keys]
+    assert first == [in_validation(k, 0.1) for k in keys]
+    assert 0.08 < np.mean(first) < 0.12
+
+
+def test_pack_concatenates_and_drops_the_remainder():
+    packed = pack([[1, 2, 3], [4, 5], [6, 7, 8, 9]], 4)
+    assert packed.tolist() == [[1, 2, 3, 4], [5, 6, 7, 8]]
+    assert pack([[1, 2, 3], [4, 5, 6]], 2, limit=2).tolist() == [[1, 2], [3, 4]]
+
+
+def test_build_sequences_splits_by_document_and_caches(tmp_path):
+    data = tmp_path / "docs.jsonl"
+    data.write_text("".join(json.dumps({"id": i, "text": _words(30, i)}) + "\n" for i in range(200)))
+    tok = tiny_tokenizer()
+    train, valid = build_sequences([str(data)], [], tok, 16, tmp_path / "cache", valid_fraction=0.2)
+    assert train.shape[1] == valid.shape[1] == 16 and len(train) > 3 * len(valid) > 0
+    again_train, _ = build_sequences([str(data)], [], tok, 16, tmp_path / "cache", valid_fraction=0.2)
+    assert np.array_equal(np.asarray(train), np.asarray(again_train))
+    assert (tmp_path / "cache" / "sequences.json").is_file()
+    # every document ends with EOS in the stream
+    assert (np.asarray(train) == tok.eos_token_id).sum() > 0
+
+
+def test_batch_indices_are_disjoint_across_ranks_and_cover_an_epoch():
+    n, batch, world = 24, 3, 2
+    seen = []
+    for step in range(4):
+        for rank in range(world):
+            seen += batch_indices(step, 0, 1, batch, world, rank, n, seed=5).tolist()
+    assert sorted(seen) == list(range(n))  # one epoch = 4 steps × 2 ranks × 3 rows
+    assert batch_indices(1, 0, 1, 3, 2, 1, n, 5).tolist() == batch_indices(1, 0, 1, 3, 2, 1, n, 5).tolist()
