@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Set up (idempotent), index a small demo corpus with the embedded default models, and ask questions
+# in fused (summary vectors) and text (plain passages) mode, side by side.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+INDEX=${INDEX:-$(mktemp -d)/demo-index}
+.venv/bin/ragcompress index examples/demo/corpus --index "$INDEX"
+.venv/bin/ragcompress info "$INDEX"
+while IFS= read -r question; do
+  for mode in fused text; do
+    echo "── [$mode] $question"
+    .venv/bin/ragcompress ask "$question" --index "$INDEX" --k 3 --mode "$mode"
+  done
+done < <(.venv/bin/python -c "import json
+for line in list(open('examples/demo/questions.jsonl'))[:3]:
+    q = json.loads(line); print(q['question'])")
+echo "demo index: $INDEX (expected answers: examples/demo/questions.jsonl)"
