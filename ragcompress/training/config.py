@@ -31,6 +31,9 @@ class TrainConfig:
     randomize_segments: bool = True
     min_segment_length: int | None = None  # default: segment_length // 2
     stop_gradient: bool = True  # detach the soft prompt between substeps (truncated BPTT)
+    # share of sequences whose every substep is [x ; x] (second half repeats the first): a strong,
+    # autoencoding-style signal that makes the summary vectors carry content early in training
+    repeat_fraction: float = 0.0
 
     # --- fine-tuning
     lora: bool = True
@@ -101,6 +104,7 @@ class TrainConfig:
                 "schedule must be cosine, linear or constant",
             ),
             (0 <= self.qa_text_fraction <= 1, "qa_text_fraction must be in [0, 1]"),
+            (0 <= self.repeat_fraction <= 1, "repeat_fraction must be in [0, 1]"),
             (bool(self.train_data) or bool(self.qa_data), "train_data is empty: give at least one data path"),
         ]
         for ok, message in checks:

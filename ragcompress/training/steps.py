@@ -36,6 +36,22 @@ def substep_lengths(cfg, core, rng: np.random.Generator | None) -> list[int]:
     return random_segments(total, count, low, high, rng)
 
 
+def with_repeats(batch: torch.Tensor, cfg, rng: np.random.Generator) -> torch.Tensor:
+    """Turn a ``repeat_fraction`` share of rows into repeats: each substep becomes ``[x ; x]``."""
+    if not cfg.repeat_fraction:
+        return batch
+    rows = torch.from_numpy(rng.random(batch.shape[0]) < cfg.repeat_fraction).to(batch.device)
+    if not rows.any():
+        return batch
+    half = cfg.substep_length // 2
+    out = batch.clone()
+    for s in range(cfg.training_substeps):
+        start = s * cfg.substep_length
+        first = out[rows, start : start + half]
+        out[rows, start + half : start + 2 * half] = first
+    return out
+
+
 def lm_substeps(
     model, batch: torch.Tensor, cfg, rng, scale: float, autocast, no_sync=None, sync_last: bool = True
 ) -> list[torch.Tensor]:

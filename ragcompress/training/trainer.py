@@ -27,7 +27,7 @@ from ragcompress.training.data import batch_indices, build_sequences
 from ragcompress.training.logging import MetricsLogger
 from ragcompress.training.lora import apply_lora, load_adapter_weights, save_adapter
 from ragcompress.training.qa_data import QAExamples
-from ragcompress.training.steps import lm_substeps, qa_loss, validate
+from ragcompress.training.steps import lm_substeps, qa_loss, validate, with_repeats
 
 
 @dataclass
@@ -259,6 +259,7 @@ def train(
                 batch = torch.from_numpy(np.asarray(train_rows[np.sort(rows)]).astype(np.int64)).to(
                     env.device
                 )
+                batch = with_repeats(batch, cfg, rng)
                 last_micro = micro == cfg.grad_accum - 1
                 substep_losses.append(
                     lm_substeps(

@@ -143,3 +143,17 @@ def test_lora_training_moves_only_adapter_weights(tmp_path):
     assert len(trained) == 1, [k for k in after if "embed_summary" in k]
     assert not torch.equal(trained[0], before["embed_summary.weight"])  # summary embeddings trained
     assert np.isfinite(result.history[-1]["loss"])
+
+
+def test_repeat_rows_copy_the_first_half_of_every_substep():
+    from ragcompress.training.steps import with_repeats
+
+    cfg = TrainConfig(
+        train_data=["x"], segment_length=4, segments_per_substep=2, training_substeps=2, repeat_fraction=1.0
+    )
+    batch = random_ids(3, 16)
+    out = with_repeats(batch, cfg, np.random.default_rng(0))
+    assert torch.equal(out[:, 4:8], batch[:, 0:4]) and torch.equal(out[:, 12:16], batch[:, 8:12])
+    assert torch.equal(out[:, :4], batch[:, :4])
+    cfg.repeat_fraction = 0.0
+    assert with_repeats(batch, cfg, np.random.default_rng(0)) is batch
