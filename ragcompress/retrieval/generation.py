@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 
@@ -17,6 +18,16 @@ from ragcompress.modeling import compress, unwrap
 from ragcompress.prompting import join_passages, question_prompt_ids
 
 MODES = ("fused", "text", "none")
+
+
+@dataclass
+class GenerationOutput:
+    """One generated answer with its token counts (what `Retriever.answer` reports)."""
+
+    text: str
+    prompt_tokens: int
+    softprompt_slots: int
+    generated_tokens: int  # new tokens up to and including the first end-of-sequence token
 
 
 def left_pad(rows: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -37,6 +48,7 @@ def fuse(vectors: Sequence[torch.Tensor]) -> torch.Tensor:
 def prompt_rows(
     tokenizer, questions: Sequence[str], passages: Sequence[Sequence[str]] | None, mode: str
 ) -> list[list[int]]:
+    """Prompt token ids per question: passages as text only in ``text`` mode."""
     if mode == "text":
         return [
             question_prompt_ids(tokenizer, q, join_passages(list(p))) for q, p in zip(questions, passages)
@@ -44,7 +56,6 @@ def prompt_rows(
     return [question_prompt_ids(tokenizer, q) for q in questions]
 
 
-@torch.inference_mode()
 def generate_answers(
     model,
     tokenizer,
@@ -56,7 +67,34 @@ def generate_answers(
     max_new_tokens: int = 32,
     **generate_kwargs,
 ) -> list[str]:
-    """Generated answer text per question (special tokens removed).
+    """Generated answer text per question (special tokens removed); see `generate_outputs`."""
+    outputs = generate_outputs(
+        model,
+        tokenizer,
+        questions,
+        passages,
+        mode,
+        passage_vectors,
+        batch_size,
+        max_new_tokens,
+        **generate_kwargs,
+    )
+    return [o.text for o in outputs]
+
+
+@torch.inference_mode()
+def generate_outputs(
+    model,
+    tokenizer,
+    questions: Sequence[str],
+    passages: Sequence[Sequence[str]] | None = None,
+    mode: str = "fused",
+    passage_vectors: Sequence[Sequence[torch.Tensor]] | None = None,
+    batch_size: int = 8,
+    max_new_tokens: int = 32,
+    **generate_kwargs,
+) -> list[GenerationOutput]:
+    """Generated answer (text and token counts) per question, special tokens removed from the text.
 
     For ``fused`` pass either ``passage_vectors`` (precomputed summary vectors, e.g. from the store) or
     ``passages`` (compressed here with `compress`). Generation arguments pass through to ``generate``
@@ -82,7 +120,7 @@ def generate_answers(
         "eos_token_id": tokenizer.eos_token_id,
     }
     kwargs.update(generate_kwargs)
-    answers: list[str | None] = [None] * len(questions)
+    answers: list[GenerationOutput | None] = [None] * len(questions)
     order = list(range(len(questions)))
     if mode == "fused":  # rows in a batch must share the soft-prompt width
         order.sort(key=lambda i: sum(v.shape[0] for v in passage_vectors[i]))
@@ -99,14 +137,14 @@ def generate_answers(
             vectors = [passage_vectors[i] for i in batch]
         else:
             vectors = None
-        for i, text in zip(
+        for i, output in zip(
             batch, _generate(model, tokenizer, [rows[i] for i in batch], vectors, pad_id, device, kwargs)
         ):
-            answers[i] = text
+            answers[i] = output
     return answers  # type: ignore[return-value]
 
 
-def _generate(model, tokenizer, rows, vectors, pad_id, device, kwargs) -> list[str]:
+def _generate(model, tokenizer, rows, vectors, pad_id, device, kwargs) -> list[GenerationOutput]:
     ids, mask = left_pad(rows, pad_id, device)
     softprompt = None
     if vectors is not None:
@@ -115,4 +153,15 @@ def _generate(model, tokenizer, rows, vectors, pad_id, device, kwargs) -> list[s
         if softprompt.shape[1] == 0:
             softprompt = None
     out = model.generate(input_ids=ids, attention_mask=mask, softprompt=softprompt, **kwargs)
-    return tokenizer.batch_decode(out[:, ids.shape[1] :], skip_special_tokens=True)
+    new = out[:, ids.shape[1] :]
+    texts = tokenizer.batch_decode(new, skip_special_tokens=True)
+    slots = 0 if softprompt is None else softprompt.shape[1]
+    eos = kwargs.get("eos_token_id")
+    eos = set() if eos is None else {eos} if isinstance(eos, int) else set(eos)
+    outputs = []
+    for row, text, generated in zip(rows, texts, new.tolist()):
+        # rows that finished early are padded (often with EOS itself): count up to the first EOS
+        ends = [i for i, token in enumerate(generated) if token in eos]
+        count = ends[0] + 1 if ends else len(generated)
+        outputs.append(GenerationOutput(text, len(row), slots, count))
+    return outputs

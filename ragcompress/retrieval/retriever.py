@@ -1,0 +1,391 @@
+"""``Retriever``: query → passages → answer, over an index built by ``ragcompress index``.
+
+    retriever = Retriever("index/")
+    answer = retriever.answer("Who founded Pelville?", k=5, mode="fused")
+    print(answer.text, answer.sources)
+
+Generation itself lives in retrieval/generation.py (fused / text / none, batched) and retrieval/replug.py;
+this class retrieves, re-ranks, fetches the stored summary vectors, times each stage and packages the
+result.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ragcompress.modeling import unwrap
+from ragcompress.retrieval.generation import GenerationOutput, generate_outputs
+from ragcompress.retrieval.match import (
+    check_compressor,
+    check_embedder,
+    resolve_compressor,
+    resolve_embedder,
+)
+from ragcompress.retrieval.replug import replug_generate
+from ragcompress.retrieval.rerank import RERANKERS
+from ragcompress.retrieval.rerank import rerank as rerank_passages
+from ragcompress.retrieval.scoring import retrieval_logprobs, smooth
+from ragcompress.retrieval.streaming import AnswerStream
+from ragcompress.retrieval.timing import ForwardTimer, stopwatch
+from ragcompress.retrieval.types import Answer, Passage, ScoreResult
+from ragcompress.store import Store
+
+MODES = ("fused", "text", "replug", "none")
+STAGES = ("retrieve", "rerank", "fuse", "prefill", "decode")
+
+
+@dataclass
+class Plan:
+    """What one query will be answered from: the mode actually used and the passages in feed order."""
+
+    query: str
+    mode: str
+    passages: list[Passage]
+    note: str | None = None
+
+
+class Retriever:
+    """Answers questions from an index of summary vectors.
+
+    Args:
+        index_dir: a store directory written by ``ragcompress index``.
+        model: the compressor. ``None`` loads the one the index names (the embedded default for an
+            index built with defaults); a spec (``"default"``, ``"base"``, adapter dir, model dir or HF
+            id); or an already loaded ``(model, tokenizer)`` / ``(model, tokenizer, ModelInfo)``.
+        embedder: the sentence embedder. ``None`` loads the one the index names; a spec; a loaded
+            SentenceTransformer; or ``(SentenceTransformer, id)``.
+        device: where to load models (default: CUDA when available). Loaded objects stay where they are.
+
+    Raises ``ModelMismatchError`` (one line, both sides named) when a model is not the index's.
+    """
+
+    def __init__(self, index_dir: str | Path, model: Any = None, embedder: Any = None, device=None) -> None:
+        self.index_dir = Path(index_dir).expanduser()
+        self.store = Store.open(self.index_dir)
+        manifest = self.store.manifest
+        try:
+            self.model, self.tokenizer, self.model_info = resolve_compressor(
+                model, manifest, self.index_dir, device
+            )
+            check_compressor(self.model, self.model_info, manifest, self.index_dir)
+            self.embedder, self.embedder_id = resolve_embedder(embedder, manifest, device)
+            check_embedder(self.embedder, self.embedder_id, manifest, self.index_dir)
+        except BaseException:
+            self.store.close()
+            raise
+        core = unwrap(self.model)
+        self.device: torch.device = core.embed_summary.weight.device
+        self.dtype: torch.dtype = core.embed_summary.weight.dtype
+        self.model.eval()
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Retriever:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- retrieval ---------------------------------------------------------------------------------
+    def search(self, query: str, k: int = 5) -> list[Passage]:
+        """The ``k`` most relevant passages, most relevant first (fewer if the index holds fewer)."""
+        return self.search_batch([query], k)[0]
+
+    def search_batch(self, queries: Sequence[str], k: int = 5) -> list[list[Passage]]:
+        """`search` for several queries, embedded in one batch."""
+        if k < 0:
+            raise ValueError(f"k={k} must be ≥ 0")
+        if k == 0 or not queries:
+            return [[] for _ in queries]
+        embeddings = self.embedder.encode(list(queries), convert_to_numpy=True, show_progress_bar=False)
+        hits = self.store.search_batch(embeddings, k)
+        wanted = sorted({h.chunk_id for row in hits for h in row})
+        chunks = {c.chunk_id: c for c in self.store.get_chunks(wanted)} if wanted else {}
+        return [
+            [
+                Passage(c.text, c.doc_id, c.chunk_id, c.char_start, c.char_end, h.score)
+                for h in row
+                for c in [chunks[h.chunk_id]]
+            ]
+            for row in hits
+        ]
+
+    def vectors(self, passages: Sequence[Passage]) -> list[torch.Tensor]:
+        """The stored summary vectors of each passage, on the model's device and in its dtype."""
+        if not passages:
+            return []
+        return self.store.get_vectors([p.chunk_id for p in passages], dtype=self.dtype, device=self.device)
+
+    def rerank(self, query: str, passages: Sequence[Passage], method: str = "summary_l2") -> list[Passage]:
+        """``passages`` re-ordered best first by ``summary_l2`` or ``upr`` (see retrieval/rerank.py)."""
+        return rerank_passages(method, self.model, self.tokenizer, query, passages, self.vectors(passages))
+
+    def _retrieve(
+        self,
+        queries: Sequence[str],
+        k: int,
+        rerank_method: str | None,
+        rerank_candidates: int | None,
+        timings: dict[str, float],
+    ) -> list[list[Passage]]:
+        """The passages of each query, best first: the top ``k`` (after re-ranking a larger pool)."""
+        pool = k if rerank_method is None else max(k, rerank_candidates or k)
+        with stopwatch(timings, "retrieve"):
+            found = self.search_batch(queries, pool)
+        if rerank_method is not None:
+            with stopwatch(timings, "rerank"):
+                found = [self.rerank(q, ps, rerank_method)[:k] for q, ps in zip(queries, found)]
+        return found
+
+    def _plan(
+        self,
+        queries: Sequence[str],
+        k: int,
+        mode: str,
+        rerank_method: str | None,
+        rerank_candidates: int | None,
+        timings: dict[str, float],
+    ) -> list[Plan]:
+        if mode not in MODES:
+            raise ValueError(f"mode {mode!r} is unknown; use one of {MODES}")
+        if rerank_method is not None and rerank_method not in RERANKERS:
+            raise ValueError(f"rerank={rerank_method!r} is unknown; use one of {RERANKERS} or None")
+        if mode == "none":
+            return [Plan(q, "none", []) for q in queries]
+        plans = []
+        for query, passages in zip(
+            queries, self._retrieve(queries, k, rerank_method, rerank_candidates, timings)
+        ):
+            if not passages:
+                why = "the index is empty" if k > 0 else "k=0"
+                plans.append(
+                    Plan(query, "none", [], f"no passages retrieved ({why}): answered with mode 'none'")
+                )
+                continue
+            note = None
+            if len(passages) < k:
+                note = f"the index holds only {len(passages)} passage(s): used them all instead of k={k}"
+            # least → most relevant, so the best passage sits right before the question; REPLUG's
+            # ensemble does not depend on order, so it keeps retrieval order.
+            fed = passages if mode == "replug" else passages[::-1]
+            plans.append(Plan(query, mode, fed, note))
+        return plans
+
+    # ---- generation --------------------------------------------------------------------------------
+    def _fetch(self, plans: Sequence[Plan], timings: dict[str, float]) -> list[list[torch.Tensor] | None]:
+        """The summary vectors of each ``fused`` plan's passages, in feed order (None for other modes).
+
+        Done in the caller's thread: the store's SQLite connection may not move to a streaming worker.
+        """
+        fused = [i for i, plan in enumerate(plans) if plan.mode == "fused"]
+        vectors: list[list[torch.Tensor] | None] = [None] * len(plans)
+        with stopwatch(timings, "fuse"):
+            flat = iter(self.vectors([p for i in fused for p in plans[i].passages]))
+            for i in fused:
+                vectors[i] = [next(flat) for _ in plans[i].passages]
+        return vectors
+
+    def _run(
+        self,
+        plans: Sequence[Plan],
+        vectors: Sequence[list[torch.Tensor] | None],
+        batch_size: int,
+        max_new_tokens: int,
+        timings: dict[str, float],
+        **generate_kwargs,
+    ) -> list[GenerationOutput]:
+        outputs: list[GenerationOutput | None] = [None] * len(plans)
+        with ForwardTimer(self.model) as timer:
+            for mode in MODES:
+                members = [i for i, plan in enumerate(plans) if plan.mode == mode]
+                if not members:
+                    continue
+                if mode == "replug":
+                    for i in members:
+                        outputs[i] = replug_generate(
+                            self.model,
+                            self.tokenizer,
+                            plans[i].query,
+                            [p.text for p in plans[i].passages],
+                            [p.score for p in plans[i].passages],
+                            max_new_tokens=max_new_tokens,
+                            **generate_kwargs,
+                        )
+                    continue
+                results = generate_outputs(
+                    self.model,
+                    self.tokenizer,
+                    [plans[i].query for i in members],
+                    passages=[[p.text for p in plans[i].passages] for i in members],
+                    mode=mode,
+                    passage_vectors=[vectors[i] for i in members] if mode == "fused" else None,
+                    batch_size=batch_size,
+                    max_new_tokens=max_new_tokens,
+                    **generate_kwargs,
+                )
+                for i, result in zip(members, results):
+                    outputs[i] = result
+        timings["prefill"] += timer.prefill
+        timings["decode"] += timer.decode
+        return outputs  # type: ignore[return-value]
+
+    def answer(
+        self,
+        query: str,
+        k: int = 5,
+        mode: str = "fused",
+        rerank: str | None = None,
+        rerank_candidates: int | None = None,
+        max_new_tokens: int = 64,
+        **generate_kwargs,
+    ) -> Answer:
+        """Answer ``query`` from its ``k`` best passages.
+
+        Args:
+            mode: ``fused`` (summary vectors, least → most relevant, as one soft prompt), ``text``
+                (passages as plain text), ``replug`` (one pass per passage, ensembled), ``none``.
+            rerank: ``None``, ``"summary_l2"`` or ``"upr"``: re-order the retrieved passages first.
+            rerank_candidates: retrieve this many (≥ k) and keep the ``k`` best after re-ranking.
+            generate_kwargs: passed to ``generate`` (greedy by default; e.g. ``do_sample=True``,
+                ``num_beams=4``). REPLUG takes ``do_sample``, ``temperature``, ``top_k`` only.
+        """
+        return self._answer([query], k, mode, rerank, rerank_candidates, 1, max_new_tokens, generate_kwargs)[
+            0
+        ]
+
+    def answer_batch(
+        self,
+        queries: Sequence[str],
+        k: int = 5,
+        mode: str = "fused",
+        rerank: str | None = None,
+        rerank_candidates: int | None = None,
+        batch_size: int = 8,
+        max_new_tokens: int = 64,
+        **generate_kwargs,
+    ) -> list[Answer]:
+        """`answer` for many queries, generated ``batch_size`` at a time. Each Answer's ``timings`` are
+        those of the whole call (the stages run batched)."""
+        return self._answer(
+            list(queries), k, mode, rerank, rerank_candidates, batch_size, max_new_tokens, generate_kwargs
+        )
+
+    def _answer(
+        self, queries, k, mode, rerank_method, rerank_candidates, batch_size, max_new_tokens, generate_kwargs
+    ) -> list[Answer]:
+        started = time.perf_counter()
+        timings = dict.fromkeys(STAGES, 0.0)
+        plans = self._plan(queries, k, mode, rerank_method, rerank_candidates, timings)
+        vectors = self._fetch(plans, timings)
+        outputs = self._run(plans, vectors, batch_size, max_new_tokens, timings, **generate_kwargs)
+        timings["total"] = time.perf_counter() - started
+        return [make_answer(plan, output, timings) for plan, output in zip(plans, outputs)]
+
+    def stream(
+        self,
+        query: str,
+        k: int = 5,
+        mode: str = "fused",
+        rerank: str | None = None,
+        rerank_candidates: int | None = None,
+        max_new_tokens: int = 64,
+        **generate_kwargs,
+    ) -> AnswerStream:
+        """Like `answer`, but iterate over the result to get text pieces as they are generated::
+
+            stream = retriever.stream("question")
+            for piece in stream:
+                print(piece, end="", flush=True)
+            stream.answer  # the full Answer, once the iteration has finished
+
+        Retrieval happens here, so ``stream.passages`` and ``stream.note`` are available before
+        iterating. Beam search cannot stream (HF ``generate`` refuses streamers with beams).
+        """
+        from transformers import TextIteratorStreamer
+
+        started = time.perf_counter()
+        timings = dict.fromkeys(STAGES, 0.0)
+        plans = self._plan([query], k, mode, rerank, rerank_candidates, timings)
+        vectors = self._fetch(plans, timings)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+
+        def run() -> Answer:  # in the worker thread: no store access from here on
+            output = self._run(
+                plans, vectors, 1, max_new_tokens, timings, streamer=streamer, **generate_kwargs
+            )[0]
+            timings["total"] = time.perf_counter() - started
+            return make_answer(plans[0], output, timings)
+
+        plan = plans[0]
+        return AnswerStream(plan.query, plan.mode, plan.passages, plan.note, streamer, run)
+
+    # ---- scoring -----------------------------------------------------------------------------------
+    def score(
+        self,
+        continuation: str,
+        context_query: str,
+        mode: str = "fused",
+        k: int = 5,
+        smoothing: float | None = None,
+        rerank: str | None = None,
+        rerank_candidates: int | None = None,
+        include_query: bool = True,
+    ) -> ScoreResult:
+        """Log-likelihood of ``continuation`` after ``context_query`` given the passages retrieved for
+        ``context_query`` (see retrieval/scoring.py for what each mode reads).
+
+        ``continuation`` is tokenized on its own, so include its leading space when it continues a
+        word sequence. ``smoothing=0.5`` mixes every token's probability 50/50 with the no-retrieval
+        one (the paper's retrieval-augmented LM evaluation). ``include_query=False`` scores the
+        continuation after the retrieved context only.
+        """
+        plan = self._plan([context_query], k, mode, rerank, rerank_candidates, {})[0]
+        encode = self.tokenizer
+        query_ids = encode(context_query, add_special_tokens=False)["input_ids"] if include_query else []
+        continuation_ids = encode(continuation, add_special_tokens=False)["input_ids"]
+        logprobs = retrieval_logprobs(
+            self.model,
+            self.tokenizer,
+            plan.mode,
+            query_ids,
+            continuation_ids,
+            passages=[p.text for p in plan.passages],
+            vectors=self.vectors(plan.passages) if plan.mode == "fused" else [],
+            scores=[p.score for p in plan.passages],
+        )
+        components: dict[str, list[float]] = {}
+        if smoothing is not None:
+            without = retrieval_logprobs(self.model, self.tokenizer, "none", query_ids, continuation_ids)
+            components = {"retrieval": logprobs.tolist(), "none": without.tolist()}
+            logprobs = smooth(logprobs, without, smoothing)
+        return ScoreResult(
+            total=float(logprobs.sum()),
+            token_logprobs=logprobs.tolist(),
+            token_ids=list(continuation_ids),
+            mode=plan.mode,
+            passages=plan.passages,
+            smoothing=smoothing,
+            components=components,
+            note=plan.note,
+        )
+
+
+def make_answer(plan: Plan, output: GenerationOutput, timings: dict[str, float]) -> Answer:
+    return Answer(
+        text=output.text,
+        query=plan.query,
+        mode=plan.mode,
+        passages=list(plan.passages),
+        timings=dict(timings),
+        prompt_tokens=output.prompt_tokens,
+        softprompt_slots=output.softprompt_slots,
+        generated_tokens=output.generated_tokens,
+        note=plan.note,
+    )

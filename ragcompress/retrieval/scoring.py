@@ -1,0 +1,115 @@
+"""Log-likelihood of a continuation given retrieved context: the retrieval-augmented LM evaluation.
+
+This is plain language modelling (no chat template, no instructions): the model reads the retrieved
+context, then ``context_query`` (the text being continued, also the retrieval query), then the
+continuation, whose tokens are scored. Retrieved context per mode:
+
+* ``fused``: the passages' summary vectors (least → most relevant) as a soft prompt;
+* ``text``: the passages as plain text (least → most relevant);
+* ``replug``: one pass per passage (as text), per-token probabilities mixed by softmax(retrieval scores);
+* ``none``: nothing.
+
+``smoothing`` = s mixes each token's probability with the no-retrieval one, (1 − s)·p + s·p_none; the
+paper's Table 5 used s = ½.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+from ragcompress.modeling import unwrap
+from ragcompress.prompting import join_passages
+from ragcompress.retrieval.generation import fuse, left_pad
+from ragcompress.retrieval.replug import ensemble_weights
+
+
+def start_token(tokenizer) -> int:
+    """The token read before an empty prefix, so the continuation's first token is scored too."""
+    for token in (tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id):
+        if token is not None:
+            return int(token)
+    return 0
+
+
+@torch.inference_mode()
+def continuation_logprobs(
+    model,
+    prefixes: Sequence[Sequence[int]],
+    continuation: Sequence[int],
+    softprompt: torch.Tensor | None = None,
+    pad_id: int = 0,
+) -> torch.Tensor:
+    """``[rows, len(continuation)]``: log p(continuation token | prefix row, earlier tokens).
+
+    Every prefix must be non-empty (the first continuation token is predicted from its last token);
+    ``softprompt`` is ``[slots, width]`` or ``[rows, slots, width]``, read before the prefix.
+    """
+    if any(len(p) == 0 for p in prefixes):
+        raise ValueError("every prefix needs at least one token")
+    core = unwrap(model)
+    device, dtype = core.embed_summary.weight.device, core.embed_summary.weight.dtype
+    n = len(continuation)
+    if n == 0:
+        return torch.zeros(len(prefixes), 0)
+    ids, mask = left_pad([list(p) + list(continuation) for p in prefixes], pad_id, device)
+    if softprompt is not None:
+        softprompt = softprompt.to(device=device, dtype=dtype)
+        if softprompt.dim() == 2:
+            softprompt = softprompt.unsqueeze(0).expand(len(prefixes), -1, -1)
+    # the last n+1 positions: position j predicts token j+1; the final one predicts past the end
+    logits = model(input_ids=ids, attention_mask=mask, softprompt=softprompt, logits_to_keep=n + 1).logits
+    logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+    targets = ids[:, -n:].unsqueeze(-1)
+    return logprobs.gather(-1, targets).squeeze(-1).cpu()
+
+
+def mix_logprobs(logprobs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """log Σ_i w_i·p_i per token, from ``[rows, n]`` log-probabilities and ``[rows]`` weights."""
+    return torch.logsumexp(logprobs + weights.log().to(logprobs.device)[:, None], dim=0)
+
+
+def retrieval_logprobs(
+    model,
+    tokenizer,
+    mode: str,
+    query_ids: list[int],
+    continuation: list[int],
+    passages: Sequence[str] = (),
+    vectors: Sequence[torch.Tensor] = (),
+    scores: Sequence[float] = (),
+) -> torch.Tensor:
+    """``[len(continuation)]`` log-probabilities in one mode. ``passages``/``vectors`` are least → most
+    relevant for ``text``/``fused``; ``passages``/``scores`` pair up for ``replug``."""
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    prefix = query_ids or [start_token(tokenizer)]
+    if mode == "none" or (mode in ("text", "replug") and not passages) or (mode == "fused" and not vectors):
+        return continuation_logprobs(model, [prefix], continuation, pad_id=pad_id)[0]
+    if mode == "fused":
+        return continuation_logprobs(model, [prefix], continuation, fuse(vectors), pad_id=pad_id)[0]
+
+    def with_passages(texts: Sequence[str]) -> list[int]:
+        context = tokenizer(join_passages(list(texts)) + "\n\n", add_special_tokens=False)["input_ids"]
+        return context + query_ids
+
+    if mode == "text":
+        return continuation_logprobs(model, [with_passages(passages)], continuation, pad_id=pad_id)[0]
+    if mode == "replug":
+        rows = [with_passages([p]) for p in passages]
+        logprobs = continuation_logprobs(model, rows, continuation, pad_id=pad_id)
+        return mix_logprobs(logprobs, ensemble_weights(scores))
+    raise ValueError(f"mode {mode!r} is unknown; use fused, text, replug or none")
+
+
+def smooth(retrieval: torch.Tensor, none: torch.Tensor, smoothing: float) -> torch.Tensor:
+    """log((1 − s)·p + s·q) per token, computed in log space."""
+    if not 0.0 <= smoothing <= 1.0:
+        raise ValueError(f"smoothing={smoothing} must lie in [0, 1]")
+    if smoothing == 0.0:
+        return retrieval
+    if smoothing == 1.0:
+        return none
+    stacked = torch.stack([retrieval + math.log(1.0 - smoothing), none + math.log(smoothing)])
+    return torch.logsumexp(stacked, dim=0)

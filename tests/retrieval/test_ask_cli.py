@@ -1,0 +1,88 @@
+"""`ragcompress ask` through typer's CliRunner, on a small app holding only this command."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import typer
+from typer.testing import CliRunner
+
+from ragcompress.commands import ask
+
+runner = CliRunner()
+
+
+def ask_app() -> typer.Typer:
+    app = typer.Typer()
+    ask.register(app)
+
+    @app.command("noop")  # with two commands typer keeps "ask" as a subcommand name, as in the real CLI
+    def noop() -> None:
+        pass
+
+    return app
+
+
+def test_ask_prints_the_answer_and_its_sources(index_dir):
+    # no model arguments: the Retriever loads the defaults the index names, as a user's call would
+    result = runner.invoke(
+        ask_app(),
+        [
+            "ask",
+            "Who founded Pelville?",
+            "--index",
+            str(index_dir),
+            "--k",
+            "2",
+            "--mode",
+            "text",
+            "--max-new-tokens",
+            "6",
+            "--show-passages",
+            "--device",
+            "cpu",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "Sources (most relevant first): pelville" in result.output
+    assert "\n[2] pelville (chars " in result.output  # the best passage, fed last
+    assert "Tomas Varro" in result.output
+
+
+def test_ask_without_an_index_says_to_build_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAGCOMPRESS_HOME", str(tmp_path))
+    result = runner.invoke(ask_app(), ["ask", "anything"])
+    assert result.exit_code == 2
+    assert "run `ragcompress index CORPUS` first" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_ask_uses_the_last_index_and_reports_a_mismatch_in_one_line(
+    index_dir, default_models, tmp_path, monkeypatch
+):
+    copy = tmp_path / "copy"
+    shutil.copytree(index_dir, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["compressor"]["weights_hash"] = "feedfacefeedface"
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.setenv("RAGCOMPRESS_HOME", str(tmp_path / "home"))
+    from ragcompress import loading, paths
+
+    paths.remember_last_index(copy)
+    compressor, embedder = default_models
+    # the models are already loaded in this session: hand them out instead of loading them again
+    monkeypatch.setattr(loading, "load_compressor", lambda spec=None, device=None, dtype=None: compressor)
+    monkeypatch.setattr(loading, "load_embedder", lambda spec=None, device=None: embedder)
+    result = runner.invoke(ask_app(), ["ask", "Who founded Pelville?"])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: the index at")
+    assert "feedfacefeedface" in lines[0] and "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_ask_rejects_an_unknown_mode_before_loading_anything(index_dir):
+    result = runner.invoke(ask_app(), ["ask", "q", "--index", str(index_dir), "--mode", "fusion"])
+    assert result.exit_code == 2
+    assert "error: --mode 'fusion' is not one of fused, text, replug, none" in result.output

@@ -1,0 +1,198 @@
+"""Retriever on a small real index built with the default models: behaviour, not answer quality."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import pytest
+import torch
+from tiny import tiny_model, tiny_tokenizer
+
+from ragcompress.retrieval import MODES, Answer, ModelMismatchError, Retriever
+
+from .conftest import DOCUMENTS
+
+QUESTION = "Who founded the town of Pelville?"
+
+
+def spy_generate(monkeypatch, model) -> list[dict]:
+    """Record the keyword arguments of every ``model.generate`` call (the soft prompt among them)."""
+    calls: list[dict] = []
+    original = model.generate
+
+    def generate(*args, **kwargs):
+        calls.append(kwargs)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(model, "generate", generate)
+    return calls
+
+
+def test_search_returns_best_first_with_offsets(retriever):
+    passages = retriever.search(QUESTION, k=3)
+    assert len(passages) == 3
+    assert [p.score for p in passages] == sorted((p.score for p in passages), reverse=True)
+    best = passages[0]
+    assert best.doc_id == "pelville" and "founded" in best.text
+    # the offsets locate the chunk in its document
+    assert DOCUMENTS["pelville"][best.char_start : best.char_end] == best.text
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_answers_come_back_in_every_mode(retriever, mode):
+    answer = retriever.answer(QUESTION, k=2, mode=mode, max_new_tokens=6)
+    assert isinstance(answer, Answer) and isinstance(answer.text, str)
+    assert answer.mode == mode and answer.note is None
+    assert 1 <= answer.generated_tokens <= 6
+    assert answer.prompt_tokens > 0
+    assert len(answer.passages) == (0 if mode == "none" else 2)
+    assert set(answer.timings) >= {"retrieve", "rerank", "fuse", "prefill", "decode", "total"}
+    assert all(t >= 0 for t in answer.timings.values())
+    assert answer.timings["prefill"] > 0
+    assert answer.softprompt_slots == (2 * 50 if mode == "fused" else 0)
+    if mode != "none":
+        assert answer.sources[0] == "pelville"
+
+
+def test_fused_feeds_k_times_kappa_slots_least_to_most_relevant(retriever, monkeypatch):
+    k, kappa = 3, retriever.model.config.summary_length
+    ranked = retriever.search(QUESTION, k)  # best first
+    calls = spy_generate(monkeypatch, retriever.model)
+    answer = retriever.answer(QUESTION, k=k, mode="fused", max_new_tokens=2)
+
+    assert [p.chunk_id for p in answer.passages] == [p.chunk_id for p in reversed(ranked)]
+    assert len(calls) == 1
+    softprompt = calls[0]["softprompt"]
+    assert softprompt.shape == (1, k * kappa, retriever.model.config.hidden_size)
+    assert answer.softprompt_slots == k * kappa
+    # slot block i holds passage i of the feed order: least relevant first, the best right before the prompt
+    stored = retriever.vectors(list(reversed(ranked)))
+    assert all(v.shape[0] == kappa for v in stored)  # one compression step per chunk
+    torch.testing.assert_close(softprompt[0], torch.cat(stored).to(softprompt.dtype))
+    assert not torch.equal(softprompt[0, -kappa:], softprompt[0, :kappa])
+
+
+def test_text_mode_puts_the_best_passage_last(retriever, monkeypatch):
+    ranked = retriever.search(QUESTION, 2)
+    calls = spy_generate(monkeypatch, retriever.model)
+    retriever.answer(QUESTION, k=2, mode="text", max_new_tokens=1)
+    prompt = retriever.tokenizer.decode(calls[0]["input_ids"][0])
+    positions = [prompt.index(ranked[1].text.strip()), prompt.index(ranked[0].text.strip())]
+    assert positions[0] < positions[1] < prompt.index(QUESTION)
+    assert calls[0]["softprompt"] is None
+
+
+def test_answer_batch_equals_single_answers(retriever):
+    questions = ["Which river flows into Lake Ombra?", QUESTION, "What does Quillon Works make?"]
+    # prompts of different lengths: the batch is left-padded, which must not change greedy answers
+    for mode, asked in (("fused", questions), ("text", questions[:2])):
+        batched = retriever.answer_batch(asked, k=2, mode=mode, batch_size=3, max_new_tokens=5)
+        single = [retriever.answer(q, k=2, mode=mode, max_new_tokens=5) for q in asked]
+        assert [a.text for a in batched] == [a.text for a in single], mode
+        assert [a.generated_tokens for a in batched] == [a.generated_tokens for a in single]
+        assert [[p.chunk_id for p in a.passages] for a in batched] == [
+            [p.chunk_id for p in a.passages] for a in single
+        ]
+
+
+@pytest.mark.parametrize("mode", ["fused", "replug"])
+def test_stream_yields_the_same_text_as_answer(retriever, mode):
+    expected = retriever.answer(QUESTION, k=2, mode=mode, max_new_tokens=10)
+    stream = retriever.stream(QUESTION, k=2, mode=mode, max_new_tokens=10)
+    assert [p.chunk_id for p in stream.passages] == [p.chunk_id for p in expected.passages]
+    pieces = list(stream)
+    assert "".join(pieces) == expected.text
+    assert stream.answer.text == expected.text
+    assert stream.answer.generated_tokens == expected.generated_tokens
+    with pytest.raises(RuntimeError, match="only once"):
+        list(stream)
+
+
+def test_generation_arguments_pass_through(retriever, monkeypatch):
+    calls = spy_generate(monkeypatch, retriever.model)
+    answer = retriever.answer(QUESTION, k=1, mode="text", max_new_tokens=2, num_beams=2, early_stopping=True)
+    assert calls[0]["num_beams"] == 2 and calls[0]["max_new_tokens"] == 2
+    assert answer.generated_tokens <= 2
+
+
+def test_replug_with_one_passage_is_text_mode_with_that_passage(retriever):
+    # a mixture of one distribution is that distribution: greedy REPLUG must equal greedy text mode
+    replug = retriever.answer(QUESTION, k=1, mode="replug", max_new_tokens=6)
+    text = retriever.answer(QUESTION, k=1, mode="text", max_new_tokens=6)
+    assert replug.text == text.text and replug.generated_tokens == text.generated_tokens
+    assert replug.prompt_tokens == text.prompt_tokens
+
+
+def test_replug_refuses_arguments_it_would_ignore(retriever):
+    with pytest.raises(ValueError, match="num_beams"):
+        retriever.answer(QUESTION, k=2, mode="replug", max_new_tokens=2, num_beams=2)
+
+
+def test_unknown_mode_and_reranker_are_errors(retriever):
+    with pytest.raises(ValueError, match="mode 'fusion' is unknown"):
+        retriever.answer(QUESTION, mode="fusion")
+    with pytest.raises(ValueError, match="rerank='bm25' is unknown"):
+        retriever.answer(QUESTION, rerank="bm25")
+
+
+def test_k_larger_than_the_index_uses_what_exists(retriever, n_chunks):
+    assert len(retriever.search(QUESTION, k=50)) == n_chunks
+    answer = retriever.answer(QUESTION, k=n_chunks + 5, mode="fused", max_new_tokens=2)
+    assert len(answer.passages) == n_chunks
+    assert answer.softprompt_slots == n_chunks * retriever.model.config.summary_length
+    assert f"only {n_chunks} passage" in answer.note
+
+
+def test_empty_index_falls_back_to_no_retrieval(empty_index_dir, default_models):
+    compressor, embedder = default_models
+    with Retriever(empty_index_dir, model=compressor, embedder=embedder) as empty:
+        assert empty.search(QUESTION, k=5) == []
+        for mode in ("fused", "replug"):
+            answer = empty.answer(QUESTION, k=5, mode=mode, max_new_tokens=3)
+            assert answer.mode == "none" and answer.passages == []
+            assert "empty" in answer.note and answer.text is not None
+        stream = empty.stream(QUESTION, k=3, max_new_tokens=3)
+        assert stream.mode == "none" and "empty" in stream.note
+        assert "".join(stream) == stream.answer.text
+
+
+def _copy_with_manifest(index_dir, tmp_path, **compressor_changes):
+    copy = tmp_path / "copy"
+    shutil.copytree(index_dir, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["compressor"].update(compressor_changes)
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    return copy
+
+
+def test_index_built_with_other_weights_is_one_clear_error(index_dir, default_models, tmp_path):
+    compressor, embedder = default_models
+    copy = _copy_with_manifest(index_dir, tmp_path, weights_hash="feedfacefeedface")
+    with pytest.raises(ModelMismatchError) as caught:
+        Retriever(copy, model=compressor, embedder=embedder)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "feedfacefeedface" in message and compressor[2].weights_hash in message
+    assert "rebuild" in message
+
+
+def test_tiny_model_on_a_default_index_is_one_clear_error(index_dir, default_models):
+    _, embedder = default_models
+    with pytest.raises(ModelMismatchError, match="summary_length=4, hidden_size=32") as caught:
+        Retriever(index_dir, model=(tiny_model(), tiny_tokenizer()), embedder=embedder)
+    assert "\n" not in str(caught.value) and "summary_length=50, hidden_size=576" in str(caught.value)
+
+
+def test_other_embedder_is_one_clear_error(index_dir, default_models):
+    compressor, (sentence_model, _) = default_models
+    with pytest.raises(ModelMismatchError, match="embedder .* id=my-other-embedder"):
+        Retriever(index_dir, model=compressor, embedder=(sentence_model, "my-other-embedder"))
+
+
+def test_finite_timings_and_counts_are_consistent(retriever):
+    answer = retriever.answer(QUESTION, k=2, mode="text", max_new_tokens=4)
+    stages = sum(answer.timings[s] for s in ("retrieve", "rerank", "fuse", "prefill", "decode"))
+    assert stages <= answer.timings["total"] + 1e-6
+    assert all(math.isfinite(t) for t in answer.timings.values())
