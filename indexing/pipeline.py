@@ -1,0 +1,234 @@
+"""``index_corpus``: a folder of documents in, a searchable summary-vector store out.
+
+    read corpus ─▶ compare content hashes with the store ─▶ chunk new/changed documents
+        ─▶ engine: embed + compress (batched, length-sorted) ─▶ store: add/replace/remove ─▶ commit
+
+This module validates the settings, reads the corpus, starts the engine and opens the store;
+``indexing.update`` does the incremental update in commit groups, so a killed run keeps every group it
+committed and a re-run redoes only what is missing. Everything that decides the store's contents happens
+in the driver, in corpus order, whatever the engine; engines only compute embeddings and summary vectors.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from indexing.chunker import validate_chunking
+from indexing.engines import CompressorSource, EmbedderSource, Engine, EngineError, make_engine
+from indexing.progress import ProgressReporter, RichProgress
+from indexing.readers import CorpusError, Skipped, read_corpus
+from indexing.update import DEFAULT_COMMIT_CHUNKS, DEFAULT_COMMIT_EVERY, CommitInfo, StoreUpdate
+from ragcompress.paths import default_index_dir
+from ragcompress.store import ChunkingInfo, CompressorInfo, EmbedderInfo, FaissInfo, Store, new_manifest
+from ragcompress.store.layout import is_store
+from ragcompress.store.lock import WriterLock
+from ragcompress.store.manifest import FAISS_KINDS, VECTOR_DTYPES
+from ragcompress.store.records import StoreStats
+
+
+class IndexingError(Exception):
+    """A problem with the user's input or settings, as one line they can act on."""
+
+
+class EmptyCorpusError(IndexingError):
+    """The corpus holds no readable document; no index is created or changed."""
+
+
+@dataclass
+class IndexReport:
+    index_dir: Path
+    corpus: Path
+    engine: str
+    added: int  # documents new to the index
+    changed: int  # documents whose content hash changed (re-chunked and replaced)
+    removed: int  # documents no longer in the corpus
+    unchanged: int
+    chunks: int  # chunks embedded and compressed by this run
+    tokens: int  # text tokens in those chunks
+    skipped: list[Skipped]
+    seconds: float  # the whole run, model loading included
+    chunks_per_second: float  # chunks / seconds
+    commits: int
+    stats: StoreStats  # the whole index after this run
+    timings: dict[str, float] = field(default_factory=dict)  # read, load, chunk, embed, compress, write
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["index_dir"], data["corpus"] = str(self.index_dir), str(self.corpus)
+        data["skipped"] = [asdict(s) for s in self.skipped]
+        return data
+
+
+def index_corpus(
+    corpus: str | Path,
+    index_dir: str | Path | None = None,
+    model: CompressorSource = None,
+    embedder: EmbedderSource = None,
+    chunk_tokens: int = 512,
+    overlap: int = 64,
+    vector_dtype: str = "fp16",
+    faiss_kind: str = "flat",
+    engine: str | Engine = "local",
+    device: str | None = None,
+    rebuild: bool = False,
+    batch_size: int | None = None,
+    commit_every: int = DEFAULT_COMMIT_EVERY,
+    commit_chunks: int = DEFAULT_COMMIT_CHUNKS,
+    progress: bool | ProgressReporter = True,
+    workers: int | None = None,
+    on_commit: Callable[[CommitInfo], None] | None = None,
+) -> IndexReport:
+    """Index (or update the index of) ``corpus``; see docs/indexing.md.
+
+    ``model``/``embedder`` are specs (None = the embedded defaults, a path, an HF id) or loaded
+    ``(model, tokenizer, ModelInfo)`` / ``(SentenceTransformer, id)`` tuples (local engine only).
+    ``engine`` is "local", "ray" or an ``Engine`` instance (which then holds the models and device).
+    ``batch_size`` defaults to 32 chunks on a GPU and 8 on CPU. Raises ``IndexingError`` (and
+    ``StoreMismatchError`` / ``StoreLockedError`` from the store) with one-line messages.
+    """
+    started = time.perf_counter()
+    _validate(chunk_tokens, overlap, vector_dtype, faiss_kind, batch_size, commit_every, commit_chunks)
+    corpus = Path(corpus).expanduser()
+    index_dir = Path(index_dir).expanduser() if index_dir is not None else default_index_dir(corpus)
+    reporter = progress if isinstance(progress, ProgressReporter) else RichProgress() if progress else None
+    reporter = reporter or ProgressReporter()
+    timings = dict.fromkeys(("read", "load", "chunk", "embed", "compress", "write"), 0.0)
+
+    with reporter:
+        reporter.stage("reading")
+        try:
+            read = read_corpus(corpus)
+        except CorpusError as error:
+            raise IndexingError(str(error)) from None
+        read.skipped = [s for s in read.skipped if not _inside(s.path, corpus, index_dir)]
+        reporter.set_total("reading", len(read.documents) + len(read.skipped))
+        reporter.advance("reading", len(read.documents) + len(read.skipped))
+        timings["read"] = time.perf_counter() - started
+        if not read.documents:
+            # Refuse rather than empty an existing index: an unmounted or mistyped folder looks the same.
+            raise EmptyCorpusError(f"{read.summary()}; nothing to index")
+        _probe_index_dir(index_dir)
+
+        loading = time.perf_counter()
+        owned = not isinstance(engine, Engine)
+        try:
+            worker = make_engine(engine, model, embedder, device, workers) if owned else engine
+        except EngineError as error:
+            raise IndexingError(str(error)) from None
+        try:
+            models = worker.start()
+            timings["load"] = time.perf_counter() - loading
+            manifest = new_manifest(
+                compressor=CompressorInfo(**asdict(models.compressor)),
+                embedder=EmbedderInfo(models.embedder_id, models.embedder_dim),
+                vector_dtype=vector_dtype,
+                chunking=ChunkingInfo(chunk_tokens, overlap, _tokenizer_name(models.tokenizer)),
+                faiss=FaissInfo(kind=faiss_kind),
+            )
+            if batch_size is None:
+                batch_size = 32 if _on_gpu(device) else 8
+            run = StoreUpdate(
+                worker,
+                models.tokenizer,
+                reporter,
+                timings,
+                on_commit,
+                batch_size,
+                chunking=(chunk_tokens, overlap),
+                limits=(commit_every, commit_chunks),
+            )
+            with Store.open_or_create(index_dir, manifest, rebuild=rebuild) as store:
+                counts = run.update(store, read.documents)
+                stats = store.stats()
+        except EngineError as error:  # models that will not load, or a worker failing mid-run
+            raise IndexingError(str(error)) from None
+        finally:
+            if owned:
+                worker.close()
+
+    seconds = time.perf_counter() - started
+    return IndexReport(
+        index_dir=index_dir,
+        corpus=corpus,
+        engine=worker.name,
+        skipped=list(read.skipped),
+        seconds=seconds,
+        chunks_per_second=run.chunks_done / seconds if seconds > 0 else 0.0,
+        chunks=run.chunks_done,
+        tokens=run.tokens_done,
+        commits=run.commits,
+        stats=stats,
+        timings=timings,
+        **counts,
+    )
+
+
+def _validate(
+    chunk_tokens: int,
+    overlap: int,
+    vector_dtype: str,
+    faiss_kind: str,
+    batch_size: int | None,
+    commit_every: int,
+    commit_chunks: int,
+) -> None:
+    try:
+        validate_chunking(chunk_tokens, overlap)
+    except ValueError as error:
+        raise IndexingError(str(error)) from None
+    if vector_dtype not in VECTOR_DTYPES:
+        raise IndexingError(f"vector dtype {vector_dtype!r} is not one of {', '.join(VECTOR_DTYPES)}")
+    if faiss_kind not in FAISS_KINDS:
+        raise IndexingError(f"faiss index kind {faiss_kind!r} is not one of {', '.join(FAISS_KINDS)}")
+    for name, value in (
+        ("batch_size", batch_size),
+        ("commit_every", commit_every),
+        ("commit_chunks", commit_chunks),
+    ):
+        if value is not None and value < 1:
+            raise IndexingError(f"{name}={value} must be at least 1")
+
+
+def _probe_index_dir(index_dir: Path) -> None:
+    """Fail before loading models when the index cannot be written anyway."""
+    if is_store(index_dir):
+        # The writer takes the lock for real later; this only makes "busy" fail in a second, not after
+        # the models load. (It may also raise StoreLockedError, which callers report as is.)
+        with WriterLock(index_dir):
+            pass
+    elif index_dir.exists() and not index_dir.is_dir():
+        raise IndexingError(f"--index {index_dir} is a file, not a directory")
+    elif index_dir.is_dir() and any(index_dir.iterdir()):
+        raise IndexingError(
+            f"{index_dir} is a non-empty directory that is not an index; choose another --index"
+        )
+
+
+def _inside(relative: str, corpus: Path, index_dir: Path) -> bool:
+    """Whether a corpus-relative path lies in the index directory. An index kept inside its corpus is
+    not made of documents, and listing its files as skipped would only be noise."""
+    try:
+        inner = index_dir.resolve().relative_to(corpus.resolve()).as_posix()
+    except (ValueError, OSError, RuntimeError):
+        return False
+    return relative == inner or relative.startswith(inner + "/")
+
+
+def _tokenizer_name(tokenizer) -> str:
+    name = str(getattr(tokenizer, "name_or_path", "") or "").rstrip("/")
+    if name and Path(name).exists():
+        # The folder name, not the full path: the same tokenizer cached under another home is the same.
+        return Path(name).name
+    return name or type(tokenizer).__name__
+
+
+def _on_gpu(device: str | None) -> bool:
+    import torch
+
+    return device != "cpu" and (
+        str(device).startswith("cuda") or (device is None and torch.cuda.is_available())
+    )

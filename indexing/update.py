@@ -1,0 +1,200 @@
+"""Applying a read corpus to an open store: plan, chunk, process, commit — in commit groups.
+
+A commit group is a run of whole documents. Its chunks are length-sorted and batched for the engine;
+when the engine has returned every batch of the group, the group's documents are added (or replaced)
+and committed in one store commit. Results arrive in order, so groups commit in corpus order and chunk
+ids come out the same whatever the engine, and the same after a kill and re-run as in one clean run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from indexing.chunker import Chunk, chunk_documents
+from indexing.engines.base import WorkBatch, WorkResult
+from indexing.readers import Document
+from ragcompress.store import Store
+
+DEFAULT_COMMIT_EVERY = 256  # documents per commit, at most
+DEFAULT_COMMIT_CHUNKS = 256  # chunks per commit, at least (grows with throughput, see _chunk_cap)
+# Every commit rewrites faiss.index, which costs O(store size); on fast hardware groups therefore grow
+# until one takes about this long to compute, bounded so their vectors stay a few hundred MB of RAM.
+TARGET_COMMIT_SECONDS = 60.0
+MAX_COMMIT_CHUNKS = 4096
+
+
+@dataclass
+class CommitInfo:
+    """Passed to ``on_commit`` after every commit."""
+
+    generation: int
+    documents_done: int
+    documents_total: int
+    chunks_done: int
+
+
+@dataclass
+class CommitGroup:
+    """Whole documents committed together; their chunks are processed length-sorted in batches."""
+
+    documents: list[Document] = field(default_factory=list)
+    chunks: list[list[Chunk]] = field(default_factory=list)
+    batches: list[list[tuple[int, int]]] = field(default_factory=list)  # (document, chunk) per slot
+    embeddings: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
+    vectors: dict[tuple[int, int], Any] = field(default_factory=dict)
+    received: int = 0
+
+    @property
+    def n_chunks(self) -> int:
+        return sum(len(c) for c in self.chunks)
+
+    @property
+    def complete(self) -> bool:
+        return self.received == len(self.batches)
+
+    def plan(self, batch_size: int) -> None:
+        slots = [(d, c) for d, chunks in enumerate(self.chunks) for c in range(len(chunks))]
+        # Longest first (as compress() orders its own batches): similar lengths share a batch, so padding
+        # stays small, and the batch needing the most memory runs first.
+        slots.sort(key=lambda s: -self.chunks[s[0]][s[1]].n_tokens)
+        self.batches = [slots[i : i + batch_size] for i in range(0, len(slots), batch_size)]
+
+    def work(self, index: int) -> WorkBatch:
+        chunks = [self.chunks[d][c] for d, c in self.batches[index]]
+        return WorkBatch([c.text for c in chunks], [list(c.token_ids) for c in chunks])
+
+    def accept(self, result: WorkResult) -> None:
+        slots = self.batches[self.received]
+        if len(result.vectors) != len(slots) or len(result.embeddings) != len(slots):
+            raise RuntimeError(f"engine returned {len(result.vectors)} results for a batch of {len(slots)}")
+        for slot, embedding, vectors in zip(slots, result.embeddings, result.vectors):
+            self.embeddings[slot] = embedding
+            self.vectors[slot] = vectors
+        self.received += 1
+
+
+class StoreUpdate:
+    """One update of one store: plan, process group by group, commit."""
+
+    def __init__(self, engine, tokenizer, reporter, timings, on_commit, batch_size, chunking, limits) -> None:
+        self.engine, self.tokenizer, self.reporter = engine, tokenizer, reporter
+        self.timings, self.on_commit, self.batch_size = timings, on_commit, batch_size
+        self.chunking = chunking  # (chunk_tokens, overlap)
+        self.limits = limits  # (commit_every documents, commit_chunks at least)
+        self.chunks_done = self.tokens_done = self.commits = self.docs_done = 0
+        self.chunks_seen = 0
+        self.compute_seconds = 0.0
+
+    def update(self, store: Store, documents: list[Document]) -> dict[str, int]:
+        existing = store.content_hashes()
+        current = {doc.doc_id for doc in documents}
+        removed = [doc_id for doc_id in existing if doc_id not in current]
+        todo = [doc for doc in documents if existing.get(doc.doc_id) != doc.content_hash]
+        counts = {
+            "added": sum(doc.doc_id not in existing for doc in todo),
+            "changed": sum(doc.doc_id in existing for doc in todo),
+            "removed": len(removed),
+            "unchanged": len(documents) - len(todo),
+        }
+        self.todo_total = len(todo)
+        with store.begin_update() as writer:
+            self.writer, self.existing = writer, existing
+            if removed:
+                for doc_id in removed:
+                    writer.remove_document(doc_id)
+                self._commit()
+            self._process(todo)
+            self._commit()  # a rebuild of an unchanged corpus still has to swap in its (first) commit
+        return counts
+
+    def _process(self, todo: list[Document]) -> None:
+        self.reporter.stage("chunking", len(todo))
+        self.reporter.stage("embedding", 0)
+        self.reporter.stage("compressing", 0)
+        pending: deque[CommitGroup] = deque()
+        results = self.engine.map(self._batches(todo, pending), self._on_stage)
+        for result in results:
+            self._commit_ready(pending)  # groups without chunks that sit ahead of this result
+            self.compute_seconds += result.embed_seconds + result.compress_seconds
+            self.timings["embed"] += result.embed_seconds
+            self.timings["compress"] += result.compress_seconds
+            pending[0].accept(result)
+            self._commit_ready(pending)
+        self._commit_ready(pending)
+        for stage in ("chunking", "embedding", "compressing"):
+            self.reporter.finish(stage)
+
+    def _batches(self, todo: list[Document], pending: deque[CommitGroup]) -> Iterator[WorkBatch]:
+        """Chunk one group at a time, lazily: an engine that runs ahead pulls the next group early."""
+        total_chars = sum(len(doc.text) for doc in todo) or 1
+        chars_seen = 0
+        group = CommitGroup()
+        for position, doc in enumerate(todo):
+            started = time.perf_counter()
+            group.documents.append(doc)
+            group.chunks.append(chunk_documents([doc], self.tokenizer, *self.chunking))
+            self.timings["chunk"] += time.perf_counter() - started
+            self.chunks_seen += len(group.chunks[-1])
+            chars_seen += len(doc.text)
+            self.reporter.advance("chunking")
+            last = position == len(todo) - 1
+            if last or len(group.documents) >= self.limits[0] or group.n_chunks >= self._chunk_cap():
+                # Until every document is chunked, the number of chunks is extrapolated from the text read.
+                estimate = self.chunks_seen if last else round(self.chunks_seen * total_chars / chars_seen)
+                self.reporter.set_total("embedding", estimate)
+                self.reporter.set_total("compressing", estimate)
+                group.plan(self.batch_size)
+                pending.append(group)
+                for index in range(len(group.batches)):
+                    yield group.work(index)
+                group = CommitGroup()
+
+    def _chunk_cap(self) -> int:
+        rate = self.chunks_done / self.compute_seconds if self.compute_seconds > 0 else 0.0
+        return int(min(MAX_COMMIT_CHUNKS, max(self.limits[1], rate * TARGET_COMMIT_SECONDS)))
+
+    def _on_stage(self, stage: str, n: int) -> None:
+        self.reporter.advance("embedding" if stage == "embedded" else "compressing", n)
+
+    def _commit_ready(self, pending: deque[CommitGroup]) -> None:
+        while pending and pending[0].complete:
+            self._write(pending.popleft())
+
+    def _write(self, group: CommitGroup) -> None:
+        started = time.perf_counter()
+        for d, (doc, chunks) in enumerate(zip(group.documents, group.chunks)):
+            slots = [(d, c) for c in range(len(chunks))]
+            embeddings = np.stack([group.embeddings[s] for s in slots]) if slots else np.zeros((0, 1))
+            self.writer.add_document(
+                doc.doc_id,
+                doc.path,
+                doc.content_hash,
+                chunks,
+                embeddings,
+                [group.vectors[s] for s in slots],
+                metadata=doc.metadata,
+                replace=doc.doc_id in self.existing,
+            )
+            self.chunks_done += len(chunks)
+            self.tokens_done += sum(c.n_tokens for c in chunks)
+        self.docs_done += len(group.documents)
+        self.timings["write"] += time.perf_counter() - started
+        self._commit()
+
+    def _commit(self) -> None:
+        started = time.perf_counter()
+        store = self.writer.store
+        # A rebuild (built elsewhere until its first commit swaps it in) must commit even when empty.
+        if not self.writer.has_changes and store.directory == store.path:
+            return
+        generation = self.writer.commit()
+        self.commits += 1
+        self.timings["write"] += time.perf_counter() - started
+        if self.on_commit is not None:
+            self.on_commit(CommitInfo(generation, self.docs_done, self.todo_total, self.chunks_done))
