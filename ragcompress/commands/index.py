@@ -140,4 +140,4 @@ def _print_summary(report) -> None:
                 shown += 1
         if len(report.skipped) > shown:
             typer.echo(f"  … and {len(report.skipped) - shown} more")
-    typer.echo(f"index written to {report.index_dir}")
+    typer.echo(f"index written to {report.index_dir.resolve()}")
