@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,6 +167,10 @@ def _coerce(cls, name: str, value):
         value = [value]
     if origin is tuple and isinstance(value, list):
         return tuple(value)
-    if hint is float and isinstance(value, int):
-        return float(value)
+    floats = hint is float or (origin in (typing.Union, types.UnionType) and float in typing.get_args(hint))
+    if floats and isinstance(value, (int, str)) and not isinstance(value, bool):
+        try:
+            return float(value)  # YAML 1.1 reads "8e-4" (no dot) as a string
+        except ValueError:
+            raise ValueError(f"config: {name}={value!r} is not a number") from None
     return value

@@ -36,3 +36,11 @@ def test_bad_configs_are_refused_with_one_line(tmp_path):
 def test_sequence_length_follows_the_recipe():
     cfg = TrainConfig(segment_length=512, segments_per_substep=2, training_substeps=3)
     assert cfg.substep_length == 1024 and cfg.sequence_length == 3072
+
+
+def test_numbers_written_without_a_dot_are_numbers():
+    # YAML 1.1 reads "8e-4" as a string; a float field must still get a float, or one clear error
+    cfg = TrainConfig().override(["learning_rate=8e-4", "summary_learning_rate=1e-3", "min_lr_ratio=1"])
+    assert cfg.learning_rate == 8e-4 and cfg.summary_learning_rate == 1e-3 and cfg.min_lr_ratio == 1.0
+    with pytest.raises(ValueError, match="learning_rate='fast' is not a number"):
+        TrainConfig().override(["learning_rate=fast"])
