@@ -13,7 +13,7 @@ app = typer.Typer(
 )
 
 # Each module defines `register(app)`; the list is explicit so `ragcompress --help` shows what exists.
-COMMAND_MODULES = ("train", "evaluate")
+COMMAND_MODULES = ("index", "info", "ask", "train", "evaluate")
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"ragcompress.commands.{_name}").register(app)
