@@ -93,11 +93,12 @@ def run_eval(args) -> None:
         windows = document_windows(
             test_paths, tokenizer, 512 * 4, args.ppl_windows, per_path=args.ppl_per_source
         )
-        ppl = evaluate_ppl(model, windows, 512, 3, batch_size=8)
-        ppl.meta = {"model": label, "data": "test split of every corpus source"}
-        ppl.save(out / f"ppl-{label}.json")
-        print(f"[{label}]\n{ppl.table()}", flush=True)
-        if retrieval is not None:
+        if "ppl" in args.tables:
+            ppl = evaluate_ppl(model, windows, 512, 3, batch_size=8)
+            ppl.meta = {"model": label, "data": "test split of every corpus source"}
+            ppl.save(out / f"ppl-{label}.json")
+            print(f"[{label}]\n{ppl.table()}", flush=True)
+        if retrieval is not None and "qa" in args.tables:
             qa = evaluate_qa(model, tokenizer, qa_test, retrieval, batch_size=32, limit=args.qa_limit)
             qa.save(out / f"qa-{label}.json")
             print(f"[{label}]\n{qa.table()}", flush=True)
@@ -170,6 +171,7 @@ def main() -> None:
     parser.add_argument("--ppl-windows", type=int, default=200)
     parser.add_argument("--ppl-per-source", type=int, default=24)
     parser.add_argument("--qa-limit", type=int, default=None)
+    parser.add_argument("--tables", nargs="*", choices=["ppl", "qa"], default=["ppl", "qa"])
     args = parser.parse_args()
     if args.stage in ("stage1", "stage2"):
         run_stage(args.stage, args)
