@@ -29,7 +29,7 @@ from ragcompress.defaults import load_tokenizer
 
 sys.path.insert(0, str(Path(__file__).parent))
 from quantization import fallback_texts  # noqa: E402
-from readme_sections import background_jobs, cpu_name, update_section  # noqa: E402
+from readme_sections import background_jobs, cpu_name, save_result  # noqa: E402
 
 HERE = Path(__file__).parent
 
@@ -127,11 +127,7 @@ def main() -> None:
         "command": "python " + " ".join(sys.argv),
         "date": time.strftime("%Y-%m-%d"),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(markdown(result))
-    if not args.no_readme:
-        update_section("index-throughput", markdown(result))
+    save_result(result, args.out, "index-throughput", markdown(result), readme=not args.no_readme)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import json
 import math
 import sys
 import tempfile
@@ -30,7 +29,7 @@ from ragcompress.modeling import compress
 from ragcompress.store import bytes_per_text_token, bytes_per_vector, dequantize, quantize
 
 sys.path.insert(0, str(Path(__file__).parent))
-from readme_sections import background_jobs, cpu_name, update_section  # noqa: E402
+from readme_sections import background_jobs, cpu_name, save_result  # noqa: E402
 
 HERE = Path(__file__).parent
 DTYPES = ("fp16", "bf16", "int8", "fp8")
@@ -204,11 +203,7 @@ def main() -> None:
         "command": "python " + " ".join(sys.argv),
         "date": time.strftime("%Y-%m-%d"),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(markdown(result))
-    if not args.no_readme:
-        update_section("quantization", markdown(result))
+    save_result(result, args.out, "quantization", markdown(result), readme=not args.no_readme)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ or appended at the end of the file the first time.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -25,6 +26,16 @@ def update_section(name: str, body: str, readme: Path = README) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     readme.write_text(text, encoding="utf-8")
+
+
+def save_result(result: dict, out: Path, section: str, markdown: str, readme: bool = True) -> None:
+    """Write a benchmark's JSON result, print its markdown and (unless ``readme`` is false) put it in its
+    section of benchmarks/README.md."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(markdown)
+    if readme:
+        update_section(section, markdown)
 
 
 def cpu_name() -> str:
