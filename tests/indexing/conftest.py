@@ -1,3 +1,7 @@
+import errno
+import os
+from pathlib import Path
+
 import pytest
 
 
@@ -7,3 +11,22 @@ def tokenizer():
     from ragcompress.defaults import load_tokenizer
 
     return load_tokenizer()
+
+
+@pytest.fixture
+def deny_reads(monkeypatch):
+    """``deny_reads("locked.txt")``: reading files of that name fails with EACCES, as an unreadable file's
+    read would. Tests may run as root, for whom ``chmod 000`` does not stop reads."""
+    from indexing import readers
+
+    def deny(name: str) -> None:
+        real_read = readers._read_bytes
+
+        def read_bytes(path: Path) -> bytes:
+            if path.name == name:
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+            return real_read(path)
+
+        monkeypatch.setattr(readers, "_read_bytes", read_bytes)
+
+    return deny

@@ -3,8 +3,6 @@ SmolLM2 tokenizer, real all-MiniLM-L6-v2 embedder)."""
 
 from __future__ import annotations
 
-import errno
-import os
 from pathlib import Path
 
 import pytest
@@ -176,7 +174,7 @@ def test_bad_settings_fail_before_anything_loads(tmp_path):
         index_corpus(corpus, tmp_path / "taken", progress=False)
 
 
-def test_bad_files_are_skipped_and_reported(tmp_path, tiny_models, monkeypatch):
+def test_bad_files_are_skipped_and_reported(tmp_path, tiny_models, deny_reads):
     corpus = write_corpus(tmp_path / "corpus", ["trains"])
     (corpus / "blob.txt").write_bytes(b"\x00\x01\x02binary\x00" * 50)
     (corpus / "noise.txt").write_bytes(bytes(range(128, 256)) * 30)
@@ -186,15 +184,7 @@ def test_bad_files_are_skipped_and_reported(tmp_path, tiny_models, monkeypatch):
     (corpus / "loop2.txt").symlink_to("loop.txt")
     (corpus / "sub").mkdir()
     (corpus / "sub" / "up").symlink_to("..", target_is_directory=True)
-    real_read = readers._read_bytes
-
-    def read_bytes(path: Path) -> bytes:
-        # Tests may run as root, for whom chmod 000 does not stop reads: fail the read as it would.
-        if path.name == "locked.txt":
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
-        return real_read(path)
-
-    monkeypatch.setattr(readers, "_read_bytes", read_bytes)
+    deny_reads("locked.txt")
     report = run(corpus, tmp_path / "index", tiny_models)
     reasons = {s.path: s.reason for s in report.skipped}
     assert reasons["blob.txt"] == "binary file"

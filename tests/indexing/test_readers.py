@@ -129,21 +129,13 @@ def test_empty_and_whitespace_only_files_are_skipped(tmp_path):
     assert reasons(read_corpus(tmp_path)) == {"empty.txt": EMPTY, "blank.md": EMPTY, "blank16.txt": EMPTY}
 
 
-def test_unreadable_file_is_skipped_with_the_os_error(tmp_path, monkeypatch):
+def test_unreadable_file_is_skipped_with_the_os_error(tmp_path, deny_reads):
     locked = write(tmp_path, "locked.txt", "secret")
     write(tmp_path, "open.txt", "public")
     locked.chmod(0)
     try:
-        if os.access(locked, os.R_OK):
-            # Running as root, chmod does not stop reads: make the read fail the way it would.
-            real_read = readers._read_bytes
-
-            def read_bytes(path: Path) -> bytes:
-                if path.name == "locked.txt":
-                    raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
-                return real_read(path)
-
-            monkeypatch.setattr(readers, "_read_bytes", read_bytes)
+        if os.access(locked, os.R_OK):  # running as root: chmod does not stop reads
+            deny_reads("locked.txt")
         result = read_corpus(tmp_path)
     finally:
         locked.chmod(0o644)
