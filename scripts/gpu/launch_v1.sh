@@ -2,10 +2,7 @@
 # outside the working tree and start scripts/gpu/pipeline_v1.sh as its own session; then watch it.
 set -e
 source scripts/gpu/env.sh
-cat $S/gguf.part00 .gpuB/gguf.part01 > $S/SmolLM2-135M-Instruct.Q4_1.gguf && rm $S/gguf.part00
-[ "$(sha256sum < $S/SmolLM2-135M-Instruct.Q4_1.gguf | cut -d' ' -f1)" = "$(cut -d' ' -f1 .gpuB/gguf.sha256)" ]
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target $S/site .gpuB/whl/*.whl
-python3 -c "from ragcompress.defaults import base_model_dir; print(base_model_dir())" 2>&1 | tail -1
+source scripts/gpu/join_base.sh
 [ -n "$BENCH" ] && python3 benchmarks/train_throughput.py --out $OUT/train_throughput.json 2>&1 | grep -v -i warn | tail -6
 mkdir -p $S/repo && cp -r ragcompress scripts configs benchmarks $S/repo/
 (cd $S/repo && export STAGE1_ONLY STAGE1_S STAGE1_STEPS STAGE1_WARMUP STAGE1_EVAL && setsid nohup bash scripts/gpu/pipeline_v1.sh > $S/pipeline.out 2>&1 < /dev/null &)

@@ -2,10 +2,7 @@
 # the stage-1 adapter (carried in .gpuB/stage1/final); export the result as the default adapter.
 set -e
 source scripts/gpu/env.sh
-cat $S/gguf.part00 .gpuB/gguf.part01 > $S/SmolLM2-135M-Instruct.Q4_1.gguf && rm $S/gguf.part00
-[ "$(sha256sum < $S/SmolLM2-135M-Instruct.Q4_1.gguf | cut -d' ' -f1)" = "$(cut -d' ' -f1 .gpuB/gguf.sha256)" ]
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target $S/site .gpuB/whl/*.whl
-python3 -c "from ragcompress.defaults import base_model_dir; print(base_model_dir())" 2>&1 | tail -1
+source scripts/gpu/join_base.sh
 W=$S/work; mkdir -p $W/stage1 && cp -r .gpuB/stage1/final $W/stage1/
 python3 scripts/train_default.py stage2 --work $W --corpus $S/corpus --max-seconds ${1:-440} --set progress=false \
   max_steps=190 warmup_steps=20 summary_readout=affine eval_every=95 save_every=40 max_valid_sequences=16 2>&1 \
