@@ -90,10 +90,10 @@ def run_eval(args) -> None:
         else:
             spec = "base" if label == "base" else args.work / label / "final"
         model, tokenizer, _ = load_compressor(spec)
-        windows = document_windows(
-            test_paths, tokenizer, 512 * 4, args.ppl_windows, per_path=args.ppl_per_source
-        )
         if "ppl" in args.tables:
+            windows = document_windows(
+                test_paths, tokenizer, 512 * 4, args.ppl_windows, per_path=args.ppl_per_source
+            )
             ppl = evaluate_ppl(model, windows, 512, 3, batch_size=8)
             ppl.meta = {"model": label, "data": "test split of every corpus source"}
             ppl.save(out / f"ppl-{label}.json")
