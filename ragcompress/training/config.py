@@ -80,6 +80,9 @@ class TrainConfig:
     save_every: int = 200
     resume: bool = True  # continue from output_dir's latest checkpoint when there is one
     max_seconds: float | None = None  # stop (after a checkpoint) when a wall-clock budget runs out
+    # with max_seconds: the decay also runs over the wall-clock budget (progress = the larger of the
+    # step and time fractions), so a run that the budget stops early still ends at min_lr_ratio
+    time_schedule: bool = False
     tensorboard: bool = True  # when the tensorboard package is installed
     progress: bool = True
 
@@ -107,6 +110,10 @@ class TrainConfig:
             (0 <= self.qa_text_fraction <= 1, "qa_text_fraction must be in [0, 1]"),
             (0 <= self.repeat_fraction <= 1, "repeat_fraction must be in [0, 1]"),
             (bool(self.train_data) or bool(self.qa_data), "train_data is empty: give at least one data path"),
+            (
+                not self.time_schedule or self.max_seconds is not None,
+                "time_schedule=true needs max_seconds (the budget the schedule runs over)",
+            ),
         ]
         for ok, message in checks:
             if not ok:

@@ -65,12 +65,14 @@ def _setup_distributed() -> _Dist:
     return _Dist(0, 1, torch.device("cuda" if cuda else "cpu"))
 
 
-def _out_of_time(env: _Dist, projected: float, budget: float) -> bool:
-    """Whether to stop now; under DDP every rank takes rank 0's decision, so none waits forever."""
-    stop = torch.tensor([float(projected > budget)], device=env.device)
+def _clock(env: _Dist, elapsed: float, projected: float, budget: float, start_progress: float):
+    """(stop now?, share of the time schedule done) from rank 0's clock, so every rank agrees."""
+    done = start_progress + (1 - start_progress) * min(1.0, elapsed / budget)
+    values = torch.tensor([float(projected > budget), done], device=env.device, dtype=torch.float64)
     if env.world > 1:
-        dist.broadcast(stop, src=0)
-    return bool(stop.item())
+        dist.broadcast(values, src=0)
+    stop, done = values.tolist()
+    return bool(stop), done
 
 
 def build_model(cfg: TrainConfig, device: torch.device, bf16: bool):
@@ -149,13 +151,18 @@ def _optimizer(model, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.learning_rate, betas=(0.9, 0.95))
 
 
-def learning_rate(cfg: TrainConfig, step: int) -> float:
-    """Linear warm-up, then cosine or linear decay to ``min_lr_ratio`` (a pure function of the step)."""
+def learning_rate(cfg: TrainConfig, step: int, time_progress: float = 0.0) -> float:
+    """Linear warm-up, then cosine or linear decay to ``min_lr_ratio``.
+
+    A pure function of the step, unless ``time_progress`` (the share of the wall-clock budget spent,
+    used with ``time_schedule``) is further along than the step count.
+    """
     if step < cfg.warmup_steps:
         return cfg.learning_rate * (step + 1) / cfg.warmup_steps
     if cfg.schedule == "constant":
         return cfg.learning_rate
-    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
+    progress = (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps)
+    progress = min(1.0, max(progress, time_progress))
     shape = 0.5 * (1 + math.cos(math.pi * progress)) if cfg.schedule == "cosine" else 1 - progress
     return cfg.learning_rate * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * shape)
 
@@ -208,9 +215,12 @@ def train(
     qa = QAExamples(cfg.qa_data, cfg.qa_k, cfg.seed, cfg.qa_text_fraction) if cfg.qa_data else None
 
     optimizer = _optimizer(model, cfg)
-    start = 0
+    start, start_progress = 0, 0.0
     if cfg.resume and (ckpt := latest_checkpoint(out)) is not None:
-        start = load_checkpoint(ckpt, model, optimizer)["step"]
+        state = load_checkpoint(ckpt, model, optimizer)
+        start = state["step"]
+        # a resumed time-scheduled run decays over what is left of the schedule in its own budget
+        start_progress = float(state.get("time_progress", 0.0)) if cfg.time_schedule else 0.0
     wrapped = model
     if env.world > 1:
         wrapped = torch.nn.parallel.DistributedDataParallel(
@@ -227,18 +237,29 @@ def train(
     )
     history, valid = [], {}
     step_seconds = 0.0
+    time_progress = start_progress
     finished = True
+
+    def state(done: int) -> dict:
+        extra = {"time_progress": time_progress} if cfg.time_schedule else {}
+        return {"tokens": done * tokens_per_step, **extra}
+
     model.train()
     for step in range(start, cfg.max_steps):
-        if cfg.max_seconds is not None and _out_of_time(
-            env, time.perf_counter() - started + 2 * step_seconds, cfg.max_seconds
-        ):
-            finished = False
-            if env.main and step > start:
-                save_checkpoint(out, step, model, optimizer, {"tokens": step * tokens_per_step}, cfg)
-            break
+        if cfg.max_seconds is not None:
+            elapsed = time.perf_counter() - started
+            stop, clock_progress = _clock(
+                env, elapsed, elapsed + 2 * step_seconds, cfg.max_seconds, start_progress
+            )
+            if cfg.time_schedule:
+                time_progress = clock_progress
+            if stop:
+                finished = False
+                if env.main and step > start:
+                    save_checkpoint(out, step, model, optimizer, state(step), cfg)
+                break
         began = time.perf_counter()
-        lr = learning_rate(cfg, step)
+        lr = learning_rate(cfg, step, time_progress)
         for group in optimizer.param_groups:
             group["lr"] = lr * group["lr_scale"]
         torch.manual_seed(cfg.seed * 1_000_003 + step)  # dropout: a pure function of the step
@@ -296,7 +317,7 @@ def train(
         if qa_losses:
             metrics["qa_loss"] = float(torch.stack(qa_losses).mean())
         metrics["step_seconds"] = step_seconds = time.perf_counter() - began
-        metrics["tokens_per_second"] = tokens_per_step / metrics["step_seconds"]
+        metrics["tokens_per_second"] = tokens_per_step / max(step_seconds, 1e-9)
         done = step + 1
         if (
             cfg.eval_every
@@ -309,7 +330,7 @@ def train(
         history.append(metrics)
         logger.log(metrics, force=done == cfg.max_steps or "valid/sequences" in metrics)
         if env.main and cfg.save_every and (done % cfg.save_every == 0 or done == cfg.max_steps):
-            save_checkpoint(out, done, model, optimizer, {"tokens": done * tokens_per_step}, cfg)
+            save_checkpoint(out, done, model, optimizer, state(done), cfg)
         for callback in callbacks:
             callback(done, metrics)
     logger.close()

@@ -1,6 +1,7 @@
 """Stop-gradient between substeps, exact resume, LoRA adapters."""
 
 import contextlib
+import json
 
 import numpy as np
 import pytest
@@ -157,3 +158,65 @@ def test_repeat_rows_copy_the_first_half_of_every_substep():
     assert torch.equal(out[:, :4], batch[:, :4])
     cfg.repeat_fraction = 0.0
     assert with_repeats(batch, cfg, np.random.default_rng(0)) is batch
+
+
+def test_learning_rate_follows_the_larger_of_step_and_time_progress():
+    from ragcompress.training.trainer import learning_rate
+
+    cfg = TrainConfig(learning_rate=1.0, warmup_steps=10, max_steps=110, min_lr_ratio=0.1)
+    assert learning_rate(cfg, 4) == pytest.approx(0.5)  # warm-up is counted in steps
+    assert learning_rate(cfg, 4, time_progress=0.9) == pytest.approx(0.5)
+    assert learning_rate(cfg, 60) == pytest.approx(0.55)  # half-way down the cosine
+    assert learning_rate(cfg, 60, time_progress=0.2) == pytest.approx(0.55)  # steps are further along
+    assert learning_rate(cfg, 60, time_progress=1.0) == pytest.approx(0.1)  # budget spent: the floor
+    assert learning_rate(cfg, 110) == pytest.approx(0.1)
+
+
+def test_time_schedule_decays_over_the_budget_and_resumes_from_its_progress(tmp_path, monkeypatch):
+    import ragcompress.training.trainer as trainer
+
+    train_path, valid_path = write_recall_data(tmp_path, n_train=200)
+    tok = tiny_tokenizer()
+    now = [0.0]
+    monkeypatch.setattr(trainer.time, "perf_counter", lambda: now[0])
+
+    def tick(step, metrics):  # every step costs 10 "seconds" of a 100-second budget
+        now[0] += 10.0
+
+    cfg = tiny_train_config(
+        train_path,
+        valid_path,
+        tmp_path / "t",
+        max_seconds=100,
+        time_schedule=True,
+        max_steps=1000,
+        warmup_steps=2,
+        batch_size=4,
+        segment_length=8,
+        min_lr_ratio=0.1,
+        save_every=0,
+    )
+    result = train(cfg, callbacks=[tick], model=tiny_model("llama", summary_length=2).train(), tokenizer=tok)
+    assert not result.finished and result.steps == 11  # the step at 110 s would overrun the budget
+    for entry in result.history:  # step s ran at 10·(s-1) seconds, i.e. 10·(s-1) % of the budget
+        index = entry["step"] - 1
+        assert entry["lr"] == pytest.approx(trainer.learning_rate(cfg, index, time_progress=index / 10))
+    assert result.history[-1]["lr"] == pytest.approx(0.1 * cfg.learning_rate)  # the floor, on time
+    assert trainer.learning_rate(cfg, 10) > 0.99 * cfg.learning_rate  # steps alone would barely decay
+    state = json.loads((tmp_path / "t" / "checkpoints" / "step-0000011" / "state.json").read_text())
+    assert state["time_progress"] == pytest.approx(1.0)
+
+    # a run resumed half-way through its schedule spends its own budget on the other half
+    state["time_progress"] = 0.5
+    (tmp_path / "t" / "checkpoints" / "step-0000011" / "state.json").write_text(json.dumps(state))
+    now[0] = 0.0
+    resumed = train(cfg, callbacks=[tick], model=tiny_model("llama", summary_length=2).train(), tokenizer=tok)
+    assert resumed.history[0]["step"] == 12
+    for entry in resumed.history:
+        spent = (entry["step"] - 12) / 10
+        expected = trainer.learning_rate(cfg, entry["step"] - 1, time_progress=0.5 + 0.5 * spent)
+        assert entry["lr"] == pytest.approx(expected)
+    assert resumed.history[-1]["lr"] == pytest.approx(0.1 * cfg.learning_rate)
+
+    with pytest.raises(ValueError, match="time_schedule=true needs max_seconds"):
+        TrainConfig(train_data=["x"], time_schedule=True).validate()

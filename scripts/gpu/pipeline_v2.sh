@@ -1,0 +1,28 @@
+# Default model v2: the v1 recipe with the LR decay run over the wall-clock budget (time_schedule), in two
+# phases so each fits one machine (a machine goes back 30 minutes after it was started):
+#   PHASE=stage1  stage 1 from the base (affine readout from step 0, 25 % repeat rows) for STAGE1_S seconds
+#   PHASE=stage2  stage 2 from $S/work/stage1/final (parked by stash_stage1.sh) for STAGE2_S seconds,
+#                 export, then the PPL/QA evaluation of stage 2, stage 1 and the base
+cd /root/stash/repo && source scripts/gpu/env.sh
+W=$S/work; mkdir -p $W
+T0=$(date +%s); el() { echo $(( $(date +%s) - T0 )); }
+finalize() { [ -d $W/$1/final ] || python3 scripts/train_default.py finalize --which $1 --work $W >> $W/$1.log 2>&1; }
+if [ "${PHASE:-stage1}" = stage1 ]; then
+  python3 scripts/train_default.py stage1 --work $W --corpus $S/corpus --max-seconds ${STAGE1_S:-1400} --set \
+    progress=false summary_readout=affine repeat_fraction=0.25 learning_rate=8e-4 time_schedule=true \
+    max_steps=${STAGE1_STEPS:-4000} warmup_steps=${STAGE1_WARMUP:-60} eval_every=${STAGE1_EVAL:-400} \
+    save_every=100 max_valid_sequences=32 2>&1 | grep -v -i warn > $W/stage1.log
+  finalize stage1
+  echo "stage1 done at $(el) s" >> $W/pipeline.log
+else
+  python3 scripts/train_default.py stage2 --work $W --corpus $S/corpus --max-seconds ${STAGE2_S:-480} --set \
+    progress=false summary_readout=affine time_schedule=true max_steps=${STAGE2_STEPS:-2000} warmup_steps=20 \
+    batch_size=4 eval_every=0 save_every=40 max_valid_sequences=16 2>&1 | grep -v -i warn > $W/stage2.log
+  finalize stage2
+  python3 scripts/train_default.py export --work $W >> $W/pipeline.log 2>&1
+  echo "stage2 done at $(el) s" >> $W/pipeline.log
+  python3 scripts/train_default.py eval --work $W --corpus $S/corpus --retrieval benchmarks/data/synthqa-test-k5.json \
+    --models stage2 stage1 base --ppl-windows 120 --ppl-per-source 24 2>&1 | grep -v -i warn > $W/eval.log
+  echo "eval done at $(el) s" >> $W/pipeline.log
+fi
+touch $W/all.done
