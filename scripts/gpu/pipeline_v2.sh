@@ -1,8 +1,10 @@
 # Default model v2: the v1 recipe with the LR decay run over the wall-clock budget (time_schedule), in two
 # phases so each fits one machine (a machine goes back 30 minutes after it was started):
 #   PHASE=stage1  stage 1 from the base (affine readout from step 0, 25 % repeat rows) for STAGE1_S seconds
-#   PHASE=stage2  stage 2 from $S/work/stage1/final (parked by stash_stage1.sh) for STAGE2_S seconds,
-#                 export, then the PPL/QA evaluation of stage 2, stage 1 and the base
+#   PHASE=stage2  (after stash_stage1.sh parked phase 1's adapter as work/stage1a and the whole corpus)
+#                 stage 1 continued from work/stage1a on the whole corpus for STAGE1B_S seconds (0: skip,
+#                 phase 1's adapter is then stage 1), stage 2 for STAGE2_S seconds, export, then the PPL/QA
+#                 evaluation of stage 2, stage 1 and the base
 cd /root/stash/repo && source scripts/gpu/env.sh
 W=$S/work; mkdir -p $W
 T0=$(date +%s); el() { echo $(( $(date +%s) - T0 )); }
@@ -15,13 +17,24 @@ if [ "${PHASE:-stage1}" = stage1 ]; then
   finalize stage1
   echo "stage1 done at $(el) s" >> $W/pipeline.log
 else
-  python3 scripts/train_default.py stage2 --work $W --corpus $S/corpus --max-seconds ${STAGE2_S:-480} --set \
+  C=$S/full/corpus
+  if [ "${STAGE1B_S:-0}" -gt 0 ]; then
+    python3 scripts/train_default.py stage1 --work $W --corpus $C --max-seconds $STAGE1B_S --set \
+      progress=false summary_readout=affine repeat_fraction=0.25 learning_rate=4e-4 time_schedule=true \
+      init_adapter=$W/stage1a/final max_steps=4000 warmup_steps=20 eval_every=0 save_every=100 \
+      max_valid_sequences=32 seed=2 2>&1 | grep -v -i warn > $W/stage1b.log
+    finalize stage1
+  else
+    mkdir -p $W/stage1 && cp -r $W/stage1a/final $W/stage1/
+  fi
+  echo "stage1 (continued) done at $(el) s" >> $W/pipeline.log
+  python3 scripts/train_default.py stage2 --work $W --corpus $C --max-seconds ${STAGE2_S:-480} --set \
     progress=false summary_readout=affine time_schedule=true max_steps=${STAGE2_STEPS:-2000} warmup_steps=20 \
     batch_size=4 eval_every=0 save_every=40 max_valid_sequences=16 2>&1 | grep -v -i warn > $W/stage2.log
   finalize stage2
   python3 scripts/train_default.py export --work $W >> $W/pipeline.log 2>&1
   echo "stage2 done at $(el) s" >> $W/pipeline.log
-  python3 scripts/train_default.py eval --work $W --corpus $S/corpus --retrieval benchmarks/data/synthqa-test-k5.json \
+  python3 scripts/train_default.py eval --work $W --corpus $C --retrieval benchmarks/data/synthqa-test-k5.json \
     --models stage2 stage1 base --ppl-windows 120 --ppl-per-source 24 2>&1 | grep -v -i warn > $W/eval.log
   echo "eval done at $(el) s" >> $W/pipeline.log
 fi
