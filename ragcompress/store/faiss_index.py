@@ -14,12 +14,22 @@ import logging
 import math
 from pathlib import Path
 
-import faiss
 import numpy as np
 
 from ragcompress.store.fsutil import atomic_write_with
 from ragcompress.store.manifest import FaissInfo
 
+
+class _LazyFaiss:
+    """``faiss``, imported on first use: the modeling, training and eval paths need no FAISS."""
+
+    def __getattr__(self, name: str):
+        import faiss as module
+
+        return getattr(module, name)
+
+
+faiss = _LazyFaiss()
 FAISS_NAME = "faiss.index"
 # FAISS wants ~39 training points per list; below 8 lists IVF buys nothing over a flat scan.
 MIN_POINTS_PER_LIST = 39

@@ -313,3 +313,18 @@ def test_rebuild_of_an_empty_corpus_empties_the_store(tmp_path):
     with Store.create(path, make_manifest("int8"), overwrite=True).begin_update():
         pass  # nothing added: the rebuild still replaces the old store
     assert Store.open(path).documents() == []
+
+
+def test_faiss_is_imported_only_when_an_index_is_used():
+    """Training and evaluation (e.g. on a GPU machine without a faiss wheel) import the store package."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import ragcompress.eval.qa, ragcompress.retrieval, ragcompress.store; "
+        "assert 'faiss' not in sys.modules, 'faiss imported early'; "
+        "from ragcompress.store.faiss_index import faiss; faiss.IndexFlatIP; "
+        "assert 'faiss' in sys.modules"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
