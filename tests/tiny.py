@@ -17,15 +17,24 @@ EOS = 2
 PAD = 0
 
 
-def tiny_config(arch: str = "llama", attn: str = "eager"):
-    common = dict(vocab_size=VOCAB, eos_token_id=EOS, pad_token_id=PAD, bos_token_id=1)
+def tiny_config(
+    arch: str = "llama",
+    attn: str = "eager",
+    vocab_size: int = VOCAB,
+    max_positions: int = 512,
+    eos: int = EOS,
+    pad: int = PAD,
+    bos: int = 1,
+):
+    """A 2-layer, 32-wide config of ``arch``; the vocabulary and special ids can match a real tokenizer."""
+    common = dict(vocab_size=vocab_size, eos_token_id=eos, pad_token_id=pad, bos_token_id=bos)
     rotary = dict(
         hidden_size=32,
         intermediate_size=64,
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=512,
+        max_position_embeddings=max_positions,
         **common,
     )
     if arch == "llama":
@@ -36,7 +45,7 @@ def tiny_config(arch: str = "llama", attn: str = "eager"):
             ffn_dim=64,
             num_hidden_layers=2,
             num_attention_heads=4,
-            max_position_embeddings=512,
+            max_position_embeddings=max_positions,
             word_embed_proj_dim=32,
             dropout=0.0,
             **common,

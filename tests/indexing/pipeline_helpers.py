@@ -79,23 +79,20 @@ def write_corpus(root: Path, topics: list[str] | None = None, seed: int = 0, suf
 
 
 def save_tiny_compressor(path: Path) -> Path:
-    from transformers import LlamaConfig
+    from tiny import tiny_config
 
     from ragcompress import AutoCompressor
     from ragcompress.defaults import load_tokenizer
 
     tokenizer = load_tokenizer()
-    config = LlamaConfig(
+    config = tiny_config(
+        "llama",
+        attn="sdpa",
         vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=tokenizer.bos_token_id,
+        max_positions=1024,
+        eos=tokenizer.eos_token_id,
+        pad=tokenizer.pad_token_id,
+        bos=tokenizer.bos_token_id,
     )
     torch.manual_seed(0)
     model = AutoCompressor.from_config(config, summary_length=TINY_KAPPA)
