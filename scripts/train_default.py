@@ -135,6 +135,15 @@ def finalize(args) -> None:
     print(f"{stage_dir / 'final'} written from {checkpoint.name}")
 
 
+def _portable(value):
+    """Training-machine paths in the shipped metadata, cut to their last three parts (corpus/austen/train.jsonl)."""
+    if isinstance(value, list):
+        return [_portable(v) for v in value]
+    if isinstance(value, str) and value.startswith("/"):
+        return "/".join(Path(value).parts[-3:])
+    return value
+
+
 def export(args) -> None:
     from ragcompress.defaults import ADAPTER_DIR
 
@@ -147,6 +156,9 @@ def export(args) -> None:
     config = json.loads((ADAPTER_DIR / "adapter_config.json").read_text())
     config["base_model_name_or_path"] = "smollm2-135m-instruct"  # not a path of the training machine
     (ADAPTER_DIR / "adapter_config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    meta = json.loads((ADAPTER_DIR / "ragcompress.json").read_text())
+    meta["config"] = {key: _portable(value) for key, value in meta.get("config", {}).items()}
+    (ADAPTER_DIR / "ragcompress.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     size = sum(p.stat().st_size for p in ADAPTER_DIR.iterdir())
     print(f"exported {source} → {ADAPTER_DIR} ({size / 2**20:.1f} MiB)")
 
