@@ -1,6 +1,6 @@
 # Phase 2 of the v2 run, call 2 (between stash_a2.sh and launch_v1.sh): park the stage-1 adapter that
 # phase 1 returned (.gpuC/stage1-final.tar) as work/stage1a, and the whole corpus (.gpuC/corpus-full.tar.xz,
-# data/corpus packed) as corpus-full: phase 1 ran ~19 epochs over the 10 MB subset and began to overfit.
+# data/corpus packed) as corpus-full: phase 1 ran ~18 epochs over the 11 MB subset and began to overfit.
 set -e
 mkdir -p /root/stash/work/stage1a /root/stash/full && tar -C /root/stash/work/stage1a -xf .gpuC/stage1-final.tar
 xz -d < .gpuC/corpus-full.tar.xz | tar -C /root/stash/full -xf -
