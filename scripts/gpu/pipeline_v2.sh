@@ -5,6 +5,8 @@
 #                 stage 1 continued from work/stage1a on the whole corpus for STAGE1B_S seconds (0: skip,
 #                 phase 1's adapter is then stage 1), stage 2 for STAGE2_S seconds, export, then the PPL/QA
 #                 evaluation of stage 2, stage 1 and the base
+#   PHASE=stage2more  (after stash_stage1.sh parked a stage-2 adapter as work/stage2a) stage 2 continued
+#                 from it for STAGE2_S seconds (fresh optimiser, lr 2e-4, other QA batches), export, eval
 cd /root/stash/repo && source scripts/gpu/env.sh
 W=$S/work; mkdir -p $W
 T0=$(date +%s); el() { echo $(( $(date +%s) - T0 )); }
@@ -16,6 +18,18 @@ if [ "${PHASE:-stage1}" = stage1 ]; then
     save_every=100 max_valid_sequences=32 2>&1 | grep -v -i warn > $W/stage1.log
   finalize stage1
   echo "stage1 done at $(el) s" >> $W/pipeline.log
+elif [ "$PHASE" = stage2more ]; then
+  C=$S/full/corpus
+  python3 scripts/train_default.py stage2 --work $W --corpus $C --max-seconds ${STAGE2_S:-300} --set \
+    progress=false summary_readout=affine time_schedule=true max_steps=2000 warmup_steps=10 batch_size=4 \
+    learning_rate=2e-4 summary_learning_rate=3e-4 seed=3 init_adapter=$W/stage2a/final eval_every=0 \
+    save_every=20 2>&1 | grep -v -i warn > $W/stage2.log
+  finalize stage2
+  python3 scripts/train_default.py export --work $W >> $W/pipeline.log 2>&1
+  echo "stage2 (continued) done at $(el) s" >> $W/pipeline.log
+  python3 scripts/train_default.py eval --work $W --corpus $C --retrieval benchmarks/data/synthqa-test-k5.json \
+    --models stage2 --ppl-windows 120 --ppl-per-source 24 2>&1 | grep -v -i warn > $W/eval.log
+  echo "eval done at $(el) s" >> $W/pipeline.log
 else
   C=$S/full/corpus
   if [ "${STAGE1B_S:-0}" -gt 0 ]; then
