@@ -1,6 +1,7 @@
 # Default model v2: the v1 recipe with the LR decay run over the wall-clock budget (time_schedule), in two
 # phases so each fits one machine (a machine goes back 30 minutes after it was started):
-#   PHASE=stage1  stage 1 from the base (affine readout from step 0, 25 % repeat rows) for STAGE1_S seconds
+#   PHASE=stage1  stage 1 from the base (affine readout from step 0, 25 % repeat rows) for STAGE1_S seconds,
+#                 on the whole corpus if stash_stage1.sh parked it (v2 read .gpuA's subset and over-fitted)
 #   PHASE=stage2  (after stash_stage1.sh parked phase 1's adapter as work/stage1a and the whole corpus)
 #                 stage 1 continued from work/stage1a on the whole corpus for STAGE1B_S seconds (0: skip,
 #                 phase 1's adapter is then stage 1), stage 2 for STAGE2_S seconds, export, then the PPL/QA
@@ -12,7 +13,8 @@ W=$S/work; mkdir -p $W
 T0=$(date +%s); el() { echo $(( $(date +%s) - T0 )); }
 finalize() { [ -d $W/$1/final ] || python3 scripts/train_default.py finalize --which $1 --work $W >> $W/$1.log 2>&1; }
 if [ "${PHASE:-stage1}" = stage1 ]; then
-  python3 scripts/train_default.py stage1 --work $W --corpus $S/corpus --max-seconds ${STAGE1_S:-1400} --set \
+  C=$S/full/corpus; [ -d $C ] || C=$S/corpus   # the whole corpus when stash_stage1.sh parked it
+  python3 scripts/train_default.py stage1 --work $W --corpus $C --max-seconds ${STAGE1_S:-1400} --set \
     progress=false summary_readout=affine repeat_fraction=0.25 learning_rate=8e-4 time_schedule=true \
     max_steps=${STAGE1_STEPS:-4000} warmup_steps=${STAGE1_WARMUP:-60} eval_every=${STAGE1_EVAL:-400} \
     save_every=100 max_valid_sequences=32 2>&1 | grep -v -i warn > $W/stage1.log
