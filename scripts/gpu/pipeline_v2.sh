@@ -20,38 +20,39 @@ if [ "${PHASE:-stage1}" = stage1 ]; then
     save_every=100 max_valid_sequences=32 2>&1 | grep -v -i warn > $W/stage1.log
   finalize stage1
   echo "stage1 done at $(el) s" >> $W/pipeline.log
-elif [ "$PHASE" = stage2more ]; then
-  C=$S/full/corpus
-  python3 scripts/train_default.py stage2 --work $W --corpus $C --max-seconds ${STAGE2_S:-300} --set \
-    progress=false summary_readout=affine time_schedule=true max_steps=2000 warmup_steps=10 batch_size=4 \
-    learning_rate=2e-4 summary_learning_rate=3e-4 seed=3 init_adapter=$W/stage2a/final eval_every=0 \
-    save_every=20 2>&1 | grep -v -i warn > $W/stage2.log
-  finalize stage2
-  python3 scripts/train_default.py export --work $W >> $W/pipeline.log 2>&1
-  echo "stage2 (continued) done at $(el) s" >> $W/pipeline.log
-  python3 scripts/train_default.py eval --work $W --corpus $C --retrieval benchmarks/data/synthqa-test-k5.json \
-    --models stage2 --ppl-windows 120 --ppl-per-source 24 2>&1 | grep -v -i warn > $W/eval.log
-  echo "eval done at $(el) s" >> $W/pipeline.log
 else
   C=$S/full/corpus
-  if [ "${STAGE1B_S:-0}" -gt 0 ]; then
-    python3 scripts/train_default.py stage1 --work $W --corpus $C --max-seconds $STAGE1B_S --set \
-      progress=false summary_readout=affine repeat_fraction=0.25 learning_rate=4e-4 time_schedule=true \
-      init_adapter=$W/stage1a/final max_steps=4000 warmup_steps=20 eval_every=0 save_every=100 \
-      max_valid_sequences=32 seed=2 2>&1 | grep -v -i warn > $W/stage1b.log
-    finalize stage1
+  # stage2 SECONDS KEY=VALUE...: stage 2 from the stage-1 adapter (or init_adapter=...), then its final adapter
+  stage2() {
+    python3 scripts/train_default.py stage2 --work $W --corpus $C --max-seconds $1 --set progress=false \
+      summary_readout=affine time_schedule=true batch_size=4 eval_every=0 "${@:2}" 2>&1 | grep -v -i warn > $W/stage2.log
+    finalize stage2
+    python3 scripts/train_default.py export --work $W >> $W/pipeline.log 2>&1
+  }
+  evaluate() {  # the PPL and QA tables of the named models
+    python3 scripts/train_default.py eval --work $W --corpus $C --retrieval benchmarks/data/synthqa-test-k5.json \
+      --models "$@" --ppl-windows 120 --ppl-per-source 24 2>&1 | grep -v -i warn > $W/eval.log
+    echo "eval done at $(el) s" >> $W/pipeline.log
+  }
+  if [ "$PHASE" = stage2more ]; then
+    stage2 ${STAGE2_S:-300} max_steps=2000 warmup_steps=10 learning_rate=2e-4 summary_learning_rate=3e-4 seed=3 \
+      init_adapter=$W/stage2a/final save_every=20
+    echo "stage2 (continued) done at $(el) s" >> $W/pipeline.log
+    evaluate stage2
   else
-    mkdir -p $W/stage1 && cp -r $W/stage1a/final $W/stage1/
+    if [ "${STAGE1B_S:-0}" -gt 0 ]; then
+      python3 scripts/train_default.py stage1 --work $W --corpus $C --max-seconds $STAGE1B_S --set \
+        progress=false summary_readout=affine repeat_fraction=0.25 learning_rate=4e-4 time_schedule=true \
+        init_adapter=$W/stage1a/final max_steps=4000 warmup_steps=20 eval_every=0 save_every=100 \
+        max_valid_sequences=32 seed=2 2>&1 | grep -v -i warn > $W/stage1b.log
+      finalize stage1
+    else
+      mkdir -p $W/stage1 && cp -r $W/stage1a/final $W/stage1/
+    fi
+    echo "stage1 (continued) done at $(el) s" >> $W/pipeline.log
+    stage2 ${STAGE2_S:-480} max_steps=${STAGE2_STEPS:-2000} warmup_steps=20 save_every=40 max_valid_sequences=16
+    echo "stage2 done at $(el) s" >> $W/pipeline.log
+    evaluate stage2 stage1 base
   fi
-  echo "stage1 (continued) done at $(el) s" >> $W/pipeline.log
-  python3 scripts/train_default.py stage2 --work $W --corpus $C --max-seconds ${STAGE2_S:-480} --set \
-    progress=false summary_readout=affine time_schedule=true max_steps=${STAGE2_STEPS:-2000} warmup_steps=20 \
-    batch_size=4 eval_every=0 save_every=40 max_valid_sequences=16 2>&1 | grep -v -i warn > $W/stage2.log
-  finalize stage2
-  python3 scripts/train_default.py export --work $W >> $W/pipeline.log 2>&1
-  echo "stage2 done at $(el) s" >> $W/pipeline.log
-  python3 scripts/train_default.py eval --work $W --corpus $C --retrieval benchmarks/data/synthqa-test-k5.json \
-    --models stage2 stage1 base --ppl-windows 120 --ppl-per-source 24 2>&1 | grep -v -i warn > $W/eval.log
-  echo "eval done at $(el) s" >> $W/pipeline.log
 fi
 touch $W/all.done
