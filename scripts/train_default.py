@@ -111,26 +111,22 @@ def finalize(args) -> None:
     """Turn a paused stage's latest checkpoint into its final adapter (e.g. when GPU time ran out)."""
     from ragcompress.training import TrainConfig
     from ragcompress.training.checkpoint import latest_checkpoint, load_checkpoint
-    from ragcompress.training.lora import save_adapter
+    from ragcompress.training.lora import save_adapter, training_meta
     from ragcompress.training.trainer import _optimizer, build_model, prepare_for_training
 
     stage_dir = args.work / args.which
     checkpoint = latest_checkpoint(stage_dir)
     if checkpoint is None:
         raise SystemExit(f"{stage_dir} has no checkpoint to finalize")
-    cfg = TrainConfig.load(checkpoint / "config.json").override(["init_adapter=null"])
+    recorded = TrainConfig.load(checkpoint / "config.json")
+    cfg = recorded.override(["init_adapter=null"])  # the checkpoint already holds the continued weights
     model, _ = build_model(cfg, __import__("torch").device("cpu"), bf16=False)
     model = prepare_for_training(model, cfg, __import__("torch").device("cpu"))
     state = load_checkpoint(checkpoint, model, _optimizer(model, cfg))
     save_adapter(
         model,
         stage_dir / "final",
-        {
-            "base_model": cfg.model,
-            "steps": state["step"],
-            "finalized_from": checkpoint.name,
-            "config": cfg.to_dict(),
-        },
+        training_meta(recorded, state["step"], finalized_from=checkpoint.name),
     )
     print(f"{stage_dir / 'final'} written from {checkpoint.name}")
 
@@ -157,6 +153,13 @@ def export(args) -> None:
     config["base_model_name_or_path"] = "smollm2-135m-instruct"  # not a path of the training machine
     (ADAPTER_DIR / "adapter_config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     meta = json.loads((ADAPTER_DIR / "ragcompress.json").read_text())
+    if args.parent is not None:  # the adapter this one continued, when its metadata was finalized without it
+        from ragcompress.training.lora import lineage
+
+        meta["parent"] = lineage(args.parent)
+        meta["total_steps"] = meta["steps"] + meta["parent"].get(
+            "total_steps", meta["parent"].get("steps", 0)
+        )
     meta["config"] = {key: _portable(value) for key, value in meta.get("config", {}).items()}
     (ADAPTER_DIR / "ragcompress.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     size = sum(p.stat().st_size for p in ADAPTER_DIR.iterdir())
@@ -176,6 +179,9 @@ def main() -> None:
     parser.add_argument("--set", nargs="*", default=[], help="config overrides key=value")
     parser.add_argument("--no-lm", action="store_true", help="stage 2 without the language-modelling mix")
     parser.add_argument("--qa-entities", type=int, default=2000)
+    parser.add_argument(
+        "--parent", type=Path, default=None, help="export: record this adapter as the one training continued"
+    )
     parser.add_argument("--models", nargs="*", default=["base", "stage1", "stage2"])
     parser.add_argument(
         "--retrieval", default=None, help="retrieval JSON for the QA test (scripts/retrieve_synthqa.py)"

@@ -60,6 +60,46 @@ def adapter_meta(adapter_dir: str | Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def lineage(adapter_dir: str | Path | None) -> dict | None:
+    """What an adapter was trained from, for the metadata of one that continues it (``init_adapter``).
+
+    The parent's own record without its full config: steps, the recipe's key settings and, nested, its
+    own parent, so a shipped adapter says every run it went through. ``None`` without a parent.
+    """
+    if not adapter_dir:
+        return None
+    meta = adapter_meta(adapter_dir)
+    config = meta.get("config", {})
+    record = {key: meta[key] for key in ("steps", "finalized_from", "total_steps") if key in meta}
+    record["recipe"] = {
+        "stage": "qa+lm" if config.get("qa_data") else "lm",
+        **{key: config[key] for key in RECIPE_KEYS if key in config},
+    }
+    if meta.get("parent"):
+        record["parent"] = meta["parent"]
+    return record
+
+
+RECIPE_KEYS = (
+    "learning_rate",
+    "summary_learning_rate",
+    "max_steps",
+    "max_seconds",
+    "seed",
+    "repeat_fraction",
+)
+
+
+def training_meta(cfg, steps: int, **extra) -> dict:
+    """``ragcompress.json`` facts of a trained adapter: its config, steps and lineage (see ``lineage``)."""
+    meta = {"base_model": cfg.model, "steps": steps, "config": cfg.to_dict(), **extra}
+    parent = lineage(cfg.init_adapter)
+    if parent is not None:
+        meta["parent"] = parent
+        meta["total_steps"] = steps + parent.get("total_steps", parent.get("steps", 0))
+    return meta
+
+
 def load_adapter_weights(peft_model, adapter_dir: str | Path) -> list[str]:
     """Copy a saved adapter's weights into an already wrapped model (same LoRA shape).
 

@@ -25,7 +25,7 @@ from ragcompress.training.checkpoint import latest_checkpoint, load_checkpoint, 
 from ragcompress.training.config import TrainConfig
 from ragcompress.training.data import batch_indices, build_sequences
 from ragcompress.training.logging import MetricsLogger
-from ragcompress.training.lora import apply_lora, load_adapter_weights, save_adapter
+from ragcompress.training.lora import apply_lora, load_adapter_weights, save_adapter, training_meta
 from ragcompress.training.qa_data import QAExamples
 from ragcompress.training.steps import lm_substeps, qa_loss, validate, with_repeats
 
@@ -340,7 +340,7 @@ def train(
         return TrainResult(out, final, step, history, valid, finished=False)
     if env.main:
         core = unwrap(model)
-        meta = {"base_model": cfg.model, "steps": cfg.max_steps, "config": cfg.to_dict()}
+        meta = training_meta(cfg, cfg.max_steps)
         if cfg.lora:
             save_adapter(model, final, meta)
         else:

@@ -146,6 +146,34 @@ def test_lora_training_moves_only_adapter_weights(tmp_path):
     assert np.isfinite(result.history[-1]["loss"])
 
 
+def test_continued_adapter_records_its_lineage(tmp_path):
+    train_path, valid_path = write_recall_data(tmp_path, n_train=100)
+    lora = dict(lora=True, lora_r=4, lora_targets=("q_proj", "v_proj"), batch_size=4)
+    first = train(
+        tiny_train_config(train_path, valid_path, tmp_path / "a", max_steps=3, learning_rate=1e-3, **lora),
+        model=tiny_model("llama", summary_length=2).train(),
+        tokenizer=tiny_tokenizer(),
+    )
+    second_cfg = tiny_train_config(
+        train_path, valid_path, tmp_path / "b", max_steps=2, seed=7, init_adapter=str(first.final_dir), **lora
+    )
+    second = train(
+        second_cfg, model=tiny_model("llama", summary_length=2).train(), tokenizer=tiny_tokenizer()
+    )
+    meta = json.loads((second.final_dir / "ragcompress.json").read_text())
+    assert meta["steps"] == 2 and meta["total_steps"] == 5
+    assert meta["parent"]["steps"] == 3 and "parent" not in meta["parent"]
+    assert meta["parent"]["recipe"]["learning_rate"] == 1e-3 and meta["parent"]["recipe"]["stage"] == "lm"
+    assert meta["config"]["init_adapter"] == str(first.final_dir)
+
+    third_cfg = tiny_train_config(
+        train_path, valid_path, tmp_path / "c", max_steps=1, init_adapter=str(second.final_dir), **lora
+    )
+    third = train(third_cfg, model=tiny_model("llama", summary_length=2).train(), tokenizer=tiny_tokenizer())
+    meta = json.loads((third.final_dir / "ragcompress.json").read_text())
+    assert meta["total_steps"] == 6 and meta["parent"]["parent"]["steps"] == 3  # the whole chain
+
+
 def test_repeat_rows_copy_the_first_half_of_every_substep():
     from ragcompress.training.steps import with_repeats
 

@@ -1,0 +1,63 @@
+"""scripts/train_default.py finalize: a paused stage's checkpoint becomes the adapter training would write."""
+
+import argparse
+import importlib.util
+import json
+from pathlib import Path
+
+import torch
+from helpers import tiny_train_config, write_recall_data
+from safetensors.torch import load_file
+from tiny import tiny_model, tiny_tokenizer
+
+from ragcompress.training import train
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "train_default.py"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("train_default", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_finalize_matches_the_trained_adapter_and_keeps_the_lineage(tmp_path):
+    base = tmp_path / "base"
+    tiny_model("llama", summary_length=2).save_pretrained(base)
+    tiny_tokenizer().save_pretrained(base)
+    train_path, valid_path = write_recall_data(tmp_path, n_train=100)
+    lora = dict(
+        model=str(base),
+        summary_length=2,
+        lora=True,
+        lora_r=4,
+        lora_targets=("q_proj", "v_proj"),
+        batch_size=4,
+    )
+    first = train(
+        tiny_train_config(train_path, valid_path, tmp_path / "work" / "stage1", max_steps=2, **lora)
+    )
+    cfg = tiny_train_config(
+        train_path,
+        valid_path,
+        tmp_path / "work" / "stage2",
+        max_steps=4,
+        save_every=2,
+        init_adapter=str(first.final_dir),
+        **lora,
+    )
+    trained = train(cfg)
+    expected = load_file(str(trained.final_dir / "adapter_model.safetensors"))
+
+    final = tmp_path / "work" / "stage2" / "final"
+    final.rename(tmp_path / "trained-final")
+    _script().finalize(argparse.Namespace(work=tmp_path / "work", which="stage2"))
+    got = load_file(str(final / "adapter_model.safetensors"))
+    assert set(got) == set(expected)
+    for key, value in expected.items():
+        torch.testing.assert_close(got[key], value, atol=0, rtol=0)
+    meta = json.loads((final / "ragcompress.json").read_text())
+    assert meta["steps"] == 4 and meta["finalized_from"] == "step-0000004"
+    assert meta["parent"]["steps"] == 2 and meta["total_steps"] == 6
+    assert meta["config"]["init_adapter"] == str(first.final_dir)  # recorded, though not re-applied
