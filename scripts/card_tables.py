@@ -1,6 +1,9 @@
 """Print the model card's evaluation tables (markdown) from `scripts/train_default.py eval` JSON files.
 
 python scripts/card_tables.py --eval runs/default/eval --models stage2 stage1 base
+
+A model may also be LABEL=FOLDER:MODEL, to put a column from another run's eval folder beside them:
+python scripts/card_tables.py --eval docs/runs/v3/eval --models stage2 v2-stage2=docs/runs/v2/eval:stage2
 """
 
 from __future__ import annotations
@@ -43,17 +46,47 @@ def qa_table(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def qa_kind_table(results: dict[str, dict]) -> str:
+    """Fused and text EM per answer kind (year, number, name, word), for results that carry them."""
+    rows = {label: data["scores_by_kind"] for label, data in results.items() if data.get("scores_by_kind")}
+    kinds = [
+        k for k in ("year", "number", "name", "word") if any(k in b.get("fused", {}) for b in rows.values())
+    ]
+    if not kinds:
+        return "(no scores by answer kind)"
+    n = {k: next(b["fused"][k]["n"] for b in rows.values() if k in b.get("fused", {})) for k in kinds}
+    lines = [
+        "| model | mode | " + " | ".join(f"{k} (n = {n[k]})" for k in kinds) + " |",
+        "|---|---|" + "---:|" * len(kinds),
+    ]
+    for label, by_mode in rows.items():
+        for mode in ("none", "text", "fused"):
+            if mode in by_mode:
+                cells = [f"{by_mode[mode][k]['em']:.3f}" if k in by_mode[mode] else "—" for k in kinds]
+                lines.append(f"| {label} | {mode} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--eval", type=Path, required=True, help="the eval folder (ppl-*.json, qa-*.json)")
     parser.add_argument("--models", nargs="*", default=["stage2", "stage1", "base"])
     args = parser.parse_args()
-    for kind, render in (("ppl", ppl_table), ("qa", qa_table)):
-        found = {m: args.eval / f"{kind}-{m}.json" for m in args.models}
+    specs = {}
+    for spec in args.models:
+        label, _, where = spec.partition("=")
+        folder, _, model = where.rpartition(":") if where else ("", "", label)
+        specs[label] = (Path(folder) if folder else args.eval, model)
+    for name, kind, render in (
+        ("ppl", "ppl", ppl_table),
+        ("qa", "qa", qa_table),
+        ("qa by kind", "qa", qa_kind_table),
+    ):
+        found = {label: folder / f"{kind}-{model}.json" for label, (folder, model) in specs.items()}
         results = {m: json.loads(p.read_text()) for m, p in found.items() if p.is_file()}
-        missing = [m for m in args.models if m not in results]
+        missing = [m for m in specs if m not in results]
         print(
-            f"<!-- {kind}: {', '.join(results)}"
+            f"<!-- {name}: {', '.join(results)}"
             + (f"; missing {', '.join(missing)}" if missing else "")
             + " -->"
         )

@@ -14,7 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ragcompress.eval.qa_metrics import QAScores, exact_match, f1, first_answer_span
+from ragcompress.eval.qa_metrics import (
+    ANSWER_KINDS,
+    QAScores,
+    answer_kind,
+    exact_match,
+    f1,
+    first_answer_span,
+)
 from ragcompress.eval.synthqa import SynthQA, read
 from ragcompress.retrieval.generation import generate_answers
 
@@ -47,6 +54,22 @@ class QAResult:
     recall_at_k: float
     scores: dict[str, dict] = field(default_factory=dict)  # mode -> {"em","f1","n"}
     predictions: dict[str, list[dict]] = field(default_factory=dict)
+    # mode -> answer kind (year, number, name, word; see `answer_kind`) -> {"em","f1","n"}
+    scores_by_kind: dict[str, dict[str, dict]] = field(default_factory=dict)
+
+    def score_kinds(self, questions: list[dict]) -> None:
+        """Fill ``scores_by_kind`` from the predictions and the questions they answer (matched by id)."""
+        kinds = {q["id"]: answer_kind(q["answers"]) for q in questions}
+        for mode, rows in self.predictions.items():
+            missing = [row["id"] for row in rows if row["id"] not in kinds]
+            if missing:
+                raise ValueError(f"questions: no question with id {missing[0]!r} (wrong dataset?)")
+            by_kind = {}
+            for kind in ANSWER_KINDS:
+                pairs = [(row["em"], row["f1"]) for row in rows if kinds[row["id"]] == kind]
+                if pairs:
+                    by_kind[kind] = QAScores.aggregate(pairs).as_dict()
+            self.scores_by_kind[mode] = by_kind
 
     def table(self) -> str:
         lines = [
@@ -55,6 +78,18 @@ class QAResult:
         ]
         for mode, s in self.scores.items():
             lines.append(f"{mode:<10}{s['em']:>8.3f}{s['f1']:>8.3f}{s['n']:>6}")
+        kinds = [k for k in ANSWER_KINDS if any(k in by_kind for by_kind in self.scores_by_kind.values())]
+        if kinds:
+            lines.append(
+                "EM by answer kind (n): "
+                + ", ".join(
+                    f"{k} ({next(b[k]['n'] for b in self.scores_by_kind.values() if k in b)})" for k in kinds
+                )
+            )
+            lines.append(f"{'mode':<10}" + "".join(f"{k:>8}" for k in kinds))
+            for mode, by_kind in self.scores_by_kind.items():
+                cells = "".join(f"{by_kind[k]['em']:>8.3f}" if k in by_kind else f"{'-':>8}" for k in kinds)
+                lines.append(f"{mode:<10}{cells}")
         return "\n".join(lines)
 
     def save(self, path: str | Path) -> None:
@@ -109,4 +144,5 @@ def evaluate_qa(
             rows.append({"id": question["id"], "generated": text, "answer": answer, "em": em, "f1": score})
         result.scores[mode] = QAScores.aggregate(pairs).as_dict()
         result.predictions[mode] = rows
+    result.score_kinds(questions)
     return result

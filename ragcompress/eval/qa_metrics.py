@@ -138,3 +138,22 @@ def score_predictions(
             prediction = first_answer_span(prediction)
         pairs.append((exact_match(prediction, references), f1(prediction, references)))
     return QAScores.aggregate(pairs)
+
+
+_YEAR = re.compile(r"(1\d|20)\d\d")
+_NUMBER = re.compile(r"[\d.,]+")
+ANSWER_KINDS = ("year", "number", "name", "word")
+
+
+def answer_kind(answers: Sequence[str]) -> str:
+    """What the canonical (first) answer is: a year, another number, a name (capitalised), or a word.
+
+    Compression does not blur every kind alike (digits suffer most), so scores are also reported per kind.
+    """
+    _require_answers(answers)
+    answer = answers[0].strip()
+    if _YEAR.fullmatch(answer):
+        return "year"
+    if _NUMBER.fullmatch(answer) and any(c.isdigit() for c in answer):
+        return "number"
+    return "name" if answer[:1].isupper() else "word"

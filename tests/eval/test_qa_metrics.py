@@ -90,3 +90,50 @@ def test_scores_aggregate_and_merge():
     assert merged.as_dict() == {"em": 0.25, "f1": 0.625, "n": 4}
     with pytest.raises(ValueError):
         score_predictions(["a"], [])
+
+
+@pytest.mark.parametrize(
+    ("answers", "kind"),
+    [
+        (["1346"], "year"),
+        (["2019", "in 2019"], "year"),
+        (["12,400", "12400"], "number"),
+        (["3.5"], "number"),
+        (["880"], "number"),
+        (["Thastesern Grihofern", "Grihofern"], "name"),
+        (["turquoise"], "word"),
+        (["a clockmaker"], "word"),
+    ],
+)
+def test_answer_kind(answers, kind):
+    from ragcompress.eval.qa_metrics import answer_kind
+
+    assert answer_kind(answers) == kind
+
+
+def test_scores_by_answer_kind_partition_the_overall_scores():
+    from ragcompress.eval.qa import QAResult
+
+    questions = [
+        {"id": "a", "answers": ["1346"]},
+        {"id": "b", "answers": ["Osla River"]},
+        {"id": "c", "answers": ["1720"]},
+        {"id": "d", "answers": ["violin"]},
+    ]
+    rows = [
+        {"id": "a", "em": 1.0, "f1": 1.0},
+        {"id": "b", "em": 0.0, "f1": 0.5},
+        {"id": "c", "em": 0.0, "f1": 0.0},
+        {"id": "d", "em": 1.0, "f1": 1.0},
+    ]
+    result = QAResult(k=3, recall_at_k=1.0, predictions={"fused": rows})
+    result.score_kinds(questions)
+    by_kind = result.scores_by_kind["fused"]
+    assert by_kind == {
+        "year": {"em": 0.5, "f1": 0.5, "n": 2},
+        "name": {"em": 0.0, "f1": 0.5, "n": 1},
+        "word": {"em": 1.0, "f1": 1.0, "n": 1},
+    }
+    assert "EM by answer kind (n): year (2), name (1), word (1)" in result.table()
+    with pytest.raises(ValueError, match="no question with id 'd'"):
+        result.score_kinds(questions[:3])
