@@ -2,7 +2,7 @@
 
 The compression test reads held-out text (tests/data/heldout-windows.json: test-split documents of four
 corpus sources): the summary vectors of a 512-token segment must lower the perplexity of the next 512
-tokens. The v0 adapter failed it (docs/default-model.md); v2 passes with a margin.
+tokens. The v0 adapter failed it (docs/default-model.md); v3 passes with a margin.
 """
 
 import json
@@ -44,12 +44,13 @@ def test_summary_vectors_carry_the_context_of_held_out_text(default_model):
     windows = np.asarray([w["input_ids"] for w in data["windows"]], dtype=np.int64)
     result = evaluate_ppl(model, windows, segment_length=512, context_segments=1, batch_size=4)
     nll = {row.condition: row.nll for row in result.rows}
-    # measured 3.032 / 2.986 / 2.751 nats per token (none / compressed / full text) with the v2 adapter;
-    # v0 gave compressed ≈ none. Compressed context must beat no context by a clear margin ...
-    assert nll["compressed"] < nll["none"] - 0.025, nll
+    # measured 3.034 / 2.974 / 2.755 nats per token (none / compressed / full text) with the v3 adapter
+    # (v2: 3.032 / 2.986 / 2.751; v0 gave compressed ≈ none). Compressed context must beat no context by a
+    # clear margin ...
+    assert nll["compressed"] < nll["none"] - 0.04, nll
     # ... and stay behind the same context as plain text (a lossy compressor, not a leak of the target)
     assert nll["full"] < nll["compressed"], nll
-    assert result.gain_kept[1] > 0.1, result.gain_kept
+    assert result.gain_kept[1] > 0.15, result.gain_kept  # 0.237 measured
 
 
 def test_loads_on_cpu_and_compresses_deterministically(default_model):
@@ -95,3 +96,23 @@ def test_stage_two_taught_short_answers_from_text_passages(default_model):
         max_new_tokens=16,
     )
     assert all(0 < len(a.split()) <= 6 for a in fused)
+
+
+def test_qa_evaluation_scores_every_mode_and_answer_kind(default_model):
+    from ragcompress.eval.qa import evaluate_qa
+
+    model, tokenizer = default_model
+    dataset = read("examples/demo")
+    doc_ids = [d for d, _ in dataset.documents]
+    results = {}
+    for q in dataset.questions:  # two distractors, then the gold passage (least → most relevant)
+        gold = q["doc_ids"][0]
+        results[q["id"]] = [d for d in doc_ids if d != gold][:2] + [gold]
+    retrieval = {"k": 3, "recall_at_k": 1.0, "results": results}
+    qa = evaluate_qa(model, tokenizer, dataset, retrieval, modes=("text", "fused"), batch_size=8, limit=8)
+    assert set(qa.scores) == set(qa.predictions) == set(qa.scores_by_kind) == {"text", "fused"}
+    assert qa.scores["text"]["n"] == 8 and qa.scores["text"]["em"] >= 5 / 8, qa.predictions["text"]
+    for mode, by_kind in qa.scores_by_kind.items():  # the kinds partition the questions
+        assert sum(s["n"] for s in by_kind.values()) == 8
+        em = sum(s["em"] * s["n"] for s in by_kind.values()) / 8
+        assert em == pytest.approx(qa.scores[mode]["em"])
