@@ -26,7 +26,9 @@ class DataError(ValueError):
 
 @dataclass
 class Document:
-    key: str  # stable identity, used for the split
+    # stable identity, used for the split: the file's path relative to the data path given (its name when
+    # a file was given) and the row's "id" (else its line), so moving or copying a corpus keeps its split
+    key: str
     text: str | None = None
     input_ids: list[int] | None = None
 
@@ -39,19 +41,23 @@ def _is_hf_dataset_dir(path: Path) -> bool:
     )
 
 
-def _rows_to_documents(rows, key: str, text_field: str) -> Iterator[Document]:
-    for index, row in enumerate(rows):
+def _rows_to_documents(rows, where: str, key: str, text_field: str, first: int = 0) -> Iterator[Document]:
+    """Documents of table rows; ``where`` names them in errors, ``key`` (+ row id or number) splits them."""
+    for index, row in enumerate(rows, first):
+        row_key = f"{key}#{row['id']}" if row.get("id") is not None else f"{key}:{index}"
         if "input_ids" in row and row["input_ids"] is not None:
-            yield Document(f"{key}#{index}", input_ids=[int(t) for t in row["input_ids"]])
+            yield Document(row_key, input_ids=[int(t) for t in row["input_ids"]])
         elif text_field in row:
             text = row[text_field]
             if isinstance(text, str) and text.strip():
-                yield Document(f"{key}#{row.get('id', index)}", text=text)
+                yield Document(row_key, text=text)
         else:
-            raise DataError(f"{key}: row {index} has neither {text_field!r} nor 'input_ids'; set text_field")
+            raise DataError(
+                f"{where}: row {index} has neither {text_field!r} nor 'input_ids'; set text_field"
+            )
 
 
-def _read_jsonl(path: Path, text_field: str) -> Iterator[Document]:
+def _read_jsonl(path: Path, key: str, text_field: str) -> Iterator[Document]:
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
@@ -64,10 +70,10 @@ def _read_jsonl(path: Path, text_field: str) -> Iterator[Document]:
                 ) from exc
             if not isinstance(row, dict):
                 raise DataError(f"{path}:{number}: expected a JSON object per line")
-            yield from _rows_to_documents([row], f"{path}:{number}", text_field)
+            yield from _rows_to_documents([row], f"{path}:{number}", key, text_field, first=number)
 
 
-def _read_hf(path: Path, text_field: str) -> Iterator[Document]:
+def _read_hf(path: Path, key: str, text_field: str) -> Iterator[Document]:
     import datasets
 
     if path.is_dir():
@@ -77,7 +83,7 @@ def _read_hf(path: Path, text_field: str) -> Iterator[Document]:
         loaded = datasets.load_dataset(builder, data_files=str(path), split="train")
     parts = loaded.values() if isinstance(loaded, datasets.DatasetDict) else [loaded]
     for part_index, part in enumerate(parts):
-        yield from _rows_to_documents(part, f"{path}[{part_index}]", text_field)
+        yield from _rows_to_documents(part, f"{path}[{part_index}]", f"{key}[{part_index}]", text_field)
 
 
 def read_documents(spec: str | Path, text_field: str = "text") -> Iterator[Document]:
@@ -86,7 +92,7 @@ def read_documents(spec: str | Path, text_field: str = "text") -> Iterator[Docum
     if not path.exists():
         raise DataError(f"{path}: no such file or directory; check the train_data/valid_data paths")
     if path.is_dir() and _is_hf_dataset_dir(path):
-        yield from _read_hf(path, text_field)
+        yield from _read_hf(path, path.name, text_field)
         return
     files = (
         [path]
@@ -95,14 +101,15 @@ def read_documents(spec: str | Path, text_field: str = "text") -> Iterator[Docum
     )
     for file in files:
         suffix = file.suffix.lower()
+        key = file.name if file == path else file.relative_to(path).as_posix()
         if suffix in TEXT_SUFFIXES:
             text = file.read_text(encoding="utf-8", errors="replace")
             if text.strip():
-                yield Document(str(file), text=text)
+                yield Document(key, text=text)
         elif suffix == ".jsonl":
-            yield from _read_jsonl(file, text_field)
+            yield from _read_jsonl(file, key, text_field)
         elif suffix in (".json", ".parquet"):
-            yield from _read_hf(file, text_field)
+            yield from _read_hf(file, key, text_field)
         elif path.is_file():
             raise DataError(
                 f"{file}: unsupported file type {suffix!r}; use .txt, .md, .rst, .jsonl, .json or .parquet"
@@ -203,6 +210,7 @@ def build_sequences(
         max_valid=max_valid,
         train=list(train_paths),
         valid=list(valid_paths),
+        split_keys="relative",  # caches made when keys held absolute paths split differently
     )
     fingerprint = _fingerprint(list(train_paths) + list(valid_paths), extra)
     meta_path = cache_dir / "sequences.json"

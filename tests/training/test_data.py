@@ -69,6 +69,27 @@ def test_split_is_deterministic_and_roughly_the_asked_fraction():
     assert 0.08 < np.mean(first) < 0.12
 
 
+def test_split_keys_do_not_depend_on_where_the_corpus_lives(tmp_path):
+    rows = [{"id": f"doc-{i}", "text": _words(5, i)} for i in range(50)]
+    for place in ("a", "b/deeper"):
+        (tmp_path / place / "corpus" / "notes").mkdir(parents=True)
+        (tmp_path / place / "corpus" / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        (tmp_path / place / "corpus" / "notes" / "x.txt").write_text(_words(7))
+    # the same rows in another order, in a third place: ids, not lines, identify them
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[::-1]))
+    keys = {
+        place: sorted(d.key for d in read_documents(tmp_path / place / "corpus"))
+        for place in ("a", "b/deeper")
+    }
+    assert keys["a"] == keys["b/deeper"] and "notes/x.txt" in keys["a"] and "rows.jsonl#doc-7" in keys["a"]
+    given_as_file = sorted(d.key for d in read_documents(tmp_path / "c" / "rows.jsonl"))
+    assert given_as_file == [k for k in keys["a"] if k.startswith("rows.jsonl#")]
+    # rows without an id are keyed by their line
+    (tmp_path / "noid.jsonl").write_text('{"text": "t3 t4"}\n\n{"text": "t5"}\n')
+    assert [d.key for d in read_documents(tmp_path / "noid.jsonl")] == ["noid.jsonl:1", "noid.jsonl:3"]
+
+
 def test_pack_concatenates_and_drops_the_remainder():
     packed = pack([[1, 2, 3], [4, 5], [6, 7, 8, 9]], 4)
     assert packed.tolist() == [[1, 2, 3, 4], [5, 6, 7, 8]]
