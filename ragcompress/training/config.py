@@ -59,7 +59,9 @@ class TrainConfig:
 
     # --- data
     train_data: list[str] = field(default_factory=list)
-    valid_data: list[str] = field(default_factory=list)  # empty: a hash split of train_data
+    # empty: a hash split of train_data by document (file path under the data path + row id or line), the
+    # same wherever the corpus lives
+    valid_data: list[str] = field(default_factory=list)
     valid_fraction: float = 0.01
     text_field: str = "text"
     max_train_sequences: int | None = None
@@ -72,6 +74,9 @@ class TrainConfig:
     qa_passage_tokens: int = 256
     qa_loss_weight: float = 1.0
     qa_text_fraction: float = 0.0  # share of QA examples given as plain-text passages
+    # sampling weight per answer kind (year, number, name, word; `eval.qa_metrics.answer_kind`), default 1:
+    # {year: 3, number: 3} shows questions with numeric answers three times as often; 0 leaves a kind out
+    qa_kind_weights: dict[str, float] = field(default_factory=dict)
 
     # --- output and logging
     output_dir: str = "runs/train"
@@ -118,6 +123,17 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(f"config: {message}")
+        from ragcompress.eval.qa_metrics import ANSWER_KINDS
+
+        if not isinstance(self.qa_kind_weights, dict):
+            raise ValueError("config: qa_kind_weights must map answer kinds to weights, e.g. {year: 3}")
+        for kind, weight in self.qa_kind_weights.items():
+            if kind not in ANSWER_KINDS:
+                raise ValueError(
+                    f"config: qa_kind_weights has {kind!r}; answer kinds are {list(ANSWER_KINDS)}"
+                )
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+                raise ValueError(f"config: qa_kind_weights[{kind}] must be a number ≥ 0, got {weight!r}")
         if self.min_segment_length is not None and not 1 <= self.min_segment_length <= self.segment_length:
             raise ValueError("config: min_segment_length must be between 1 and segment_length")
 

@@ -12,8 +12,28 @@ import hashlib
 from ragcompress.training.data import batch_indices
 
 
+def _share(key: str) -> float:
+    """A stable number in [0, 1) for ``key`` (the same on every machine and run)."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64
+
+
 class QAExamples:
-    def __init__(self, dirs: list[str], k: int, seed: int, text_fraction: float = 0.0, variants: int = 4):
+    """The stage-2 examples of ``dirs``; ``kind_weights`` (answer kind → weight, default 1) resamples them.
+
+    A weight w gives each example of that kind ⌊w⌋ copies plus one more for a stable hash share of
+    w − ⌊w⌋ of them, so 3 triples a kind, 0.5 halves it and 0 removes it, reproducibly.
+    """
+
+    def __init__(
+        self,
+        dirs: list[str],
+        k: int,
+        seed: int,
+        text_fraction: float = 0.0,
+        variants: int = 4,
+        kind_weights: dict[str, float] | None = None,
+    ):
+        from ragcompress.eval.qa_metrics import answer_kind
         from ragcompress.eval.synthqa import read, training_examples
 
         self.examples: list[dict] = []
@@ -21,11 +41,15 @@ class QAExamples:
             dataset = read(directory)
             for variant in range(variants):
                 for example in training_examples(dataset, k=k, rng_seed=seed * 1000 + variant):
-                    key = f"{directory}|{variant}|{example['question']}".encode()
-                    share = int.from_bytes(hashlib.sha256(key).digest()[:8], "big") / 2**64
-                    self.examples.append({**example, "text_mode": share < text_fraction})
+                    key = f"{directory}|{variant}|{example['question']}"
+                    weight = (kind_weights or {}).get(answer_kind(example["answers"]), 1.0)
+                    copies = int(weight) + (_share(key + "|weight") < weight - int(weight))
+                    example = {**example, "text_mode": _share(key) < text_fraction}
+                    self.examples.extend([example] * copies)
         if not self.examples:
-            raise ValueError(f"qa_data {dirs}: no questions found; check questions.jsonl")
+            raise ValueError(
+                f"qa_data {dirs}: no questions found (or qa_kind_weights left none); check questions.jsonl"
+            )
         self.seed = seed
 
     def __len__(self) -> int:

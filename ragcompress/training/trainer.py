@@ -212,7 +212,11 @@ def train(
         if not env.main:
             train_rows, valid_rows = sequences()
     model = prepare_for_training(model, cfg, env.device, train_rows)
-    qa = QAExamples(cfg.qa_data, cfg.qa_k, cfg.seed, cfg.qa_text_fraction) if cfg.qa_data else None
+    qa = (
+        QAExamples(cfg.qa_data, cfg.qa_k, cfg.seed, cfg.qa_text_fraction, kind_weights=cfg.qa_kind_weights)
+        if cfg.qa_data
+        else None
+    )
 
     optimizer = _optimizer(model, cfg)
     start, start_progress = 0, 0.0
