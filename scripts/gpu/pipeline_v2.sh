@@ -8,6 +8,9 @@
 #                 evaluation of stage 2, stage 1 and the base
 #   PHASE=stage2more  (after stash_stage1.sh parked a stage-2 adapter as work/stage2a) stage 2 continued
 #                 from it for STAGE2_S seconds (fresh optimiser, lr 2e-4, other QA batches), export, eval
+# STAGE2_EXTRA: more key=value overrides for both stage-2 jobs, without spaces inside a value, e.g.
+#   STAGE2_EXTRA='qa_kind_weights={"year":3,"number":3} repeat_fraction=0.25'
+
 cd /root/stash/repo && source scripts/gpu/env.sh
 W=$S/work; mkdir -p $W
 T0=$(date +%s); el() { echo $(( $(date +%s) - T0 )); }
@@ -25,7 +28,8 @@ else
   # stage2 SECONDS KEY=VALUE...: stage 2 from the stage-1 adapter (or init_adapter=...), then its final adapter
   stage2() {
     python3 scripts/train_default.py stage2 --work $W --corpus $C --max-seconds $1 --set progress=false \
-      summary_readout=affine time_schedule=true batch_size=4 eval_every=0 "${@:2}" 2>&1 | grep -v -i warn > $W/stage2.log
+      summary_readout=affine time_schedule=true batch_size=4 eval_every=0 "${@:2}" $STAGE2_EXTRA 2>&1 \
+      | grep -v -i warn > $W/stage2.log
     finalize stage2
     python3 scripts/train_default.py export --work $W >> $W/pipeline.log 2>&1
   }
