@@ -154,12 +154,9 @@ def export(args) -> None:
     (ADAPTER_DIR / "adapter_config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     meta = json.loads((ADAPTER_DIR / "ragcompress.json").read_text())
     if args.parent is not None:  # the adapter this one continued, when its metadata was finalized without it
-        from ragcompress.training.lora import lineage
+        from ragcompress.training.lora import with_parent
 
-        meta["parent"] = lineage(args.parent)
-        meta["total_steps"] = meta["steps"] + meta["parent"].get(
-            "total_steps", meta["parent"].get("steps", 0)
-        )
+        meta = with_parent(meta, args.parent)
     meta["config"] = {key: _portable(value) for key, value in meta.get("config", {}).items()}
     (ADAPTER_DIR / "ragcompress.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     size = sum(p.stat().st_size for p in ADAPTER_DIR.iterdir())

@@ -120,10 +120,14 @@ def _hidden(file: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in file.relative_to(root).parts)
 
 
+def stable_share(key: str) -> float:
+    """A number in [0, 1) fixed by ``key`` alone (SHA-256), the same on every machine and run."""
+    return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big") / 2**64
+
+
 def in_validation(key: str, fraction: float) -> bool:
     """Deterministic per-document split: the same key always lands on the same side."""
-    digest = hashlib.sha256(key.encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+    return stable_share(key) < fraction
 
 
 def _token_stream(

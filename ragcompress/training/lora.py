@@ -60,6 +60,16 @@ def adapter_meta(adapter_dir: str | Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+RECIPE_KEYS = (
+    "learning_rate",
+    "summary_learning_rate",
+    "max_steps",
+    "max_seconds",
+    "seed",
+    "repeat_fraction",
+)
+
+
 def lineage(adapter_dir: str | Path | None) -> dict | None:
     """What an adapter was trained from, for the metadata of one that continues it (``init_adapter``).
 
@@ -80,23 +90,18 @@ def lineage(adapter_dir: str | Path | None) -> dict | None:
     return record
 
 
-RECIPE_KEYS = (
-    "learning_rate",
-    "summary_learning_rate",
-    "max_steps",
-    "max_seconds",
-    "seed",
-    "repeat_fraction",
-)
-
-
 def training_meta(cfg, steps: int, **extra) -> dict:
     """``ragcompress.json`` facts of a trained adapter: its config, steps and lineage (see ``lineage``)."""
     meta = {"base_model": cfg.model, "steps": steps, "config": cfg.to_dict(), **extra}
-    parent = lineage(cfg.init_adapter)
+    return with_parent(meta, cfg.init_adapter)
+
+
+def with_parent(meta: dict, parent_dir: str | Path | None) -> dict:
+    """``meta`` with the lineage of the adapter in ``parent_dir`` (if any) and the steps of all runs."""
+    parent = lineage(parent_dir)
     if parent is not None:
         meta["parent"] = parent
-        meta["total_steps"] = steps + parent.get("total_steps", parent.get("steps", 0))
+        meta["total_steps"] = meta["steps"] + parent.get("total_steps", parent.get("steps", 0))
     return meta
 
 

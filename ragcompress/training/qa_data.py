@@ -7,14 +7,7 @@ by the same pure step → rows function as language-modelling data, so resumed r
 
 from __future__ import annotations
 
-import hashlib
-
-from ragcompress.training.data import batch_indices
-
-
-def _share(key: str) -> float:
-    """A stable number in [0, 1) for ``key`` (the same on every machine and run)."""
-    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64
+from ragcompress.training.data import batch_indices, stable_share
 
 
 class QAExamples:
@@ -43,8 +36,8 @@ class QAExamples:
                 for example in training_examples(dataset, k=k, rng_seed=seed * 1000 + variant):
                     key = f"{directory}|{variant}|{example['question']}"
                     weight = (kind_weights or {}).get(answer_kind(example["answers"]), 1.0)
-                    copies = int(weight) + (_share(key + "|weight") < weight - int(weight))
-                    example = {**example, "text_mode": _share(key) < text_fraction}
+                    copies = int(weight) + (stable_share(key + "|weight") < weight - int(weight))
+                    example = {**example, "text_mode": stable_share(key) < text_fraction}
                     self.examples.extend([example] * copies)
         if not self.examples:
             raise ValueError(
