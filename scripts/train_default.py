@@ -1,5 +1,9 @@
 """Reproduce the embedded default compressor (ragcompress/default_adapter) on any single GPU.
 
+The training stages also run data-parallel over the GPUs of one host:
+``torchrun --standalone --nproc_per_node=N scripts/train_default.py stage2 ...`` (each GPU reads its
+own share of every batch, so the global batch is N times the config's).
+
     python scripts/build_corpus.py --out data/corpus                 # offline corpus (CPU, ~1 min)
     python scripts/train_default.py stage1 --work runs/default         # compression (LM) training
     python scripts/train_default.py stage2 --work runs/default         # fused retrieval-QA answer format
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -39,7 +44,12 @@ def synthqa_dir(work: Path, split: str, entities: int, seed: int) -> Path:
     from ragcompress.eval.synthqa import generate, write
 
     target = work / f"synthqa-{split}"
-    if not (target / "questions.jsonl").is_file():
+    done = target / "questions.jsonl"
+    if os.environ.get("RANK", "0") != "0":  # under torchrun rank 0 writes it, the others wait
+        deadline = time.time() + 600
+        while not done.is_file() and time.time() < deadline:
+            time.sleep(1)
+    elif not done.is_file():
         write(generate(split, entities, seed), target)
     return target
 
@@ -126,7 +136,12 @@ def finalize(args) -> None:
     save_adapter(
         model,
         stage_dir / "final",
-        training_meta(recorded, state["step"], finalized_from=checkpoint.name),
+        training_meta(
+            recorded,
+            state["step"],
+            finalized_from=checkpoint.name,
+            **({"data_parallel": state["world"]} if state.get("world", 1) > 1 else {}),
+        ),
     )
     print(f"{stage_dir / 'final'} written from {checkpoint.name}")
 

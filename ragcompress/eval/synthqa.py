@@ -18,6 +18,7 @@ On disk (`write`/`read`): `corpus/<doc_id>.txt`, `questions.jsonl` with
 from __future__ import annotations
 
 import json
+import os
 import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -227,19 +228,22 @@ def write(dataset: SynthQA, out_dir: str | Path, overwrite: bool = False) -> Pat
         if not doc_id or Path(doc_id).name != doc_id or doc_id.startswith("."):
             raise ValueError(f"doc_id {doc_id!r} cannot be a file name")
         (corpus / f"{doc_id}.txt").write_text(text + "\n", encoding="utf-8", newline="\n")
-    _write_jsonl(root / "questions.jsonl", dataset.questions)
     entities_path = root / "entities.jsonl"
     if dataset.entities:
         _write_jsonl(entities_path, [{"doc_id": doc_id, **meta} for doc_id, meta in dataset.entities.items()])
     elif entities_path.exists():
         entities_path.unlink()
+    _write_jsonl(root / "questions.jsonl", dataset.questions)  # last: a complete dataset once it exists
     return root
 
 
 def _write_jsonl(path: Path, records: Iterable[dict]) -> None:
-    with open(path, "w", encoding="utf-8", newline="\n") as f:
+    """Write to a temporary file and rename it into place, so a reader never sees half a file."""
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "w", encoding="utf-8", newline="\n") as f:
         for record in records:
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
+    os.replace(partial, path)
 
 
 def read(out_dir: str | Path) -> SynthQA:

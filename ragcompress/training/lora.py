@@ -80,7 +80,8 @@ def lineage(adapter_dir: str | Path | None) -> dict | None:
         return None
     meta = adapter_meta(adapter_dir)
     config = meta.get("config", {})
-    record = {key: meta[key] for key in ("steps", "finalized_from", "total_steps") if key in meta}
+    kept = ("steps", "finalized_from", "total_steps", "data_parallel")
+    record = {key: meta[key] for key in kept if key in meta}
     record["recipe"] = {
         "stage": "qa+lm" if config.get("qa_data") else "lm",
         **{key: config[key] for key in RECIPE_KEYS if key in config},
@@ -91,7 +92,11 @@ def lineage(adapter_dir: str | Path | None) -> dict | None:
 
 
 def training_meta(cfg, steps: int, **extra) -> dict:
-    """``ragcompress.json`` facts of a trained adapter: its config, steps and lineage (see ``lineage``)."""
+    """``ragcompress.json`` facts of a trained adapter: its config, steps and lineage (see ``lineage``).
+
+    ``data_parallel=N`` (passed by a run over N ranks) records that every step read N times the config's
+    batch sizes.
+    """
     meta = {"base_model": cfg.model, "steps": steps, "config": cfg.to_dict(), **extra}
     return with_parent(meta, cfg.init_adapter)
 

@@ -30,11 +30,12 @@ class QAExamples:
         from ragcompress.eval.synthqa import read, training_examples
 
         self.examples: list[dict] = []
-        for directory in dirs:
+        for number, directory in enumerate(dirs):
             dataset = read(directory)
             for variant in range(variants):
                 for example in training_examples(dataset, k=k, rng_seed=seed * 1000 + variant):
-                    key = f"{directory}|{variant}|{example['question']}"
+                    # the dataset's place in the list, not its path: the same choices on every machine
+                    key = f"{number}|{variant}|{example['question']}"
                     weight = (kind_weights or {}).get(answer_kind(example["answers"]), 1.0)
                     copies = int(weight) + (stable_share(key + "|weight") < weight - int(weight))
                     example = {**example, "text_mode": stable_share(key) < text_fraction}

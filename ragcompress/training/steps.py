@@ -6,7 +6,6 @@ nothing here re-implements segment handling.
 
 from __future__ import annotations
 
-import contextlib
 from collections import defaultdict
 
 import numpy as np
@@ -52,49 +51,41 @@ def with_repeats(batch: torch.Tensor, cfg, rng: np.random.Generator) -> torch.Te
     return out
 
 
-def lm_substeps(
-    model, batch: torch.Tensor, cfg, rng, scale: float, autocast, no_sync=None, sync_last: bool = True
-) -> list[torch.Tensor]:
+def lm_substeps(model, batch: torch.Tensor, cfg, rng, scale: float, autocast) -> list[torch.Tensor]:
     """Forward and backward over the substeps of a batch of packed sequences; returns detached losses.
 
     With ``stop_gradient`` each substep is back-propagated as soon as it ends and the soft prompt is
     detached before the next one (truncated BPTT after ``segments_per_substep`` compression steps), so
-    activation memory holds one substep at a time. Under DDP (``no_sync`` given) gradients are
-    all-reduced only in the last backward, and only when ``sync_last``.
+    activation memory holds one substep at a time. Gradients only accumulate here; the trainer averages
+    them over the ranks once per optimizer step.
     """
     core = unwrap(model)
     n = cfg.training_substeps
     length = cfg.substep_length
 
-    def context(final: bool):
-        return contextlib.nullcontext() if no_sync is None or (final and sync_last) else no_sync()
-
     softprompt, total, losses = None, None, []
-    whole = contextlib.nullcontext() if cfg.stop_gradient else context(True)
-    with whole:
-        for s in range(n):
-            piece = batch[:, s * length : (s + 1) * length]
-            lengths = substep_lengths(cfg, core, rng)
-            last = s == n - 1
-            with context(last) if cfg.stop_gradient else contextlib.nullcontext():
-                with autocast():
-                    out = model(
-                        input_ids=piece,
-                        labels=piece,
-                        segment_lengths=lengths,
-                        softprompt=softprompt,
-                        output_softprompt=not last,
-                        use_cache=False,
-                    )
-                losses.append(out.loss.detach())
-                if cfg.stop_gradient:
-                    (out.loss * scale / n).backward()
-                    softprompt = None if last else out.softprompt.detach()
-                else:
-                    total = out.loss if total is None else total + out.loss
-                    softprompt = out.softprompt
-        if not cfg.stop_gradient:
-            (total * scale / n).backward()
+    for s in range(n):
+        piece = batch[:, s * length : (s + 1) * length]
+        lengths = substep_lengths(cfg, core, rng)
+        last = s == n - 1
+        with autocast():
+            out = model(
+                input_ids=piece,
+                labels=piece,
+                segment_lengths=lengths,
+                softprompt=softprompt,
+                output_softprompt=not last,
+                use_cache=False,
+            )
+        losses.append(out.loss.detach())
+        if cfg.stop_gradient:
+            (out.loss * scale / n).backward()
+            softprompt = None if last else out.softprompt.detach()
+        else:
+            total = out.loss if total is None else total + out.loss
+            softprompt = out.softprompt
+    if not cfg.stop_gradient:
+        (total * scale / n).backward()
     return losses
 
 
@@ -113,6 +104,8 @@ def qa_loss(model, tokenizer, examples: list[dict], cfg, device, autocast) -> to
 
     The passages are compressed in the same graph, so the answer loss also teaches the compressor what
     to keep. Examples with ``text_mode`` read the passages as plain text instead (keeps that mode sharp).
+    The loss is the mean over examples of each answer's mean token loss: every question weighs the same
+    whatever its answer's length, and the mean of the ranks' losses equals the loss of their whole batch.
     """
     core = unwrap(model)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -151,10 +144,12 @@ def qa_loss(model, tokenizer, examples: list[dict], cfg, device, autocast) -> to
         for i, row in enumerate(label_rows):
             labels[i, : len(row)] = torch.tensor(row)
         with autocast():
-            out = model(
-                input_ids=ids, attention_mask=mask, labels=labels, softprompt=softprompt, use_cache=False
-            )
-        losses.append(out.loss * len(group))
+            logits = model(input_ids=ids, attention_mask=mask, softprompt=softprompt, use_cache=False).logits
+        gold = labels[:, 1:]
+        nll = torch.nn.functional.cross_entropy(
+            logits[:, :-1].float().transpose(1, 2), gold, ignore_index=-100, reduction="none"
+        )
+        losses.append((nll.sum(1) / (gold != -100).sum(1).clamp(min=1)).sum())
     return sum(losses) / len(examples)
 
 

@@ -2,7 +2,12 @@
 
 set up (devices, model, LoRA, data) → for each optimizer step: micro-batches of substeps (+ fused QA)
 → clip, step → log, validate, checkpoint → save the final adapter or model. Runs on one device or under
-``torchrun`` (DistributedDataParallel, NCCL on GPUs, gloo on CPUs).
+``torchrun`` (data parallel over NCCL on GPUs, gloo on CPUs): every rank starts from rank 0's trained
+weights, reads its own share of each batch, and the trained weights' gradients are averaged over the ranks
+once per optimizer step, after the last micro-batch. That is all DistributedDataParallel would do here,
+without its constraints: a step may run any number of forwards and backwards (substeps, compression and
+answer passes of stage 2, one backward over all substeps without ``stop_gradient``), and a weight that no
+backward of a rank reached counts as a zero gradient there instead of stalling the reduction.
 """
 
 from __future__ import annotations
@@ -63,6 +68,39 @@ def _setup_distributed() -> _Dist:
         device = torch.device("cuda", local) if cuda else torch.device("cpu")
         return _Dist(dist.get_rank(), world, device)
     return _Dist(0, 1, torch.device("cuda" if cuda else "cpu"))
+
+
+def _broadcast_trained(params: list[torch.nn.Parameter], env: _Dist) -> None:
+    """Every rank starts from rank 0's trained weights (fresh LoRA factors may differ otherwise)."""
+    if env.world > 1:
+        for param in params:
+            dist.broadcast(param.data, src=0)
+
+
+def _average_gradients(params: list[torch.nn.Parameter], env: _Dist, bucket: int = 1 << 24) -> None:
+    """Average the gradients of ``params`` over the ranks, in flat buckets of ~``bucket`` elements.
+
+    A parameter without a gradient on this rank (no backward reached it) contributes zeros.
+    """
+    if env.world <= 1:
+        return
+    for param in params:
+        if param.grad is None:
+            param.grad = torch.zeros_like(param)
+    group: list[torch.Tensor] = []
+    size = 0
+    for i, param in enumerate(params):
+        group.append(param.grad)
+        size += param.grad.numel()
+        if size >= bucket or i == len(params) - 1:
+            flat = torch.cat([g.reshape(-1) for g in group])
+            dist.all_reduce(flat)
+            flat /= env.world
+            offset = 0
+            for g in group:
+                g.copy_(flat[offset : offset + g.numel()].view_as(g))
+                offset += g.numel()
+            group, size = [], 0
 
 
 def _clock(env: _Dist, elapsed: float, projected: float, budget: float, start_progress: float):
@@ -173,11 +211,6 @@ def train(
     cfg.validate()
     started = time.perf_counter()  # max_seconds counts model loading and tokenization too
     env = _setup_distributed()
-    if env.world > 1 and not cfg.stop_gradient:
-        raise ValueError(
-            "config: stop_gradient=false needs one backward over several forwards, which DDP "
-            "does not support; train it on one device"
-        )
     out = Path(cfg.output_dir)
     bf16 = cfg.bf16 if cfg.bf16 is not None else env.device.type == "cuda"
     torch.manual_seed(cfg.seed)
@@ -225,17 +258,12 @@ def train(
         start = state["step"]
         # a resumed time-scheduled run decays over what is left of the schedule in its own budget
         start_progress = float(state.get("time_progress", 0.0)) if cfg.time_schedule else 0.0
-    wrapped = model
-    if env.world > 1:
-        wrapped = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[env.device.index] if env.device.type == "cuda" else None
-        )
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    _broadcast_trained(trainable, env)
     autocast = (
         (lambda: torch.autocast(env.device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
     )
-    no_sync = wrapped.no_sync if env.world > 1 else None
     logger = MetricsLogger(out, cfg, enabled=env.main, start_step=start)
-    trainable = [p for p in model.parameters() if p.requires_grad]
     tokens_per_step = (
         cfg.batch_size * cfg.grad_accum * env.world * cfg.sequence_length if cfg.train_data else 0
     )
@@ -246,7 +274,7 @@ def train(
 
     def state(done: int) -> dict:
         extra = {"time_progress": time_progress} if cfg.time_schedule else {}
-        return {"tokens": done * tokens_per_step, **extra}
+        return {"tokens": done * tokens_per_step, "world": env.world, **extra}
 
     model.train()
     for step in range(start, cfg.max_steps):
@@ -285,41 +313,33 @@ def train(
                     env.device
                 )
                 batch = with_repeats(batch, cfg, rng)
-                last_micro = micro == cfg.grad_accum - 1
-                substep_losses.append(
-                    lm_substeps(
-                        wrapped,
-                        batch,
-                        cfg,
-                        rng,
-                        1 / cfg.grad_accum,
-                        autocast,
-                        no_sync,
-                        sync_last=last_micro and qa is None,
-                    )
-                )
+                substep_losses.append(lm_substeps(model, batch, cfg, rng, 1 / cfg.grad_accum, autocast))
             if qa is not None:
                 examples = qa.batch(step, micro, cfg.grad_accum, cfg.qa_batch_size, env.world, env.rank)
-                sync = (
-                    no_sync()
-                    if (no_sync is not None and micro < cfg.grad_accum - 1)
-                    else contextlib.nullcontext()
-                )
-                with sync:
-                    loss = qa_loss(wrapped, tokenizer, examples, cfg, env.device, autocast)
-                    (loss * cfg.qa_loss_weight / cfg.grad_accum).backward()
+                loss = qa_loss(model, tokenizer, examples, cfg, env.device, autocast)
+                (loss * cfg.qa_loss_weight / cfg.grad_accum).backward()
                 qa_losses.append(loss.detach())
+        _average_gradients(trainable, env)
         grad_norm = torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
         metrics = {"step": step + 1, "lr": lr, "grad_norm": float(grad_norm)}
+        logged = []  # the step's losses, averaged over the ranks
         if substep_losses:
-            per_substep = torch.stack([torch.stack(m) for m in substep_losses]).mean(0)
+            logged.append(torch.stack([torch.stack(m) for m in substep_losses]).float().mean(0))
+        if qa_losses:
+            logged.append(torch.stack(qa_losses).float().mean().reshape(1))
+        if logged and env.world > 1:
+            flat = torch.cat(logged)
+            dist.all_reduce(flat)
+            logged = list((flat / env.world).split([len(t) for t in logged]))
+        if substep_losses:
+            per_substep = logged[0]
             metrics["loss"] = float(per_substep.mean())
             metrics.update({f"loss/substep{i}": float(v) for i, v in enumerate(per_substep)})
         if qa_losses:
-            metrics["qa_loss"] = float(torch.stack(qa_losses).mean())
+            metrics["qa_loss"] = float(logged[-1])
         metrics["step_seconds"] = step_seconds = time.perf_counter() - began
         metrics["tokens_per_second"] = tokens_per_step / max(step_seconds, 1e-9)
         done = step + 1
@@ -344,7 +364,7 @@ def train(
         return TrainResult(out, final, step, history, valid, finished=False)
     if env.main:
         core = unwrap(model)
-        meta = training_meta(cfg, cfg.max_steps)
+        meta = training_meta(cfg, cfg.max_steps, **({"data_parallel": env.world} if env.world > 1 else {}))
         if cfg.lora:
             save_adapter(model, final, meta)
         else:

@@ -8,16 +8,19 @@
 #                 evaluation of stage 2, stage 1 and the base
 #   PHASE=stage2more  (after stash_stage1.sh parked a stage-2 adapter as work/stage2a) stage 2 continued
 #                 from it for STAGE2_S seconds (fresh optimiser, lr 2e-4, other QA batches), export, eval
+# Training runs data-parallel over all the machine's GPUs (env.sh: TRAIN is torchrun when there are
+# several), so a 2-GPU machine doubles the global batch in the same time; evaluation uses one GPU.
 # STAGE2_EXTRA: more key=value overrides for both stage-2 jobs, without spaces inside a value, e.g.
 #   STAGE2_EXTRA='qa_kind_weights={"year":3,"number":3} repeat_fraction=0.25'
 
 cd /root/stash/repo && source scripts/gpu/env.sh
 W=$S/work; mkdir -p $W
 T0=$(date +%s); el() { echo $(( $(date +%s) - T0 )); }
+echo "GPUs: $NGPU; training with: $TRAIN" >> $W/pipeline.log
 finalize() { [ -d $W/$1/final ] || python3 scripts/train_default.py finalize --which $1 --work $W >> $W/$1.log 2>&1; }
 if [ "${PHASE:-stage1}" = stage1 ]; then
   C=$S/full/corpus; [ -d $C ] || C=$S/corpus   # the whole corpus when stash_stage1.sh parked it
-  python3 scripts/train_default.py stage1 --work $W --corpus $C --max-seconds ${STAGE1_S:-1400} --set \
+  $TRAIN scripts/train_default.py stage1 --work $W --corpus $C --max-seconds ${STAGE1_S:-1400} --set \
     progress=false summary_readout=affine repeat_fraction=0.25 learning_rate=8e-4 time_schedule=true \
     max_steps=${STAGE1_STEPS:-4000} warmup_steps=${STAGE1_WARMUP:-60} eval_every=${STAGE1_EVAL:-400} \
     save_every=100 max_valid_sequences=32 2>&1 | grep -v -i warn > $W/stage1.log
@@ -27,7 +30,7 @@ else
   C=$S/full/corpus
   # stage2 SECONDS KEY=VALUE...: stage 2 from the stage-1 adapter (or init_adapter=...), then its final adapter
   stage2() {
-    python3 scripts/train_default.py stage2 --work $W --corpus $C --max-seconds $1 --set progress=false \
+    $TRAIN scripts/train_default.py stage2 --work $W --corpus $C --max-seconds $1 --set progress=false \
       summary_readout=affine time_schedule=true batch_size=4 eval_every=0 "${@:2}" $STAGE2_EXTRA 2>&1 \
       | grep -v -i warn > $W/stage2.log
     finalize stage2
@@ -45,7 +48,7 @@ else
     evaluate stage2
   else
     if [ "${STAGE1B_S:-0}" -gt 0 ]; then
-      python3 scripts/train_default.py stage1 --work $W --corpus $C --max-seconds $STAGE1B_S --set \
+      $TRAIN scripts/train_default.py stage1 --work $W --corpus $C --max-seconds $STAGE1B_S --set \
         progress=false summary_readout=affine repeat_fraction=0.25 learning_rate=4e-4 time_schedule=true \
         init_adapter=$W/stage1a/final max_steps=4000 warmup_steps=20 eval_every=0 save_every=100 \
         max_valid_sequences=32 seed=2 2>&1 | grep -v -i warn > $W/stage1b.log

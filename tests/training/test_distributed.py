@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import numpy as np
+import pytest
 import torch
 from helpers import write_recall_data
 from safetensors.torch import load_file
@@ -22,7 +24,8 @@ def _run(cfg: dict, path, nproc: int):
     )
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    return load_file(str(cfg["output_dir"] + "/final/model.safetensors"))
+    final = cfg["output_dir"] + "/final/"
+    return load_file(final + ("adapter_model.safetensors" if cfg.get("lora") else "model.safetensors"))
 
 
 def test_two_gloo_ranks_match_one_process_with_the_same_global_batch(tmp_path):
@@ -59,3 +62,82 @@ def test_two_gloo_ranks_match_one_process_with_the_same_global_batch(tmp_path):
         torch.testing.assert_close(double[name], single[name], atol=2e-5, rtol=1e-4)
     # training moved the weights (identically in both runs)
     assert not torch.equal(single["embed_summary.weight"], initial["embed_summary.weight"])
+
+
+def _text_rows(path, n: int = 160):
+    words = "the river mill bridge otter bread oven loaf moon ring storm planet north south".split()
+    rng = np.random.default_rng(1)
+    with open(path, "w") as handle:
+        for i in range(n):
+            body = " ".join(rng.choice(words, 40))
+            handle.write(json.dumps({"id": i, "text": f"Note {i}: {body}."}) + "\n")
+    return str(path)
+
+
+@pytest.mark.parametrize("variant", ["stage2", "qa-only", "no-stop-gradient"])
+def test_two_gloo_ranks_match_one_process_in_stage_two_and_without_stop_gradient(tmp_path, variant):
+    """The paths a data-parallel stage 2 takes: LoRA, LM substeps plus the fused-QA loss
+    (passages compressed and the answer read in one step), a rank whose QA share is all text mode (its
+    summary weights get no gradient), and one backward over every substep (no stop-gradient)."""
+    from ragcompress.eval.synthqa import generate, write
+    from ragcompress.training.qa_data import QAExamples
+    from tests.indexing.pipeline_helpers import save_tiny_compressor
+
+    model_dir = save_tiny_compressor(tmp_path / "tiny")
+    train_path = _text_rows(tmp_path / "train.jsonl")
+    qa_dir = str(write(generate("train", 12, seed=0), tmp_path / "synthqa"))
+    common = dict(
+        model=str(model_dir),
+        summary_length=4,
+        segment_length=32,
+        segments_per_substep=2,
+        training_substeps=1,
+        randomize_segments=False,
+        train_data=[train_path],
+        valid_data=[],
+        qa_data=[qa_dir],
+        qa_k=2,
+        qa_passage_tokens=48,
+        qa_text_fraction=0.5,
+        max_steps=3,
+        warmup_steps=1,
+        eval_every=0,
+        save_every=0,
+        progress=False,
+        tensorboard=False,
+        learning_rate=1e-3,
+        attn_implementation="eager",
+        lora=True,
+        lora_r=4,
+        lora_dropout=0.0,  # a rank's dropout masks differ from its rows' masks in one process
+    )
+    if variant == "qa-only":
+        common.update(train_data=[], lora=False)
+        qa = QAExamples([qa_dir], 2, 0, 0.5)
+        shares = [qa.batch(step, 0, 1, 2, 2, rank) for step in range(3) for rank in range(2)]
+        assert any(all(e["text_mode"] for e in share) for share in shares)  # the case under test occurs
+    elif variant == "no-stop-gradient":
+        common.update(qa_data=[], training_substeps=2, stop_gradient=False)
+
+    single = _run(
+        {**common, "batch_size": 4, "qa_batch_size": 4, "output_dir": str(tmp_path / "single")},
+        tmp_path / "single.json",
+        1,
+    )
+    double = _run(
+        {**common, "batch_size": 2, "qa_batch_size": 2, "output_dir": str(tmp_path / "ddp")},
+        tmp_path / "ddp.json",
+        2,
+    )
+    assert single.keys() == double.keys() and len(single) > 2
+    for name in single:
+        torch.testing.assert_close(double[name], single[name], atol=2e-5, rtol=1e-4)
+    meta = [
+        json.loads((tmp_path / run / "final" / "ragcompress.json").read_text()) for run in ("single", "ddp")
+    ]
+    assert "data_parallel" not in meta[0] and meta[1]["data_parallel"] == 2
+    first = json.loads((tmp_path / "single" / "metrics.jsonl").read_text().splitlines()[0])
+    logged = json.loads((tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()[0])
+    for key in ("loss", "qa_loss"):  # rank 0 logs the losses of the whole global batch
+        if key in first:
+            assert logged[key] == pytest.approx(first[key], rel=1e-4), key

@@ -89,3 +89,16 @@ def test_stage_two_answer_loss_falls(qa_dir, tmp_path):
     first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
     # a random 49k-token model starts near ln(49152) ≈ 10.8 and must learn the answer format and values
     assert first > 8 and last < first - 4, (first, last)  # measured 10.73 → 5.79
+
+
+def test_text_mode_and_resampling_do_not_depend_on_where_the_data_lies(qa_dir, tmp_path):
+    import shutil
+
+    moved = shutil.copytree(qa_dir, tmp_path / "elsewhere" / "qa")
+    weights = {"name": 0.5, "year": 2}
+    here = QAExamples([qa_dir], k=3, seed=0, text_fraction=0.3, kind_weights=weights)
+    there = QAExamples([str(moved)], k=3, seed=0, text_fraction=0.3, kind_weights=weights)
+    assert [(e["question"], e["text_mode"]) for e in here.examples] == [
+        (e["question"], e["text_mode"]) for e in there.examples
+    ]
+    assert 0 < sum(e["text_mode"] for e in here.examples) < len(here)
