@@ -69,7 +69,7 @@ class TrainConfig:
 
     # --- stage 2: fused retrieval-QA mixed into the language-modelling steps
     qa_data: list[str] = field(default_factory=list)  # dirs in the DESIGN.md eval format
-    qa_batch_size: int = 8
+    qa_batch_size: int = 8  # QA examples per device per micro-step
     qa_k: int = 5
     qa_passage_tokens: int = 256
     qa_loss_weight: float = 1.0

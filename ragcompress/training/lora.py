@@ -44,6 +44,12 @@ def save_adapter(peft_model, out_dir: str | Path, meta: dict | None = None, dtyp
     state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in state.items()}
     save_file(state, str(out_dir / "adapter_model.safetensors"), metadata={"format": "pt"})
     peft_model.peft_config["default"].save_pretrained(str(out_dir))
+    config_path = out_dir / "adapter_config.json"  # peft writes its module set in hash order: sort it
+    config = json.loads(config_path.read_text())
+    for key in ("target_modules", "modules_to_save"):
+        if isinstance(config.get(key), list):
+            config[key] = sorted(config[key])
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     core = peft_model.get_base_model()
     info = {
         "summary_length": core.config.summary_length,
@@ -61,6 +67,7 @@ def adapter_meta(adapter_dir: str | Path) -> dict:
 
 
 RECIPE_KEYS = (
+    "qa_kind_weights",
     "learning_rate",
     "summary_learning_rate",
     "max_steps",

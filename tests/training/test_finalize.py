@@ -3,6 +3,7 @@
 import argparse
 import importlib.util
 import json
+import shutil
 from pathlib import Path
 
 import torch
@@ -61,3 +62,18 @@ def test_finalize_matches_the_trained_adapter_and_keeps_the_lineage(tmp_path):
     assert meta["steps"] == 4 and meta["finalized_from"] == "step-0000004"
     assert meta["parent"]["steps"] == 2 and meta["total_steps"] == 6
     assert meta["config"]["init_adapter"] == str(first.final_dir)  # recorded, though not re-applied
+    # the adapter config is written the same way every time (peft keeps its module names in a set)
+    written = json.loads((final / "adapter_config.json").read_text())
+    assert written["target_modules"] == ["q_proj", "v_proj"]
+    assert (final / "adapter_config.json").read_text() == (
+        tmp_path / "trained-final" / "adapter_config.json"
+    ).read_text()
+    assert "data_parallel" not in meta  # one process
+    # a checkpoint of a run over two ranks says so in the finalized metadata
+    state_path = tmp_path / "work" / "stage2" / "checkpoints" / "step-0000004" / "state.json"
+    state = json.loads(state_path.read_text())
+    assert state["world"] == 1
+    state_path.write_text(json.dumps({**state, "world": 2}))
+    shutil.rmtree(final)
+    _script().finalize(argparse.Namespace(work=tmp_path / "work", which="stage2"))
+    assert json.loads((final / "ragcompress.json").read_text())["data_parallel"] == 2
