@@ -141,11 +141,16 @@ def markdown(result: dict) -> str:
         f"far the vectors' content moves predictions ({rows['other window']['kl_from_fp32']:.2e} and "
         f"{rows['none']['kl_from_fp32']:.2e} nats/token). The largest quantisation shift, {worst}, is "
         f"{rows[worst]['kl_from_fp32']:.2e} nats/token, "
-        f"{rows[worst]['kl_from_fp32'] / rows['other window']['kl_from_fp32']:.1%} of the other-window shift. "
-        f"On this held-out text, reading the shipped compressor's fp32 vectors changes PPL by "
-        f"{reference - rows['none']['ppl']:+.4f} relative to reading none (negative would mean they help), "
-        "so PPL differences between dtypes are small here in any case; the KL column measures the "
-        "quantisation error itself.",
+        f"{rows[worst]['kl_from_fp32'] / rows['other window']['kl_from_fp32']:.3%} of the other-window "
+        "shift. On this held-out text the shipped compressor's fp32 vectors take PPL from "
+        f"{rows['none']['ppl']:.4f} (none) to {reference:.4f}"
+        + (
+            f" ({reference - rows['none']['ppl']:+.4f}), and no stored dtype moves it by more than "
+            f"{max(abs(rows[d]['ppl'] - reference) for d in DTYPES):.4f}; "
+            if reference < rows["none"]["ppl"]
+            else ": they do not help here, so PPL cannot show what quantisation costs; "
+        )
+        + "the KL column measures the quantisation error itself.",
     ]
     lines += [
         "",

@@ -141,3 +141,16 @@ def test_two_gloo_ranks_match_one_process_in_stage_two_and_without_stop_gradient
     for key in ("loss", "qa_loss"):  # rank 0 logs the losses of the whole global batch
         if key in first:
             assert logged[key] == pytest.approx(first[key], rel=1e-4), key
+
+
+def test_data_parallel_benchmark_runs_the_trainer_on_two_ranks(tmp_path):
+    """benchmarks/data_parallel.py (its GPU numbers are in benchmarks/README.md) runs on CPUs too."""
+    out = tmp_path / "dp.json"
+    command = [sys.executable, "benchmarks/data_parallel.py", "--worlds", "2", "--layers", "1"]
+    command += ["--steps", "2", "--skip", "0", "--batch-size", "1", "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (row,) = json.loads(out.read_text())["results"]
+    assert row["world"] == 2 and row["global_batch"] == 2 and row["steps_timed"] == 2
+    assert row["tokens_per_second"] > 0 and 9 < row["final_loss"] < 12  # ≈ ln(49152) for random weights
