@@ -12,6 +12,21 @@ from helpers import write_recall_data
 from safetensors.torch import load_file
 from tiny import tiny_model, tiny_tokenizer
 
+# three steps, fixed segments, no evaluation or checkpoints: what both sides of every comparison share
+SHORT_RUN = dict(
+    segments_per_substep=2,
+    training_substeps=1,
+    randomize_segments=False,
+    max_steps=3,
+    warmup_steps=1,
+    eval_every=0,
+    save_every=0,
+    progress=False,
+    tensorboard=False,
+    learning_rate=1e-3,
+    attn_implementation="eager",
+)
+
 
 def _run(cfg: dict, path, nproc: int):
     path.write_text(json.dumps(cfg))
@@ -38,19 +53,9 @@ def test_two_gloo_ranks_match_one_process_with_the_same_global_batch(tmp_path):
         lora=False,
         summary_length=2,
         segment_length=16,
-        segments_per_substep=2,
-        training_substeps=1,
-        randomize_segments=False,
         train_data=[str(train_path)],
         valid_data=[str(valid_path)],
-        max_steps=3,
-        warmup_steps=1,
-        eval_every=0,
-        save_every=0,
-        progress=False,
-        tensorboard=False,
-        learning_rate=1e-3,
-        attn_implementation="eager",
+        **SHORT_RUN,
     )
     single = _run(
         {**common, "batch_size": 4, "output_dir": str(tmp_path / "single")}, tmp_path / "single.json", 1
@@ -90,23 +95,13 @@ def test_two_gloo_ranks_match_one_process_in_stage_two_and_without_stop_gradient
         model=str(model_dir),
         summary_length=4,
         segment_length=32,
-        segments_per_substep=2,
-        training_substeps=1,
-        randomize_segments=False,
         train_data=[train_path],
         valid_data=[],
         qa_data=[qa_dir],
         qa_k=2,
         qa_passage_tokens=48,
         qa_text_fraction=0.5,
-        max_steps=3,
-        warmup_steps=1,
-        eval_every=0,
-        save_every=0,
-        progress=False,
-        tensorboard=False,
-        learning_rate=1e-3,
-        attn_implementation="eager",
+        **SHORT_RUN,
         lora=True,
         lora_r=4,
         lora_dropout=0.0,  # a rank's dropout masks differ from its rows' masks in one process
