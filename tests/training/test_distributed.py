@@ -149,3 +149,25 @@ def test_data_parallel_benchmark_runs_the_trainer_on_two_ranks(tmp_path):
     (row,) = json.loads(out.read_text())["results"]
     assert row["world"] == 2 and row["global_batch"] == 2 and row["steps_timed"] == 2
     assert row["tokens_per_second"] > 0 and 9 < row["final_loss"] < 12  # ≈ ln(49152) for random weights
+
+
+def test_gradient_averaging_fills_every_bucket_and_missing_gradients(tmp_path):
+    """The bucketed all-reduce puts every value back where it came from, across bucket borders (a
+    one-process group, told it has two ranks, must return each gradient halved; none becomes zeros)."""
+    import torch.distributed as dist
+
+    from ragcompress.training.trainer import _average_gradients, _Dist
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        torch.manual_seed(0)
+        params = [torch.nn.Parameter(torch.randn(shape)) for shape in ((3, 4), (5,), (2, 2, 2), (7, 1), (4,))]
+        for param in params[:3] + params[4:]:
+            param.grad = torch.randn_like(param)
+        before = [None if p.grad is None else p.grad.clone() for p in params]
+        _average_gradients(params, _Dist(0, 2, torch.device("cpu")), bucket=10)  # borders inside the list
+        for param, grad in zip(params, before):
+            expected = torch.zeros_like(param) if grad is None else grad / 2
+            torch.testing.assert_close(param.grad, expected, atol=0, rtol=0)
+    finally:
+        dist.destroy_process_group()
