@@ -62,9 +62,9 @@ def worker(config_path: Path, layers: int | None) -> None:
     train(cfg, model=model, tokenizer=tokenizer())
 
 
-def run_world(world: int, args, data: Path, work: Path) -> dict:
-    out = work / f"world{world}"
-    cfg = dict(
+def run_config(args, data: Path, out: Path) -> dict:
+    """The trainer config of every world size (the default model's stage-1 shape, LoRA)."""
+    return dict(
         model="random-smollm2-shape",
         summary_length=50,
         segment_length=512,
@@ -88,6 +88,18 @@ def run_world(world: int, args, data: Path, work: Path) -> dict:
         tensorboard=False,
         output_dir=str(out),
     )
+
+
+def sequence_tokens(args) -> int:
+    """Tokens of one packed row, as the trainer derives them from the config."""
+    from ragcompress.training import TrainConfig
+
+    return TrainConfig(**run_config(args, Path("-"), Path("-"))).sequence_length
+
+
+def run_world(world: int, args, data: Path, work: Path) -> dict:
+    out = work / f"world{world}"
+    cfg = run_config(args, data, out)
     config_path = work / f"world{world}.json"
     config_path.write_text(json.dumps(cfg))
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={world}"]
@@ -102,7 +114,7 @@ def run_world(world: int, args, data: Path, work: Path) -> dict:
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     steps = [r["step_seconds"] for r in rows if "step_seconds" in r][args.skip :]
     seconds = statistics.median(steps)
-    tokens = args.batch_size * world * 2048  # text tokens of one global step
+    tokens = args.batch_size * world * sequence_tokens(args)  # text tokens of one global step
     return {
         "world": world,
         "per_gpu_batch": args.batch_size,
@@ -138,9 +150,10 @@ def main() -> None:
         data = work / "rows.jsonl"
         rng = np.random.default_rng(0)
         rows = max(worlds) * args.batch_size * (args.steps + 1)
-        with open(data, "w") as handle:  # one 2,047-token document per packed 2,048-token row
+        length = sequence_tokens(args) - 1  # one document per packed row (packing appends EOS)
+        with open(data, "w") as handle:
             for _ in range(rows):
-                handle.write(json.dumps({"input_ids": rng.integers(3, 49152, 2047).tolist()}) + "\n")
+                handle.write(json.dumps({"input_ids": rng.integers(3, 49152, length).tolist()}) + "\n")
         results = [run_world(world, args, data, work) for world in worlds]
     base = results[0]["tokens_per_second"]
     for row in results:

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from ragcompress.eval.qa_metrics import ANSWER_KINDS  # noqa: E402
 
 
 def ppl_table(results: dict[str, dict]) -> str:
@@ -49,9 +53,7 @@ def qa_table(results: dict[str, dict]) -> str:
 def qa_kind_table(results: dict[str, dict]) -> str:
     """Fused and text EM per answer kind (year, number, name, word), for results that carry them."""
     rows = {label: data["scores_by_kind"] for label, data in results.items() if data.get("scores_by_kind")}
-    kinds = [
-        k for k in ("year", "number", "name", "word") if any(k in b.get("fused", {}) for b in rows.values())
-    ]
+    kinds = [k for k in ANSWER_KINDS if any(k in b.get("fused", {}) for b in rows.values())]
     if not kinds:
         return "(no scores by answer kind)"
     n = {k: next(b["fused"][k]["n"] for b in rows.values() if k in b.get("fused", {})) for k in kinds}

@@ -8,24 +8,16 @@ import sys
 import numpy as np
 import pytest
 import torch
-from helpers import write_recall_data
+from helpers import tiny_train_config, write_recall_data
 from safetensors.torch import load_file
 from tiny import tiny_model, tiny_tokenizer
 
-# three steps, fixed segments, no evaluation or checkpoints: what both sides of every comparison share
-SHORT_RUN = dict(
-    segments_per_substep=2,
-    training_substeps=1,
-    randomize_segments=False,
-    max_steps=3,
-    warmup_steps=1,
-    eval_every=0,
-    save_every=0,
-    progress=False,
-    tensorboard=False,
-    learning_rate=1e-3,
-    attn_implementation="eager",
-)
+
+def _config(train_path, valid_path, **overrides) -> dict:
+    """The trainer tests' tiny config (``helpers.tiny_train_config``) cut to three steps, as the JSON that
+    ``ragcompress train -c`` reads: what both sides of every comparison share."""
+    short = dict(max_steps=3, warmup_steps=1, learning_rate=1e-3, attn_implementation="eager")
+    return tiny_train_config(train_path, valid_path, "unset", **{**short, **overrides}).to_dict()
 
 
 def _run(cfg: dict, path, nproc: int):
@@ -48,15 +40,7 @@ def test_two_gloo_ranks_match_one_process_with_the_same_global_batch(tmp_path):
     tiny_model("llama", summary_length=2).save_pretrained(model_dir)
     tiny_tokenizer().save_pretrained(model_dir)
     train_path, valid_path = write_recall_data(tmp_path, n_train=64, n_valid=8)
-    common = dict(
-        model=str(model_dir),
-        lora=False,
-        summary_length=2,
-        segment_length=16,
-        train_data=[str(train_path)],
-        valid_data=[str(valid_path)],
-        **SHORT_RUN,
-    )
+    common = _config(train_path, valid_path, model=str(model_dir), summary_length=2, segment_length=16)
     single = _run(
         {**common, "batch_size": 4, "output_dir": str(tmp_path / "single")}, tmp_path / "single.json", 1
     )
@@ -91,17 +75,17 @@ def test_two_gloo_ranks_match_one_process_in_stage_two_and_without_stop_gradient
     model_dir = save_tiny_compressor(tmp_path / "tiny")
     train_path = _text_rows(tmp_path / "train.jsonl")
     qa_dir = str(write(generate("train", 12, seed=0), tmp_path / "synthqa"))
-    common = dict(
+    common = _config(
+        train_path,
+        "unused",
         model=str(model_dir),
         summary_length=4,
         segment_length=32,
-        train_data=[train_path],
         valid_data=[],
         qa_data=[qa_dir],
         qa_k=2,
         qa_passage_tokens=48,
         qa_text_fraction=0.5,
-        **SHORT_RUN,
         lora=True,
         lora_r=4,
         lora_dropout=0.0,  # a rank's dropout masks differ from its rows' masks in one process
