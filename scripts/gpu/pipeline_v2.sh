@@ -6,6 +6,9 @@
 #                 stage 1 continued from work/stage1a on the whole corpus for STAGE1B_S seconds (0: skip,
 #                 phase 1's adapter is then stage 1), stage 2 for STAGE2_S seconds, export, then the PPL/QA
 #                 evaluation of stage 2, stage 1 and the base
+#   PHASE=stage1more  (after stash_stage1.sh parked a stage-1 adapter as work/stage1a and the whole corpus)
+#                 stage 1 continued from it on the whole corpus for STAGE1B_S seconds (lr 4e-4, validation
+#                 every 300 steps), then the PPL table of the continued adapter and of work/stage1a
 #   PHASE=stage2more  (after stash_stage1.sh parked a stage-2 adapter as work/stage2a) stage 2 continued
 #                 from it for STAGE2_S seconds (fresh optimiser, lr 2e-4, other QA batches), export, eval
 # Training runs data-parallel over all the machine's GPUs (env.sh: TRAIN is torchrun when there are
@@ -26,6 +29,17 @@ if [ "${PHASE:-stage1}" = stage1 ]; then
     save_every=100 max_valid_sequences=32 2>&1 | grep -v -i warn > $W/stage1.log
   finalize stage1
   echo "stage1 done at $(el) s" >> $W/pipeline.log
+elif [ "$PHASE" = stage1more ]; then
+  C=$S/full/corpus
+  $TRAIN scripts/train_default.py stage1 --work $W --corpus $C --max-seconds ${STAGE1B_S:-1200} --set \
+    progress=false summary_readout=affine repeat_fraction=0.25 learning_rate=4e-4 time_schedule=true \
+    init_adapter=$W/stage1a/final max_steps=4000 warmup_steps=20 eval_every=300 save_every=100 \
+    max_valid_sequences=32 seed=4 2>&1 | grep -v -i warn > $W/stage1.log
+  finalize stage1
+  echo "stage1 (continued) done at $(el) s" >> $W/pipeline.log
+  python3 scripts/train_default.py eval --work $W --corpus $C --models stage1 stage1a --tables ppl \
+    --ppl-windows 120 --ppl-per-source 24 2>&1 | grep -v -i warn > $W/eval.log
+  echo "eval done at $(el) s" >> $W/pipeline.log
 else
   C=$S/full/corpus
   # stage2 SECONDS KEY=VALUE...: stage 2 from the stage-1 adapter (or init_adapter=...), then its final adapter
