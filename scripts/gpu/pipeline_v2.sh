@@ -73,7 +73,7 @@ else
     echo "stage1 (continued) done at $(el) s" >> $W/pipeline.log
     stage2 ${STAGE2_S:-480} max_steps=${STAGE2_STEPS:-2000} warmup_steps=20 save_every=40 max_valid_sequences=16
     echo "stage2 done at $(el) s" >> $W/pipeline.log
-    evaluate stage2 stage1 base
+    evaluate ${EVAL_MODELS:-stage2 stage1 base}  # EVAL_MODELS=stage2 when stage 1 was measured already
   fi
 fi
 touch $W/all.done
