@@ -7,7 +7,8 @@ weights, reads its own share of each batch, and the trained weights' gradients a
 once per optimizer step, after the last micro-batch. That is all DistributedDataParallel would do here,
 without its constraints: a step may run any number of forwards and backwards (substeps, compression and
 answer passes of stage 2, one backward over all substeps without ``stop_gradient``), and a weight that no
-backward of a rank reached counts as a zero gradient there instead of stalling the reduction.
+backward of a rank reached counts as a zero gradient there instead of stalling the reduction (one that
+no rank's backward reached keeps no gradient, as in one process).
 """
 
 from __future__ import annotations
@@ -80,10 +81,17 @@ def _broadcast_trained(params: list[torch.nn.Parameter], env: _Dist) -> None:
 def _average_gradients(params: list[torch.nn.Parameter], env: _Dist, bucket: int = 1 << 24) -> None:
     """Average the gradients of ``params`` over the ranks, in flat buckets of ~``bucket`` elements.
 
-    A parameter without a gradient on this rank (no backward reached it) contributes zeros.
+    A parameter that some rank has a gradient for but this rank has not (no backward of this rank reached
+    it) contributes zeros here. A parameter that no rank has a gradient for keeps ``grad = None`` on
+    every rank, as it would in one process, so the optimizer skips it (AdamW would otherwise take a
+    momentum and weight-decay step on a zero gradient).
     """
     if env.world <= 1:
         return
+    device = params[0].device if params else env.device
+    present = torch.tensor([float(p.grad is not None) for p in params], device=device)
+    dist.all_reduce(present)
+    params = [p for p, n in zip(params, present.tolist()) if n > 0]
     for param in params:
         if param.grad is None:
             param.grad = torch.zeros_like(param)

@@ -137,7 +137,8 @@ def test_data_parallel_benchmark_runs_the_trainer_on_two_ranks(tmp_path):
 
 def test_gradient_averaging_fills_every_bucket_and_missing_gradients(tmp_path):
     """The bucketed all-reduce puts every value back where it came from, across bucket borders (a
-    one-process group, told it has two ranks, must return each gradient halved; none becomes zeros)."""
+    one-process group, told it has two ranks, must return each gradient halved); a weight that no rank
+    has a gradient for keeps none, as in one process."""
     import torch.distributed as dist
 
     from ragcompress.training.trainer import _average_gradients, _Dist
@@ -151,7 +152,46 @@ def test_gradient_averaging_fills_every_bucket_and_missing_gradients(tmp_path):
         before = [None if p.grad is None else p.grad.clone() for p in params]
         _average_gradients(params, _Dist(0, 2, torch.device("cpu")), bucket=10)  # borders inside the list
         for param, grad in zip(params, before):
-            expected = torch.zeros_like(param) if grad is None else grad / 2
-            torch.testing.assert_close(param.grad, expected, atol=0, rtol=0)
+            if grad is None:
+                assert param.grad is None
+            else:
+                torch.testing.assert_close(param.grad, grad / 2, atol=0, rtol=0)
     finally:
         dist.destroy_process_group()
+
+
+RANKS_SCRIPT = """
+import sys, torch, torch.distributed as dist
+from safetensors.torch import save_file
+from ragcompress.training.trainer import _average_gradients, _Dist
+dist.init_process_group("gloo")
+rank = dist.get_rank()
+params = [torch.nn.Parameter(torch.zeros(3)) for _ in range(4)]
+params[0].grad = torch.full((3,), 1.0 + rank)  # both ranks: averaged
+if rank == 0:
+    params[1].grad = torch.full((3,), 4.0)  # rank 0 only: the other rank counts zeros
+if rank == 1:
+    params[2].grad = torch.full((3,), 6.0)  # rank 1 only
+_average_gradients(params, _Dist(rank, 2, torch.device("cpu")), bucket=4)  # params[3]: no rank
+grads = {f"p{i}": p.grad for i, p in enumerate(params) if p.grad is not None}
+save_file(grads, f"{sys.argv[1]}/rank{rank}.safetensors")
+dist.destroy_process_group()
+"""
+
+
+def test_gradient_averaging_over_two_ranks_with_gradients_on_some(tmp_path):
+    """Two gloo ranks: a weight one rank lacks a gradient for averages with zeros there; a weight neither
+    rank reached keeps no gradient on both (AdamW then skips it, as one process would)."""
+    script = tmp_path / "ranks.py"
+    script.write_text(RANKS_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.getcwd()}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    done = subprocess.run(
+        command + [str(script), str(tmp_path)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    for rank in (0, 1):
+        grads = load_file(str(tmp_path / f"rank{rank}.safetensors"))
+        assert sorted(grads) == ["p0", "p1", "p2"]
+        for name, value in (("p0", 1.5), ("p1", 2.0), ("p2", 3.0)):
+            torch.testing.assert_close(grads[name], torch.full((3,), value), atol=0, rtol=0)
