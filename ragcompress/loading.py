@@ -51,6 +51,12 @@ def load_compressor(spec: str | Path | None = None, device=None, dtype: torch.dt
         base = defaults.base_model_dir() / "model.safetensors"
         return model.eval(), tokenizer, _info(model, f"{defaults.BASE_ID}+eos-summary", files_hash([base]))
     path = Path(spec)
+    text = str(spec)
+    # a hub id is "name" or "namespace/name"; anything else that names no directory is a wrong path
+    if not path.exists() and (path.is_absolute() or text.startswith((".", "~")) or text.count("/") >= 2):
+        raise ValueError(
+            f"compressor {spec} does not exist: pass a trained compressor directory, 'default' or 'base'"
+        )
     if (path / "adapter_config.json").is_file():
         model, tokenizer = defaults.load_default(device=device, dtype=dtype, adapter_dir=path)
         files = [p for p in path.iterdir() if p.is_file()]
