@@ -9,6 +9,10 @@
 #   PHASE=stage1more  (after stash_stage1.sh parked a stage-1 adapter as work/stage1a and the whole corpus)
 #                 stage 1 continued from it on the whole corpus for STAGE1B_S seconds (lr 4e-4, validation
 #                 every 300 steps), then the PPL table of the continued adapter and of work/stage1a
+#   PHASE=ablate  (after stash_stage1.sh parked the whole corpus) two stage-1 variants from the base at once,
+#                 one per GPU, for ABLATE_S seconds each: the phase-1 recipe plus the --set overrides in
+#                 ABLATE_A and ABLATE_B (e.g. ABLATE_A="" ABLATE_B="summary_length=100"), then the PPL table
+#                 of each; equal GPUs and equal wall time make the two gains kept comparable
 #   PHASE=stage2more  (after stash_stage1.sh parked a stage-2 adapter as work/stage2a) stage 2 continued
 #                 from it for STAGE2_S seconds (fresh optimiser, lr 2e-4, other QA batches), export, eval
 # Training runs data-parallel over all the machine's GPUs (env.sh: TRAIN is torchrun when there are
@@ -40,6 +44,21 @@ elif [ "$PHASE" = stage1more ]; then
   python3 scripts/train_default.py eval --work $W --corpus $C --models stage1 stage1a --tables ppl \
     --ppl-windows 120 --ppl-per-source 24 2>&1 | grep -v -i warn > $W/eval.log
   echo "eval done at $(el) s" >> $W/pipeline.log
+elif [ "$PHASE" = ablate ]; then
+  C=$S/full/corpus
+  variant() {  # variant NAME GPU OVERRIDES...: one stage-1 job on one GPU, finalized, then its PPL table
+    local V=$W/ablate-$1; mkdir -p $V
+    CUDA_VISIBLE_DEVICES=$2 python3 scripts/train_default.py stage1 --work $V --corpus $C \
+      --max-seconds ${ABLATE_S:-1200} --set progress=false summary_readout=affine repeat_fraction=0.25 \
+      learning_rate=8e-4 time_schedule=true max_steps=4000 warmup_steps=60 eval_every=400 save_every=100 \
+      max_valid_sequences=32 "${@:3}" 2>&1 | grep -v -i warn > $W/ablate-$1.log
+    [ -d $V/stage1/final ] || python3 scripts/train_default.py finalize --which stage1 --work $V >> $W/ablate-$1.log 2>&1
+    CUDA_VISIBLE_DEVICES=$2 python3 scripts/train_default.py eval --work $V --corpus $C --models stage1 \
+      --tables ppl --ppl-windows 120 --ppl-per-source 24 2>&1 | grep -v -i warn >> $W/ablate-$1.log
+  }
+  variant A 0 $ABLATE_A & variant B $(( NGPU > 1 ? 1 : 0 )) $ABLATE_B &
+  wait
+  echo "ablation done at $(el) s" >> $W/pipeline.log
 else
   C=$S/full/corpus
   # stage2 SECONDS KEY=VALUE...: stage 2 from the stage-1 adapter (or init_adapter=...), then its final adapter
