@@ -69,16 +69,22 @@ def qa_kind_table(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def model_sources(models: list[str], default: Path) -> dict[str, tuple[Path, str]]:
+    """label -> (eval folder, model name) for ``--models`` entries: MODEL or LABEL=FOLDER:MODEL."""
+    sources = {}
+    for spec in models:
+        label, _, where = spec.partition("=")
+        folder, _, model = where.rpartition(":") if where else ("", "", label)
+        sources[label] = (Path(folder) if folder else default, model)
+    return sources
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--eval", type=Path, required=True, help="the eval folder (ppl-*.json, qa-*.json)")
     parser.add_argument("--models", nargs="*", default=["stage2", "stage1", "base"])
     args = parser.parse_args()
-    specs = {}
-    for spec in args.models:
-        label, _, where = spec.partition("=")
-        folder, _, model = where.rpartition(":") if where else ("", "", label)
-        specs[label] = (Path(folder) if folder else args.eval, model)
+    specs = model_sources(args.models, args.eval)
     for name, kind, render in (
         ("ppl", "ppl", ppl_table),
         ("qa", "qa", qa_table),

@@ -25,23 +25,19 @@ def _card_tables():
     return module
 
 
-def _sources(card: str) -> dict[str, tuple[Path, str]]:
+def _sources(card: str, tables) -> dict[str, tuple[Path, str]]:
     """label -> (eval folder, model) from the card's `Tables: python scripts/card_tables.py ...` command."""
     found = re.search(r"Tables: `python scripts/card_tables\.py ([^`]*)`", card)
     assert found, "docs/default-model.md lost its 'Tables:' command"
     args = shlex.split(found.group(1))
-    default = Path(args[args.index("--eval") + 1])
-    sources = {}
-    for spec in args[args.index("--models") + 1 :]:
-        label, _, where = spec.partition("=")
-        folder, _, model = where.rpartition(":") if where else ("", "", label)
-        sources[label] = (ROOT / (folder or default), model)
-    return sources
+    models = args[args.index("--models") + 1 :]
+    sources = tables.model_sources(models, Path(args[args.index("--eval") + 1]))
+    return {label: (ROOT / folder, model) for label, (folder, model) in sources.items()}
 
 
 def _check(card: str) -> None:
-    sources = _sources(card)
     tables = _card_tables()
+    sources = _sources(card, tables)
     render = {"ppl": tables.ppl_table, "qa": tables.qa_table, "qa by kind": tables.qa_kind_table}
     blocks = BLOCK.findall(card)
     assert {name for name, _, _ in blocks} == set(render), "the card should show all three kinds of table"
