@@ -25,21 +25,25 @@ W=$S/work; mkdir -p $W
 T0=$(date +%s); el() { echo $(( $(date +%s) - T0 )); }
 echo "GPUs: $NGPU; training with: $TRAIN" >> $W/pipeline.log
 finalize() { [ -d $W/$1/final ] || python3 scripts/train_default.py finalize --which $1 --work $W >> $W/$1.log 2>&1; }
+# every stage-1 job: affine readout, 25 % repeat rows, the LR decay run over the time budget
+STAGE1_RECIPE="progress=false summary_readout=affine repeat_fraction=0.25 time_schedule=true save_every=100 max_valid_sequences=32"
+# continue_stage1 SECONDS LOG KEY=VALUE...: stage 1 continued from work/stage1a on the whole corpus, finalized
+continue_stage1() {
+  $TRAIN scripts/train_default.py stage1 --work $W --corpus $S/full/corpus --max-seconds $1 --set $STAGE1_RECIPE \
+    learning_rate=4e-4 init_adapter=$W/stage1a/final max_steps=4000 warmup_steps=20 "${@:3}" 2>&1 \
+    | grep -v -i warn > $W/$2
+  finalize stage1
+}
 if [ "${PHASE:-stage1}" = stage1 ]; then
   C=$S/full/corpus; [ -d $C ] || C=$S/corpus   # the whole corpus when stash_stage1.sh parked it
   $TRAIN scripts/train_default.py stage1 --work $W --corpus $C --max-seconds ${STAGE1_S:-1400} --set \
-    progress=false summary_readout=affine repeat_fraction=0.25 learning_rate=8e-4 time_schedule=true \
-    max_steps=${STAGE1_STEPS:-4000} warmup_steps=${STAGE1_WARMUP:-60} eval_every=${STAGE1_EVAL:-400} \
-    save_every=100 max_valid_sequences=32 2>&1 | grep -v -i warn > $W/stage1.log
+    $STAGE1_RECIPE learning_rate=8e-4 max_steps=${STAGE1_STEPS:-4000} warmup_steps=${STAGE1_WARMUP:-60} \
+    eval_every=${STAGE1_EVAL:-400} 2>&1 | grep -v -i warn > $W/stage1.log
   finalize stage1
   echo "stage1 done at $(el) s" >> $W/pipeline.log
 elif [ "$PHASE" = stage1more ]; then
   C=$S/full/corpus
-  $TRAIN scripts/train_default.py stage1 --work $W --corpus $C --max-seconds ${STAGE1B_S:-1200} --set \
-    progress=false summary_readout=affine repeat_fraction=0.25 learning_rate=4e-4 time_schedule=true \
-    init_adapter=$W/stage1a/final max_steps=4000 warmup_steps=20 eval_every=300 save_every=100 \
-    max_valid_sequences=32 seed=4 2>&1 | grep -v -i warn > $W/stage1.log
-  finalize stage1
+  continue_stage1 ${STAGE1B_S:-1200} stage1.log eval_every=300 seed=4
   echo "stage1 (continued) done at $(el) s" >> $W/pipeline.log
   python3 scripts/train_default.py eval --work $W --corpus $C --models stage1 stage1a --tables ppl \
     --ppl-windows 120 --ppl-per-source 24 2>&1 | grep -v -i warn > $W/eval.log
@@ -49,9 +53,8 @@ elif [ "$PHASE" = ablate ]; then
   variant() {  # variant NAME GPU OVERRIDES...: one stage-1 job on one GPU, finalized, then its PPL table
     local V=$W/ablate-$1; mkdir -p $V
     CUDA_VISIBLE_DEVICES=$2 python3 scripts/train_default.py stage1 --work $V --corpus $C \
-      --max-seconds ${ABLATE_S:-1200} --set progress=false summary_readout=affine repeat_fraction=0.25 \
-      learning_rate=8e-4 time_schedule=true max_steps=4000 warmup_steps=60 eval_every=400 save_every=100 \
-      max_valid_sequences=32 "${@:3}" 2>&1 | grep -v -i warn > $W/ablate-$1.log
+      --max-seconds ${ABLATE_S:-1200} --set $STAGE1_RECIPE learning_rate=8e-4 max_steps=4000 warmup_steps=60 \
+      eval_every=400 "${@:3}" 2>&1 | grep -v -i warn > $W/ablate-$1.log
     [ -d $V/stage1/final ] || python3 scripts/train_default.py finalize --which stage1 --work $V >> $W/ablate-$1.log 2>&1
     CUDA_VISIBLE_DEVICES=$2 python3 scripts/train_default.py eval --work $V --corpus $C --models stage1 \
       --tables ppl --ppl-windows 120 --ppl-per-source 24 2>&1 | grep -v -i warn >> $W/ablate-$1.log
@@ -81,11 +84,7 @@ else
     evaluate stage2
   else
     if [ "${STAGE1B_S:-0}" -gt 0 ]; then
-      $TRAIN scripts/train_default.py stage1 --work $W --corpus $C --max-seconds $STAGE1B_S --set \
-        progress=false summary_readout=affine repeat_fraction=0.25 learning_rate=4e-4 time_schedule=true \
-        init_adapter=$W/stage1a/final max_steps=4000 warmup_steps=20 eval_every=0 save_every=100 \
-        max_valid_sequences=32 seed=2 2>&1 | grep -v -i warn > $W/stage1b.log
-      finalize stage1
+      continue_stage1 $STAGE1B_S stage1b.log eval_every=0 seed=2
     else
       mkdir -p $W/stage1 && cp -r $W/stage1a/final $W/stage1/
     fi
