@@ -41,16 +41,31 @@ def corpus_paths(corpus: Path, split: str) -> list[str]:
 
 
 def synthqa_dir(work: Path, split: str, entities: int, seed: int) -> Path:
+    """`work/synthqa-<split>`, generated once per (split, entities, seed).
+
+    `params.json` records what the folder holds, so asking for another size (`--qa-entities`) rebuilds it
+    instead of silently reusing the old questions.
+    """
     from ragcompress.eval.synthqa import generate, write
 
     target = work / f"synthqa-{split}"
-    done = target / "questions.jsonl"
+    params = {"split": split, "entities": entities, "seed": seed}
+    stamp = target / "params.json"
+
+    def ready() -> bool:
+        try:
+            return (target / "questions.jsonl").is_file() and json.loads(stamp.read_text()) == params
+        except (OSError, ValueError):
+            return False
+
     if os.environ.get("RANK", "0") != "0":  # under torchrun rank 0 writes it, the others wait
         deadline = time.time() + 600
-        while not done.is_file() and time.time() < deadline:
+        while not ready() and time.time() < deadline:
             time.sleep(1)
-    elif not done.is_file():
-        write(generate(split, entities, seed), target)
+    elif not ready():
+        stamp.unlink(missing_ok=True)
+        write(generate(split, entities, seed), target, overwrite=True)
+        stamp.write_text(json.dumps(params) + "\n")
     return target
 
 

@@ -1,4 +1,4 @@
-"""scripts/train_default.py finalize: a paused stage's checkpoint becomes the adapter training would write."""
+"""scripts/train_default.py: finalize turns a paused stage into the adapter training would write; the QA cache."""
 
 import argparse
 import importlib.util
@@ -77,3 +77,15 @@ def test_finalize_matches_the_trained_adapter_and_keeps_the_lineage(tmp_path):
     shutil.rmtree(final)
     _script().finalize(argparse.Namespace(work=tmp_path / "work", which="stage2"))
     assert json.loads((final / "ragcompress.json").read_text())["data_parallel"] == 2
+
+
+def test_synthqa_dir_rebuilds_when_the_entity_count_changes(tmp_path):
+    script = _script()
+    first = script.synthqa_dir(tmp_path, "train", 5, seed=0)
+    small = (first / "questions.jsonl").read_text()
+    assert script.synthqa_dir(tmp_path, "train", 5, seed=0) == first  # reused as it is
+    assert (first / "questions.jsonl").read_text() == small
+    script.synthqa_dir(tmp_path, "train", 9, seed=0)
+    assert len(list((first / "corpus").glob("*.txt"))) == 9  # no stale document of the 5-entity set
+    assert len((first / "questions.jsonl").read_text()) > len(small)
+    assert json.loads((first / "params.json").read_text()) == {"split": "train", "entities": 9, "seed": 0}
