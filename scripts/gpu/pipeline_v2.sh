@@ -19,6 +19,8 @@
 # several), so a 2-GPU machine doubles the global batch in the same time; evaluation uses one GPU.
 # STAGE2_EXTRA: more key=value overrides for both stage-2 jobs, without spaces inside a value, e.g.
 #   STAGE2_EXTRA='qa_kind_weights={"year":3,"number":3} repeat_fraction=0.25'
+# QA_ENTITIES: how many synthetic entities stage 2's QA set draws its questions from (default 2,000,
+#   about 4,000 questions; v5's 611 steps read them about five times)
 
 cd /root/stash/repo && source scripts/gpu/env.sh
 W=$S/work; mkdir -p $W
@@ -66,7 +68,7 @@ else
   C=$S/full/corpus
   # stage2 SECONDS KEY=VALUE...: stage 2 from the stage-1 adapter (or init_adapter=...), then its final adapter
   stage2() {
-    $TRAIN scripts/train_default.py stage2 --work $W --corpus $C --max-seconds $1 --set progress=false \
+    $TRAIN scripts/train_default.py stage2 --work $W --corpus $C --qa-entities ${QA_ENTITIES:-2000} --max-seconds $1 --set progress=false \
       summary_readout=affine time_schedule=true batch_size=4 eval_every=0 "${@:2}" $STAGE2_EXTRA 2>&1 \
       | grep -v -i warn > $W/stage2.log
     finalize stage2
