@@ -14,6 +14,8 @@ while IFS= read -r question; do
     .venv/bin/ragcompress ask "$question" --index "$INDEX" --k 3 --mode "$mode"
   done
 done < <(.venv/bin/python -c "import json
-for line in list(open('examples/demo/questions.jsonl'))[:3]:
-    q = json.loads(line); print(q['question'])")
+from ragcompress.eval.qa_metrics import answer_kind
+every = [json.loads(line) for line in open('examples/demo/questions.jsonl')]
+for kind in ('name', 'number', 'year', 'word'):  # one question of each kind of answer
+    print(next(q['question'] for q in every if answer_kind(q['answers']) == kind))")
 echo "demo index: $INDEX (expected answers: examples/demo/questions.jsonl)"
