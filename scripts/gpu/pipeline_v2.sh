@@ -15,6 +15,10 @@
 #                 of each; equal GPUs and equal wall time make the two gains kept comparable
 #   PHASE=stage2more  (after stash_stage1.sh parked a stage-2 adapter as work/stage2a) stage 2 continued
 #                 from it for STAGE2_S seconds (fresh optimiser, lr 2e-4, other QA batches), export, eval
+#   PHASE=A+B     (e.g. ablate+stage2more, on a 4-GPU machine after stash_stage1.sh parked the corpus and a
+#                 stage-2 adapter) the phases at once, each on its own equal share of the GPUs (GPUs 0,1 run
+#                 A and GPUs 2,3 run B); they share work/ (their files do not collide) and all.done waits
+#                 for both
 # Training runs data-parallel over all the machine's GPUs (env.sh: TRAIN is torchrun when there are
 # several), so a 2-GPU machine doubles the global batch in the same time; evaluation uses one GPU.
 # STAGE2_EXTRA: more key=value overrides for both stage-2 jobs, without spaces inside a value, e.g.
@@ -25,6 +29,23 @@
 cd /root/stash/repo && source scripts/gpu/env.sh
 W=$S/work; mkdir -p $W
 T0=$(date +%s); el() { echo $(( $(date +%s) - T0 )); }
+if [[ "$PHASE" == *+* ]]; then  # a combined phase: one sub-pipeline per part, on its own GPUs
+  IFS=+ read -ra PARTS <<< "$PHASE"
+  PER=$(( NGPU / ${#PARTS[@]} )); [ $PER -ge 1 ] || PER=1
+  for i in "${!PARTS[@]}"; do
+    FIRST=$(( NGPU > 1 ? (i * PER) % NGPU : 0 ))
+    DEVS=$(seq -s, $FIRST $(( FIRST + PER - 1 )))
+    echo "phase ${PARTS[$i]} on GPUs $DEVS" >> $W/pipeline.log
+    CUDA_VISIBLE_DEVICES=$DEVS PHASE=${PARTS[$i]} SUBPHASE=1 bash scripts/gpu/pipeline_v2.sh \
+      > $S/pipeline-${PARTS[$i]}.out 2>&1 &
+  done
+  wait
+  echo "all phases done at $(el) s" >> $W/pipeline.log
+  [ -n "$SUBPHASE" ] || touch $W/all.done  # a combined phase touches it when all its parts are done
+  exit 0
+fi
+# gpu N: the device id that CUDA_VISIBLE_DEVICES=... must name for the N-th GPU this pipeline may use
+gpu() { local l=(${CUDA_VISIBLE_DEVICES//,/ }); echo ${l[$1]:-$1}; }
 echo "GPUs: $NGPU; training with: $TRAIN" >> $W/pipeline.log
 finalize() { [ -d $W/$1/final ] || python3 scripts/train_default.py finalize --which $1 --work $W >> $W/$1.log 2>&1; }
 # every stage-1 job: affine readout, 25 % repeat rows, the LR decay run over the time budget
@@ -61,7 +82,7 @@ elif [ "$PHASE" = ablate ]; then
     CUDA_VISIBLE_DEVICES=$2 python3 scripts/train_default.py eval --work $V --corpus $C --models stage1 \
       --tables ppl --ppl-windows 120 --ppl-per-source 24 2>&1 | grep -v -i warn >> $W/ablate-$1.log
   }
-  variant A 0 $ABLATE_A & variant B $(( NGPU > 1 ? 1 : 0 )) $ABLATE_B &
+  variant A $(gpu 0) $ABLATE_A & variant B $(gpu $(( NGPU > 1 ? 1 : 0 ))) $ABLATE_B &
   wait
   echo "ablation done at $(el) s" >> $W/pipeline.log
 else
@@ -96,4 +117,4 @@ else
     evaluate ${EVAL_MODELS:-stage2 stage1 base}  # EVAL_MODELS=stage2 when stage 1 was measured already
   fi
 fi
-touch $W/all.done
+[ -n "$SUBPHASE" ] || touch $W/all.done  # a combined phase touches it when all its parts are done
