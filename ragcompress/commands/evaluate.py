@@ -1,4 +1,5 @@
-"""`ragcompress eval {ppl, qa}`: the paper's Table 1 perplexity protocol and retrieval-QA EM/F1."""
+"""`ragcompress eval {ppl, compare, qa}`: the paper's Table 1 perplexity protocol, a paired comparison of two
+such results, and retrieval-QA EM/F1."""
 
 from __future__ import annotations
 
@@ -52,6 +53,44 @@ def ppl_command(
     typer.echo(result.table())
     if out:
         result.save(out)
+        typer.echo(f"saved {out}")
+
+
+@eval_app.command("compare")
+def compare_command(
+    a: Path = typer.Argument(..., help="PPL result JSON of model A (`ragcompress eval ppl --out`)"),
+    b: Path = typer.Argument(..., help="PPL result JSON of model B, measured on the same windows"),
+    context_segments: int = typer.Option(1, help="compare the gain kept with this many compressed segments"),
+    samples: int = typer.Option(10000, help="bootstrap samples"),
+    seed: int = typer.Option(0),
+    out: Path | None = typer.Option(None, help="write the comparison as JSON"),
+) -> None:
+    """Does B keep more of the context's gain than A? A paired bootstrap over the shared windows."""
+    from ragcompress.eval.ppl import PPLResult, compare
+
+    try:
+        result = compare(PPLResult.load(a), PPLResult.load(b), context_segments, samples=samples, seed=seed)
+    except ValueError as exc:
+        _fail(str(exc))
+    s_low, s_high = result["nats_saved_diff_ci95"]
+    lines = [f"{result['windows']} shared windows, {context_segments} compressed segment(s)"]
+    if result["gain_kept_diff_ci95"] is None:
+        lines.append("gain kept: n/a (the plain-text context does not lower the PPL of one of them)")
+    else:
+        low, high = result["gain_kept_diff_ci95"]
+        lines.append(
+            f"gain kept: A {100 * result['gain_kept_a']:.1f} %, B {100 * result['gain_kept_b']:.1f} %; "
+            f"B - A {100 * result['gain_kept_diff']:+.1f} points (95 % CI {100 * low:+.1f} .. {100 * high:+.1f}; "
+            f"B ahead in {100 * result['share_b_better']:.1f} % of {samples} resamples)"
+        )
+    lines.append(
+        f"nats per token saved by compression, B - A: {result['nats_saved_diff']:+.4f} "
+        f"(95 % CI {s_low:+.4f} .. {s_high:+.4f}); B saves more on "
+        f"{result['windows_b_saves_more']} of {result['windows']} windows"
+    )
+    typer.echo("\n".join(lines))
+    if out:
+        out.write_text(json.dumps(result, indent=2) + "\n")
         typer.echo(f"saved {out}")
 
 

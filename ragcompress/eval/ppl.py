@@ -7,11 +7,15 @@ final S-token segment given
   (c) the same j segments as plain text (full attention),
 and report for (b) the share of the full-context gain kept: (ppl_none − ppl_comp) / (ppl_none − ppl_full).
 Every condition scores the same tokens: the final segment's tokens 2..S, each predicted inside it.
+
+Each row also keeps the mean NLL of every window, and a result records a digest of its windows, so two
+models measured on the same windows can be compared pairwise (`compare`: a paired bootstrap over windows).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -30,6 +34,7 @@ class PPLRow:
     nll: float
     ppl: float
     tokens: int
+    window_nll: list[float] = field(default_factory=list)  # mean NLL of each window's scored tokens
 
 
 @dataclass
@@ -40,6 +45,7 @@ class PPLResult:
     rows: list[PPLRow] = field(default_factory=list)
     gain_kept: dict[int, float] = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
+    windows_sha256: str = ""  # of the token ids evaluated: equal digests mean the same windows
 
     def row(self, condition: str, context_segments: int = 0) -> PPLRow:
         return next(
@@ -53,6 +59,26 @@ class PPLResult:
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> PPLResult:
+        """Read a saved result (also those written before rows kept per-window NLLs)."""
+        try:
+            data = json.loads(Path(path).read_text())
+            rows = [PPLRow(**row) for row in data["rows"]]
+            return cls(
+                segment_length=data["segment_length"],
+                context_segments=data["context_segments"],
+                windows=data["windows"],
+                rows=rows,
+                gain_kept={int(k): v for k, v in data.get("gain_kept", {}).items()},
+                meta=data.get("meta", {}),
+                windows_sha256=data.get("windows_sha256", ""),
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(
+                f"{path}: not a saved PPL result ({exc}); write one with `ragcompress eval ppl --out`"
+            ) from exc
 
     def table(self) -> str:
         lines = [
@@ -105,12 +131,12 @@ def document_windows(
     return np.asarray(windows, dtype=np.int64)
 
 
-def _final_nll(logits: torch.Tensor, targets: torch.Tensor) -> tuple[float, int]:
-    """Summed NLL of targets[:, 1:] from logits[:, :-1] (both cover exactly the final segment)."""
+def _final_nll(logits: torch.Tensor, targets: torch.Tensor) -> list[float]:
+    """Per window, the summed NLL of targets[:, 1:] from logits[:, :-1] (both cover the final segment)."""
     nll = torch.nn.functional.cross_entropy(
-        logits[:, :-1].float().transpose(1, 2), targets[:, 1:], reduction="sum"
+        logits[:, :-1].float().transpose(1, 2), targets[:, 1:], reduction="none"
     )
-    return nll.item(), targets[:, 1:].numel()
+    return nll.sum(dim=1).tolist()
 
 
 @torch.no_grad()
@@ -132,12 +158,10 @@ def evaluate_ppl(
     bf16 = device.type == "cuda" if bf16 is None else bf16
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
     model.eval()
-    sums: dict[tuple[str, int], list[float]] = {}
+    sums: dict[tuple[str, int], list[float]] = {}  # per window, summed NLL of its S - 1 scored tokens
 
-    def add(key, nll_tokens):
-        total = sums.setdefault(key, [0.0, 0])
-        total[0] += nll_tokens[0]
-        total[1] += nll_tokens[1]
+    def add(key, window_sums):
+        sums.setdefault(key, []).extend(window_sums)
 
     for first in range(0, len(windows), batch_size):
         batch = torch.from_numpy(windows[first : first + batch_size]).to(device)
@@ -153,12 +177,89 @@ def evaluate_ppl(
         if progress is not None:
             progress(len(batch))
 
-    result = PPLResult(segment_length=S, context_segments=n, windows=len(windows))
-    for (condition, j), (nll, tokens) in sums.items():
-        mean = nll / tokens
-        result.rows.append(PPLRow(condition, j, mean, math.exp(mean), tokens))
-    none = result.row("none").ppl
+    digest = hashlib.sha256(np.ascontiguousarray(windows, dtype=np.int64).tobytes()).hexdigest()
+    result = PPLResult(segment_length=S, context_segments=n, windows=len(windows), windows_sha256=digest)
+    scored = S - 1
+    for (condition, j), window_sums in sums.items():
+        mean = sum(window_sums) / (scored * len(window_sums))
+        per_window = [total / scored for total in window_sums]
+        result.rows.append(PPLRow(condition, j, mean, math.exp(mean), scored * len(window_sums), per_window))
     for j in range(1, n + 1):
-        gain = none - result.row("full", j).ppl
-        result.gain_kept[j] = (none - result.row("compressed", j).ppl) / gain if gain > 0 else float("nan")
+        result.gain_kept[j] = _gain_kept(
+            result.row("none").nll, result.row("compressed", j).nll, result.row("full", j).nll
+        )
+    return result
+
+
+def _gain_kept(none_nll, compressed_nll, full_nll):
+    """(ppl_none − ppl_comp) / (ppl_none − ppl_full) from mean NLLs; NaN where text context does not help.
+
+    Works on floats and, elementwise, on numpy arrays (the bootstrap's resampled means).
+    """
+    none, comp, full = np.exp(none_nll), np.exp(compressed_nll), np.exp(full_nll)
+    gain = none - full
+    kept = np.where(gain > 0, (none - comp) / np.where(gain > 0, gain, 1.0), np.nan)
+    return float(kept) if np.ndim(kept) == 0 else kept
+
+
+def compare(
+    a: PPLResult, b: PPLResult, context_segments: int = 1, samples: int = 10000, seed: int = 0
+) -> dict:
+    """Paired bootstrap over windows: how much more of the gain ``b`` keeps than ``a``, with a 95 % interval.
+
+    Both results must come from the same windows (equal digests) and carry per-window NLLs. Windows are
+    resampled with replacement; each sample recomputes both models' gain kept from its mean NLLs, so the
+    interval accounts for the windows shared by both models. Also reported: the difference in nats per
+    token saved by the compressed context (none − compressed), b − a, with its interval.
+    """
+    j = context_segments
+    for name, result in (("a", a), ("b", b)):
+        if not result.windows_sha256 or not all(row.window_nll for row in result.rows):
+            raise ValueError(
+                f"result {name} has no per-window NLLs (saved before they were recorded); evaluate it again"
+            )
+        if not 1 <= j <= result.context_segments:
+            raise ValueError(f"context_segments={j}: result {name} has 1..{result.context_segments}")
+    if a.windows_sha256 != b.windows_sha256:
+        raise ValueError("the two results were measured on different windows; evaluate both on the same data")
+
+    def arrays(result):
+        return tuple(
+            np.asarray(result.row(c, k).window_nll) for c, k in (("none", 0), ("compressed", j), ("full", j))
+        )
+
+    na, ca, fa = arrays(a)
+    nb, cb, fb = arrays(b)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(na), size=(samples, len(na)))
+    saved = (nb - cb) - (na - ca)
+    saved_boot = saved[idx].mean(1)
+    point_a = _gain_kept(na.mean(), ca.mean(), fa.mean())
+    point_b = _gain_kept(nb.mean(), cb.mean(), fb.mean())
+    result = {
+        "context_segments": j,
+        "windows": len(na),
+        "gain_kept_a": point_a,
+        "gain_kept_b": point_b,
+        "gain_kept_diff": point_b - point_a,
+        "gain_kept_diff_ci95": None,  # undefined where plain-text context does not lower the PPL
+        "share_b_better": None,
+        "nats_saved_diff": float(saved.mean()),
+        "nats_saved_diff_ci95": [
+            float(np.percentile(saved_boot, 2.5)),
+            float(np.percentile(saved_boot, 97.5)),
+        ],
+        "windows_b_saves_more": int((saved > 0).sum()),
+        "samples": samples,
+    }
+    if math.isfinite(point_a) and math.isfinite(point_b):
+        kept_a = _gain_kept(na[idx].mean(1), ca[idx].mean(1), fa[idx].mean(1))
+        kept_b = _gain_kept(nb[idx].mean(1), cb[idx].mean(1), fb[idx].mean(1))
+        diff = (kept_b - kept_a)[np.isfinite(kept_b - kept_a)]
+        if diff.size:
+            result["gain_kept_diff_ci95"] = [
+                float(np.percentile(diff, 2.5)),
+                float(np.percentile(diff, 97.5)),
+            ]
+            result["share_b_better"] = float(np.mean(diff > 0))
     return result

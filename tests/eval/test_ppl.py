@@ -1,4 +1,5 @@
-"""`ragcompress eval ppl` on CPU with a tiny model: conditions, shared targets, gain kept, CLI."""
+"""`ragcompress eval ppl` on CPU with a tiny model: conditions, shared targets, gain kept, per-window NLLs,
+the paired comparison of two results, CLI."""
 
 import json
 import math
@@ -10,7 +11,7 @@ from tiny import random_ids, tiny_model, tiny_tokenizer
 from typer.testing import CliRunner
 
 from ragcompress.cli import app
-from ragcompress.eval.ppl import document_windows, evaluate_ppl
+from ragcompress.eval.ppl import PPLResult, PPLRow, compare, document_windows, evaluate_ppl
 
 
 def _manual_nll(model, window, S, condition, j):
@@ -48,6 +49,82 @@ def test_conditions_match_manual_computation_and_gain_is_derived_from_them():
             j
         ] == pytest.approx(expected)
     assert "compressed" in result.table()
+    # every row keeps each window's mean NLL; their mean is the row's NLL (windows score equal token counts)
+    for row in result.rows:
+        assert len(row.window_nll) == 5 and np.mean(row.window_nll) == pytest.approx(row.nll, rel=1e-6)
+    assert result.row("compressed", 2).window_nll[3] == pytest.approx(
+        _manual_nll(model, batch[3:4], S, "compressed", 2), rel=1e-5
+    )
+    assert len(result.windows_sha256) == 64
+
+
+def _result(none, compressed, full, digest="d" * 64) -> PPLResult:
+    """A one-segment PPL result with the given per-window NLLs."""
+    rows = [
+        PPLRow(condition, j, float(np.mean(x)), math.exp(np.mean(x)), 7 * len(x), list(x))
+        for condition, j, x in (("none", 0, none), ("compressed", 1, compressed), ("full", 1, full))
+    ]
+    return PPLResult(
+        segment_length=8, context_segments=1, windows=len(none), rows=rows, windows_sha256=digest
+    )
+
+
+def test_compare_is_a_paired_bootstrap_over_shared_windows(tmp_path):
+    rng = np.random.default_rng(0)
+    none = 3.0 + rng.normal(0, 0.3, 40)  # windows differ a lot; the two models differ a little
+    full = none - 0.20 + rng.normal(0, 0.02, 40)
+    a = _result(none, none - 0.06 + rng.normal(0, 0.02, 40), full)
+    b = _result(none, np.asarray(a.row("compressed", 1).window_nll) - 0.01, full)
+
+    same = compare(a, a, samples=500)
+    assert same["gain_kept_diff"] == 0 and same["gain_kept_diff_ci95"] == [0.0, 0.0]
+    assert same["share_b_better"] == 0 and same["windows_b_saves_more"] == 0
+
+    better = compare(a, b, samples=2000)
+    assert better["nats_saved_diff"] == pytest.approx(0.01)
+    assert better["nats_saved_diff_ci95"] == pytest.approx([0.01, 0.01])
+    assert better["windows_b_saves_more"] == 40 and better["share_b_better"] == 1.0
+
+    def kept(r):
+        none, comp, full = (
+            math.exp(r.row(c, j).nll) for c, j in (("none", 0), ("compressed", 1), ("full", 1))
+        )
+        return (none - comp) / (none - full)
+
+    assert better["gain_kept_a"] == pytest.approx(kept(a)) and better["gain_kept_b"] == pytest.approx(kept(b))
+    low, high = better["gain_kept_diff_ci95"]
+    assert 0 < low < better["gain_kept_diff"] < high  # pairing: the shared window noise cancels
+
+    # the same 0.01 as noise of either sign: the interval must straddle zero
+    noisy = _result(none, np.asarray(a.row("compressed", 1).window_nll) + rng.choice([-0.01, 0.01], 40), full)
+    low, high = compare(a, noisy, samples=2000)["gain_kept_diff_ci95"]
+    assert low < 0 < high
+
+    with pytest.raises(ValueError, match="different windows"):
+        compare(a, _result(none, none, full, digest="e" * 64))
+    with pytest.raises(ValueError, match="context_segments=2"):
+        compare(a, b, context_segments=2)
+
+
+def test_saved_results_load_back_and_old_ones_are_refused_for_comparison(tmp_path):
+    model = tiny_model("llama", summary_length=3)
+    result = evaluate_ppl(model, random_ids(6, 8 * 3).numpy(), 8, 2, batch_size=4)
+    result.save(tmp_path / "a.json")
+    loaded = PPLResult.load(tmp_path / "a.json")
+    assert json.dumps(loaded.to_dict()) == json.dumps(result.to_dict())  # rows, window NLLs, digest
+    assert compare(result, loaded, samples=100)["nats_saved_diff"] == 0
+    other = evaluate_ppl(model, random_ids(6, 8 * 3, seed=1).numpy(), 8, 2, batch_size=4)
+    assert other.windows_sha256 != result.windows_sha256
+    old = json.loads((tmp_path / "a.json").read_text())  # as saved before per-window NLLs existed
+    for row in old["rows"]:
+        del row["window_nll"]
+    del old["windows_sha256"]
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    assert PPLResult.load(tmp_path / "old.json").row("none").nll == result.row("none").nll
+    with pytest.raises(ValueError, match="no per-window NLLs"):
+        compare(PPLResult.load(tmp_path / "old.json"), result)
+    with pytest.raises(ValueError, match="not a saved PPL result"):
+        PPLResult.load(tmp_path / "nope.json")
 
 
 def test_windows_stay_inside_documents(tmp_path):
@@ -116,5 +193,10 @@ def test_cli_train_then_eval_ppl_on_cpu(tmp_path):
     assert evaluated.exit_code == 0, evaluated.output
     saved = json.loads(out.read_text())
     assert saved["windows"] == 6 and len(saved["rows"]) == 5 and set(saved["gain_kept"]) == {"1", "2"}
+    compared = runner.invoke(app, ["eval", "compare", str(out), str(out), "--samples", "200"])
+    assert compared.exit_code == 0, compared.output
+    assert "6 shared windows" in compared.output and "B - A: +0.0000" in compared.output
+    bad = runner.invoke(app, ["eval", "compare", str(out), str(data)])
+    assert bad.exit_code == 2 and f"{data}: not a saved PPL result" in bad.output
     missing = runner.invoke(app, ["eval", "ppl", str(tmp_path / "nope"), "--model", str(final)])
     assert missing.exit_code == 2 and "no such file or directory" in missing.output
