@@ -56,22 +56,15 @@ def ppl_command(
         typer.echo(f"saved {out}")
 
 
-@eval_app.command("compare")
-def compare_command(
-    a: Path = typer.Argument(..., help="PPL result JSON of model A (`ragcompress eval ppl --out`)"),
-    b: Path = typer.Argument(..., help="PPL result JSON of model B, measured on the same windows"),
-    context_segments: int = typer.Option(1, help="compare the gain kept with this many compressed segments"),
-    samples: int = typer.Option(10000, help="bootstrap samples"),
-    seed: int = typer.Option(0),
-    out: Path | None = typer.Option(None, help="write the comparison as JSON"),
-) -> None:
-    """Does B keep more of the context's gain than A? A paired bootstrap over the shared windows."""
-    from ragcompress.eval.ppl import PPLResult, compare
-
+def _is_qa_result(path: Path) -> bool:
+    """A saved QA result has per-mode scores with EM; a PPL result has rows (anything else: PPL's error)."""
     try:
-        result = compare(PPLResult.load(a), PPLResult.load(b), context_segments, samples=samples, seed=seed)
-    except ValueError as exc:
-        _fail(str(exc))
+        return "recall_at_k" in json.loads(path.read_text())
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def _ppl_lines(result: dict, context_segments: int, samples: int) -> list[str]:
     s_low, s_high = result["nats_saved_diff_ci95"]
     lines = [f"{result['windows']} shared windows, {context_segments} compressed segment(s)"]
     if result["gain_kept_diff_ci95"] is None:
@@ -88,6 +81,62 @@ def compare_command(
         f"(95 % CI {s_low:+.4f} .. {s_high:+.4f}); B saves more on "
         f"{result['windows_b_saves_more']} of {result['windows']} windows"
     )
+    return lines
+
+
+def _qa_lines(result: dict) -> list[str]:
+    return [
+        f"{result['questions']} shared questions, {result['mode']} mode: "
+        f"EM A {result['em_a']:.3f}, B {result['em_b']:.3f}",
+        f"right for both {result['both']}, only A {result['only_a']}, only B {result['only_b']}, "
+        f"neither {result['neither']}; exact sign test over the {result['only_a'] + result['only_b']} "
+        f"that differ: p = {result['p_value']:.2g}",
+    ]
+
+
+@eval_app.command("compare")
+def compare_command(
+    a: Path = typer.Argument(
+        ..., help="model A's result JSON (`ragcompress eval ppl --out` or `eval qa --out`)"
+    ),
+    b: Path = typer.Argument(..., help="model B's result JSON of the same kind, on the same data"),
+    context_segments: int = typer.Option(
+        1, help="PPL: compare the gain kept with this many compressed segments"
+    ),
+    samples: int = typer.Option(10000, help="PPL: bootstrap samples"),
+    seed: int = typer.Option(0, help="PPL: bootstrap seed"),
+    mode: str = typer.Option("fused", help="QA: the mode whose answers are compared"),
+    out: Path | None = typer.Option(None, help="write the comparison as JSON"),
+) -> None:
+    """Is B better than A, beyond chance? Paired over the same windows (PPL) or questions (QA).
+
+    PPL results: a bootstrap over windows of the gain-kept and nats-saved differences. QA results:
+    per-question exact matches of one mode, with an exact sign test.
+    """
+    from ragcompress.eval.ppl import PPLResult, compare
+    from ragcompress.eval.qa import QAResult, compare_qa
+
+    qa = [_is_qa_result(a), _is_qa_result(b)]
+    try:
+        if qa[0] != qa[1]:
+            raise ValueError(
+                f"{a if qa[0] else b} is a QA result and the other is not; compare like with like"
+            )
+        if qa[0]:
+            result = compare_qa(QAResult.load(a), QAResult.load(b), mode, names=(str(a), str(b)))
+            lines = _qa_lines(result)
+        else:
+            result = compare(
+                PPLResult.load(a),
+                PPLResult.load(b),
+                context_segments,
+                samples=samples,
+                seed=seed,
+                names=(str(a), str(b)),
+            )
+            lines = _ppl_lines(result, context_segments, samples)
+    except ValueError as exc:
+        _fail(str(exc))
     typer.echo("\n".join(lines))
     if out:
         out.write_text(json.dumps(result, indent=2) + "\n")

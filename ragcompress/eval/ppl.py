@@ -203,23 +203,29 @@ def _gain_kept(none_nll, compressed_nll, full_nll):
 
 
 def compare(
-    a: PPLResult, b: PPLResult, context_segments: int = 1, samples: int = 10000, seed: int = 0
+    a: PPLResult,
+    b: PPLResult,
+    context_segments: int = 1,
+    samples: int = 10000,
+    seed: int = 0,
+    names: tuple[str, str] = ("a", "b"),
 ) -> dict:
     """Paired bootstrap over windows: how much more of the gain ``b`` keeps than ``a``, with a 95 % interval.
 
     Both results must come from the same windows (equal digests) and carry per-window NLLs. Windows are
     resampled with replacement; each sample recomputes both models' gain kept from its mean NLLs, so the
     interval accounts for the windows shared by both models. Also reported: the difference in nats per
-    token saved by the compressed context (none − compressed), b − a, with its interval.
+    token saved by the compressed context (none − compressed), b − a, with its interval. ``names`` name
+    the two results in error messages (e.g. their files).
     """
     j = context_segments
-    for name, result in (("a", a), ("b", b)):
+    for name, result in zip(names, (a, b)):
         if not result.windows_sha256 or not all(row.window_nll for row in result.rows):
             raise ValueError(
-                f"result {name} has no per-window NLLs (saved before they were recorded); evaluate it again"
+                f"{name}: no per-window NLLs (saved before they were recorded); evaluate it again"
             )
         if not 1 <= j <= result.context_segments:
-            raise ValueError(f"context_segments={j}: result {name} has 1..{result.context_segments}")
+            raise ValueError(f"context_segments={j}: {name} has 1..{result.context_segments}")
     if a.windows_sha256 != b.windows_sha256:
         raise ValueError("the two results were measured on different windows; evaluate both on the same data")
 

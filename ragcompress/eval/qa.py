@@ -9,6 +9,7 @@ half can run on another machine with the very same passages.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -94,6 +95,56 @@ class QAResult:
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> QAResult:
+        try:
+            data = json.loads(Path(path).read_text())
+            return cls(
+                k=data["k"],
+                recall_at_k=data["recall_at_k"],
+                scores=data["scores"],
+                predictions=data.get("predictions", {}),
+                scores_by_kind=data.get("scores_by_kind", {}),
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(
+                f"{path}: not a saved QA result ({exc}); write one with `ragcompress eval qa --out`"
+            ) from exc
+
+
+def compare_qa(a: QAResult, b: QAResult, mode: str = "fused", names: tuple[str, str] = ("a", "b")) -> dict:
+    """Question by question, which answers of ``mode`` only A or only B gets right (exact match).
+
+    The p-value is the exact two-sided sign test over the questions where the two differ (McNemar's
+    exact test): the chance of a split at least this uneven if neither model were better.
+    """
+    rows = {}
+    for key, name, result in zip("ab", names, (a, b)):
+        if not result.predictions.get(mode):
+            raise ValueError(
+                f"{name}: no {mode!r} predictions; evaluate it with that mode and keep its predictions"
+            )
+        rows[key] = {row["id"]: row["em"] >= 1.0 for row in result.predictions[mode]}
+    if rows["a"].keys() != rows["b"].keys():
+        raise ValueError("the two results answered different questions; evaluate both on the same set")
+    ids = rows["a"].keys()
+    only_a = sum(rows["a"][i] and not rows["b"][i] for i in ids)
+    only_b = sum(rows["b"][i] and not rows["a"][i] for i in ids)
+    both = sum(rows["a"][i] and rows["b"][i] for i in ids)
+    differ = only_a + only_b
+    tail = sum(math.comb(differ, j) for j in range(min(only_a, only_b) + 1)) / 2**differ if differ else 1.0
+    return {
+        "mode": mode,
+        "questions": len(ids),
+        "em_a": sum(rows["a"].values()) / len(ids),
+        "em_b": sum(rows["b"].values()) / len(ids),
+        "both": both,
+        "only_a": only_a,
+        "only_b": only_b,
+        "neither": len(ids) - both - differ,
+        "p_value": min(1.0, 2 * tail) if only_a != only_b else 1.0,
+    }
 
 
 def evaluate_qa(

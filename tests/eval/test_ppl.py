@@ -121,7 +121,7 @@ def test_saved_results_load_back_and_old_ones_are_refused_for_comparison(tmp_pat
     del old["windows_sha256"]
     (tmp_path / "old.json").write_text(json.dumps(old))
     assert PPLResult.load(tmp_path / "old.json").row("none").nll == result.row("none").nll
-    with pytest.raises(ValueError, match="no per-window NLLs"):
+    with pytest.raises(ValueError, match="a: no per-window NLLs"):
         compare(PPLResult.load(tmp_path / "old.json"), result)
     with pytest.raises(ValueError, match="not a saved PPL result"):
         PPLResult.load(tmp_path / "nope.json")

@@ -137,3 +137,53 @@ def test_scores_by_answer_kind_partition_the_overall_scores():
     assert "EM by answer kind (n): year (2), name (1), word (1)" in result.table()
     with pytest.raises(ValueError, match="no question with id 'd'"):
         result.score_kinds(questions[:3])
+
+
+def _qa_result(right: set[int], n: int = 40, mode: str = "fused"):
+    from ragcompress.eval.qa import QAResult
+
+    rows = [{"id": f"q{i}", "em": float(i in right), "f1": float(i in right)} for i in range(n)]
+    return QAResult(k=5, recall_at_k=1.0, predictions={mode: rows})
+
+
+def test_compare_qa_counts_paired_answers_and_runs_an_exact_sign_test(tmp_path):
+    import math
+
+    from ragcompress.eval.qa import QAResult, compare_qa
+
+    a = _qa_result(set(range(0, 20)))  # right on q0..q19
+    b = _qa_result(set(range(2, 30)))  # loses q0, q1; gains q20..q29
+    result = compare_qa(a, b)
+    assert (result["both"], result["only_a"], result["only_b"], result["neither"]) == (18, 2, 10, 10)
+    assert result["em_a"] == 0.5 and result["em_b"] == 0.7
+    # two-sided: twice the chance of 2 or fewer of 12 coin flips landing on A's side
+    expected = 2 * sum(math.comb(12, j) for j in range(3)) / 2**12
+    assert result["p_value"] == pytest.approx(expected) and result["p_value"] < 0.05
+    assert compare_qa(b, a)["p_value"] == pytest.approx(expected)  # symmetric
+    assert compare_qa(a, a)["p_value"] == 1.0 and compare_qa(a, a)["only_b"] == 0
+
+    a.save(tmp_path / "a.json")
+    assert QAResult.load(tmp_path / "a.json") == a
+    with pytest.raises(ValueError, match="different questions"):
+        compare_qa(a, _qa_result(set(), n=39))
+    with pytest.raises(ValueError, match="B.json: no 'fused' predictions"):
+        compare_qa(a, _qa_result(set(), mode="text"), names=("A.json", "B.json"))
+    with pytest.raises(ValueError, match="not a saved QA result"):
+        QAResult.load(tmp_path / "missing.json")
+
+
+def test_cli_compares_qa_results_and_refuses_mixed_kinds(tmp_path):
+    from typer.testing import CliRunner
+
+    from ragcompress.cli import app
+
+    _qa_result(set(range(0, 20))).save(tmp_path / "a.json")
+    _qa_result(set(range(2, 30))).save(tmp_path / "b.json")
+    runner = CliRunner()
+    done = runner.invoke(app, ["eval", "compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")])
+    assert done.exit_code == 0, done.output
+    assert "40 shared questions, fused mode: EM A 0.500, B 0.700" in done.output
+    assert "only A 2, only B 10" in done.output and "p = 0.039" in done.output
+    (tmp_path / "ppl.json").write_text('{"rows": []}')
+    mixed = runner.invoke(app, ["eval", "compare", str(tmp_path / "a.json"), str(tmp_path / "ppl.json")])
+    assert mixed.exit_code == 2 and "is a QA result and the other is not" in mixed.output
