@@ -57,7 +57,7 @@ def ppl_command(
 
 
 def _is_qa_result(path: Path) -> bool:
-    """A saved QA result has per-mode scores with EM; a PPL result has rows (anything else: PPL's error)."""
+    """Whether ``path`` holds a saved QA result (it records recall@k); anything else goes to the PPL loader."""
     try:
         return "recall_at_k" in json.loads(path.read_text())
     except (OSError, ValueError, TypeError):

@@ -133,7 +133,7 @@ def compare_qa(a: QAResult, b: QAResult, mode: str = "fused", names: tuple[str, 
     only_b = sum(rows["b"][i] and not rows["a"][i] for i in ids)
     both = sum(rows["a"][i] and rows["b"][i] for i in ids)
     differ = only_a + only_b
-    tail = sum(math.comb(differ, j) for j in range(min(only_a, only_b) + 1)) / 2**differ if differ else 1.0
+    tail = sum(math.comb(differ, j) for j in range(min(only_a, only_b) + 1)) / 2**differ  # 1.0 if none differ
     return {
         "mode": mode,
         "questions": len(ids),
@@ -143,7 +143,7 @@ def compare_qa(a: QAResult, b: QAResult, mode: str = "fused", names: tuple[str, 
         "only_a": only_a,
         "only_b": only_b,
         "neither": len(ids) - both - differ,
-        "p_value": min(1.0, 2 * tail) if only_a != only_b else 1.0,
+        "p_value": min(1.0, 2 * tail),
     }
 
 

@@ -41,7 +41,7 @@ if [[ "$PHASE" == *+* ]]; then  # a combined phase: one sub-pipeline per part, o
   done
   wait
   echo "all phases done at $(el) s" >> $W/pipeline.log
-  [ -n "$SUBPHASE" ] || touch $W/all.done  # a combined phase touches it when all its parts are done
+  touch $W/all.done
   exit 0
 fi
 # gpu N: the device id that CUDA_VISIBLE_DEVICES=... must name for the N-th GPU this pipeline may use
