@@ -133,7 +133,11 @@ def run_eval(args) -> None:
 
 
 def finalize(args) -> None:
-    """Turn a paused stage's latest checkpoint into its final adapter (e.g. when GPU time ran out)."""
+    """Turn a paused stage's latest checkpoint into its final adapter (e.g. when GPU time ran out).
+
+    ``--out`` writes it elsewhere than ``<work>/<stage>/final``: scripts/gpu/salvage.sh uses that for a
+    stage that is still training, whose own ``final`` must stay the training's to write.
+    """
     from ragcompress.training import TrainConfig
     from ragcompress.training.checkpoint import latest_checkpoint, load_checkpoint
     from ragcompress.training.lora import save_adapter, training_meta
@@ -148,9 +152,10 @@ def finalize(args) -> None:
     model, _ = build_model(cfg, __import__("torch").device("cpu"), bf16=False)
     model = prepare_for_training(model, cfg, __import__("torch").device("cpu"))
     state = load_checkpoint(checkpoint, model, _optimizer(model, cfg))
+    out = getattr(args, "out", None) or stage_dir / "final"
     save_adapter(
         model,
-        stage_dir / "final",
+        out,
         training_meta(
             recorded,
             state["step"],
@@ -158,7 +163,7 @@ def finalize(args) -> None:
             **({"data_parallel": state["world"]} if state.get("world", 1) > 1 else {}),
         ),
     )
-    print(f"{stage_dir / 'final'} written from {checkpoint.name}")
+    print(f"{out} written from {checkpoint.name}")
 
 
 def _portable(value):
@@ -197,6 +202,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("stage", choices=["stage1", "stage2", "eval", "export", "finalize"])
     parser.add_argument("--which", default="stage2", help="finalize: the stage whose checkpoint to promote")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="finalize: write the adapter here (default <work>/<which>/final)",
+    )
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "default")
     parser.add_argument("--corpus", type=Path, default=ROOT / "data" / "corpus")
     parser.add_argument("--base", default="smollm2", help="base model: smollm2 or a local model directory")

@@ -3,7 +3,11 @@
 import argparse
 import importlib.util
 import json
+import os
 import shutil
+import subprocess
+import sys
+import tarfile
 from pathlib import Path
 
 import torch
@@ -23,7 +27,8 @@ def _script():
     return module
 
 
-def test_finalize_matches_the_trained_adapter_and_keeps_the_lineage(tmp_path):
+def _two_stages(tmp_path, work):
+    """A tiny LoRA stage 1 (2 steps), then stage 2 continued from it (4 steps, checkpoints every 2)."""
     base = tmp_path / "base"
     tiny_model("llama", summary_length=2).save_pretrained(base)
     tiny_tokenizer().save_pretrained(base)
@@ -36,19 +41,21 @@ def test_finalize_matches_the_trained_adapter_and_keeps_the_lineage(tmp_path):
         lora_targets=("q_proj", "v_proj"),
         batch_size=4,
     )
-    first = train(
-        tiny_train_config(train_path, valid_path, tmp_path / "work" / "stage1", max_steps=2, **lora)
-    )
+    first = train(tiny_train_config(train_path, valid_path, work / "stage1", max_steps=2, **lora))
     cfg = tiny_train_config(
         train_path,
         valid_path,
-        tmp_path / "work" / "stage2",
+        work / "stage2",
         max_steps=4,
         save_every=2,
         init_adapter=str(first.final_dir),
         **lora,
     )
-    trained = train(cfg)
+    return first, train(cfg)
+
+
+def test_finalize_matches_the_trained_adapter_and_keeps_the_lineage(tmp_path):
+    first, trained = _two_stages(tmp_path, tmp_path / "work")
     expected = load_file(str(trained.final_dir / "adapter_model.safetensors"))
 
     final = tmp_path / "work" / "stage2" / "final"
@@ -90,3 +97,61 @@ def test_synthqa_dir_rebuilds_when_the_entity_count_changes(tmp_path):
     assert len(list((first / "corpus").glob("*.txt"))) == 9  # no stale document of the 5-entity set
     assert len((first / "questions.jsonl").read_text()) > len(small)
     assert json.loads((first / "params.json").read_text()) == {"split": "train", "entities": 9, "seed": 0}
+
+
+def test_finalize_out_writes_elsewhere_and_leaves_the_stage_alone(tmp_path):
+    _, trained = _two_stages(tmp_path, tmp_path / "work")
+    trained.final_dir.rename(tmp_path / "trained-final")
+    out = tmp_path / "elsewhere" / "final"
+    _script().finalize(argparse.Namespace(work=tmp_path / "work", which="stage2", out=out))
+    assert not trained.final_dir.exists()  # a stage still training keeps its own final to write
+    expected = load_file(str(tmp_path / "trained-final" / "adapter_model.safetensors"))
+    got = load_file(str(out / "adapter_model.safetensors"))
+    for key, value in expected.items():
+        torch.testing.assert_close(got[key], value, atol=0, rtol=0)
+
+
+def _gpu_script(name, stash, out, *args):
+    """Run scripts/gpu/<name> as the GPU machine would, with /root/stash replaced by ``stash``."""
+    env = {
+        **os.environ,
+        "S": str(stash),
+        "OUT": str(out),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",  # python3 = this one
+    }
+    return subprocess.run(
+        ["bash", f"scripts/gpu/{name}", *args],
+        cwd=SCRIPT.parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_salvage_returns_the_stages_still_training_as_adapters(tmp_path):
+    work = tmp_path / "stash" / "work"
+    first, trained = _two_stages(tmp_path, work)
+    # stage 2 "still training": checkpoints but no final yet; stage 1 done (final present) is skipped
+    trained.final_dir.rename(tmp_path / "trained-final")
+    (work / "stage2a" / "final").mkdir(parents=True)  # a parked parent adapter has no checkpoints
+    out = tmp_path / "out"
+    out.mkdir()
+    done = _gpu_script("salvage.sh", tmp_path / "stash", out)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["salvage-stage2-step-0000004.tar"]
+    assert not trained.final_dir.exists()  # the training's own final is left to the training
+    with tarfile.open(out / "salvage-stage2-step-0000004.tar") as tar:
+        tar.extractall(tmp_path / "got", filter="data")
+    got = tmp_path / "got" / "final"
+    expected = load_file(str(tmp_path / "trained-final" / "adapter_model.safetensors"))
+    for key, value in load_file(str(got / "adapter_model.safetensors")).items():
+        torch.testing.assert_close(value, expected[key], atol=0, rtol=0)
+    meta = json.loads((got / "ragcompress.json").read_text())
+    assert meta["finalized_from"] == "step-0000004" and meta["parent"]["steps"] == 2
+
+
+def test_watch_stops_at_once_on_a_fresh_machine(tmp_path):
+    done = _gpu_script("watch_v1.sh", tmp_path / "fresh-stash", tmp_path, "600")
+    assert done.returncode == 3
+    assert "fresh machine" in done.stderr and "run is lost" in done.stderr
