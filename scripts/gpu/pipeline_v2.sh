@@ -18,7 +18,9 @@
 #   PHASE=A+B     (e.g. ablate+stage2more, on a 4-GPU machine after stash_stage1.sh parked the corpus and a
 #                 stage-2 adapter) the phases at once, each on its own equal share of the GPUs (GPUs 0,1 run
 #                 A and GPUs 2,3 run B); they share work/ (their files do not collide) and all.done waits
-#                 for both
+#                 for both. A part written PHASE@NAME (e.g. stage2more@A+stage2more@B) is a variant: it runs
+#                 in work/NAME (work/stage1a and work/stage2a linked in), adds the --set overrides of $EXTRA_NAME
+#                 to its stage-2 jobs, and does not export (two variants would write the same package folder)
 # Training runs data-parallel over all the machine's GPUs (env.sh: TRAIN is torchrun when there are
 # several), so a 2-GPU machine doubles the global batch in the same time; evaluation uses one GPU.
 # STAGE2_EXTRA: more key=value overrides for both stage-2 jobs, without spaces inside a value, e.g.
@@ -26,8 +28,8 @@
 # QA_ENTITIES: how many synthetic entities stage 2's QA set draws its questions from (default 2,000,
 #   about 4,000 questions; v5's 611 steps read them about five times)
 
-cd /root/stash/repo && source scripts/gpu/env.sh
-W=$S/work; mkdir -p $W
+cd ${S:-/root/stash}/repo && source scripts/gpu/env.sh  # S: tests run it elsewhere
+W=${WORK:-$S/work}; mkdir -p $W   # WORK: a variant's own folder (PHASE@NAME below)
 T0=$(date +%s); el() { echo $(( $(date +%s) - T0 )); }
 if [[ "$PHASE" == *+* ]]; then  # a combined phase: one sub-pipeline per part, on its own GPUs
   IFS=+ read -ra PARTS <<< "$PHASE"
@@ -35,9 +37,13 @@ if [[ "$PHASE" == *+* ]]; then  # a combined phase: one sub-pipeline per part, o
   for i in "${!PARTS[@]}"; do
     FIRST=$(( NGPU > 1 ? (i * PER) % NGPU : 0 ))
     DEVS=$(seq -s, $FIRST $(( FIRST + PER - 1 )))
-    echo "phase ${PARTS[$i]} on GPUs $DEVS" >> $W/pipeline.log
-    CUDA_VISIBLE_DEVICES=$DEVS PHASE=${PARTS[$i]} SUBPHASE=1 bash scripts/gpu/pipeline_v2.sh \
-      > $S/pipeline-${PARTS[$i]}.out 2>&1 &
+    P=${PARTS[$i]}; V=""; [[ "$P" == *@* ]] && V=${P#*@}
+    if [ -n "$V" ]; then  # a variant: its own work folder, sharing the parked adapters
+      mkdir -p $W/$V; for d in stage1a stage2a; do [ -d $W/$d ] && ln -sfn $W/$d $W/$V/$d; done
+    fi
+    echo "phase $P on GPUs $DEVS" >> $W/pipeline.log
+    CUDA_VISIBLE_DEVICES=$DEVS PHASE=${P%@*} VARIANT=$V WORK=${V:+$W/$V} SUBPHASE=1 \
+      bash scripts/gpu/pipeline_v2.sh > $S/pipeline-$P.out 2>&1 &
   done
   wait
   echo "all phases done at $(el) s" >> $W/pipeline.log
@@ -88,12 +94,13 @@ elif [ "$PHASE" = ablate ]; then
 else
   C=$S/full/corpus
   # stage2 SECONDS KEY=VALUE...: stage 2 from the stage-1 adapter (or init_adapter=...), then its final adapter
+  VEXTRA=""; [ -n "$VARIANT" ] && { x=EXTRA_$VARIANT; VEXTRA=${!x}; }   # a variant's own overrides
   stage2() {
     $TRAIN scripts/train_default.py stage2 --work $W --corpus $C --qa-entities ${QA_ENTITIES:-2000} --max-seconds $1 --set progress=false \
-      summary_readout=affine time_schedule=true batch_size=4 eval_every=0 "${@:2}" $STAGE2_EXTRA 2>&1 \
+      summary_readout=affine time_schedule=true batch_size=4 eval_every=0 "${@:2}" $STAGE2_EXTRA $VEXTRA 2>&1 \
       | grep -v -i warn > $W/stage2.log
     finalize stage2
-    python3 scripts/train_default.py export --work $W >> $W/pipeline.log 2>&1
+    [ -n "$VARIANT" ] || python3 scripts/train_default.py export --work $W >> $W/pipeline.log 2>&1
   }
   evaluate() {  # the PPL and QA tables of the named models
     python3 scripts/train_default.py eval --work $W --corpus $C --retrieval benchmarks/data/synthqa-test-k5.json \

@@ -1,0 +1,138 @@
+"""scripts/gpu/pipeline_v2.sh and watch_v1.sh, dry-run on CPU: which command runs on which GPUs.
+
+The GPU machine is four GPUs here (a fake ``nvidia-smi``), and ``python3`` is a fake that records each
+command with its ``CUDA_VISIBLE_DEVICES`` and makes the ``final`` folder a training stage would write.
+So the tests check the orchestration (devices, work folders, overrides, export, ``all.done``, what a
+watch returns), not the training, which tests/training covers on tiny models.
+"""
+
+import os
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+FAKE_PYTHON = r"""#!/bin/bash
+echo "GPUS=${CUDA_VISIBLE_DEVICES:-all} $*" >> "$FAKE_LOG"
+args=("$@"); cmd=""; work=""
+for ((i = 0; i < ${#args[@]}; i++)); do
+  [[ "${args[$i]}" == *train_default.py ]] && cmd=${args[$((i + 1))]}
+  [ "${args[$i]}" = --work ] && work=${args[$((i + 1))]}
+done
+case "$cmd" in stage1|stage2) mkdir -p "$work/$cmd/final" && echo "finished in 1 s" ;; esac
+true
+"""
+
+FAKE_NVIDIA_SMI = """#!/bin/bash
+if [ "$1" = -L ]; then for i in 0 1 2 3; do echo "GPU $i: NVIDIA H200 (UUID: GPU-$i)"; done
+else for i in 0 1 2 3; do echo "NVIDIA H200, 0 %, 0 MiB"; done; fi
+"""
+
+
+def _machine(tmp_path):
+    """A stash as stash_a2.sh / stash_stage1.sh leave it, the repo copied into it, fake tools first on PATH."""
+    stash = tmp_path / "stash"
+    (stash / "work" / "stage2a" / "final").mkdir(parents=True)
+    (stash / "repo").mkdir()
+    shutil.copytree(REPO / "scripts", stash / "repo" / "scripts")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, text in (("python3", FAKE_PYTHON), ("nvidia-smi", FAKE_NVIDIA_SMI)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    log = tmp_path / "commands.log"
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"},
+        "S": str(stash),
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "FAKE_LOG": str(log),
+    }
+    return stash, env, log
+
+
+def _run(script, env, *args, **extra):
+    done = subprocess.run(
+        ["bash", f"scripts/gpu/{script}", *args],
+        cwd=Path(env["S"]) / "repo",
+        env={**env, **extra},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def _commands(log):
+    return log.read_text().splitlines()
+
+
+def test_two_stage2_variants_share_the_machine_in_their_own_folders(tmp_path):
+    stash, env, log = _machine(tmp_path)
+    _run(
+        "pipeline_v2.sh",
+        env,
+        PHASE="stage2more@A+stage2more@B",
+        STAGE2_S="60",
+        QA_ENTITIES="16000",
+        STAGE2_EXTRA='qa_kind_weights={"name":2}',
+        EXTRA_B="batch_size=8",
+    )
+    work = stash / "work"
+    assert (work / "all.done").is_file()
+    lines = _commands(log)
+    train = [c for c in lines if " stage2 --work" in c]
+    evals = [c for c in lines if " eval --work" in c]
+    assert len(train) == 2 and len(evals) == 2
+    a = next(c for c in train if f"--work {work}/A " in c)
+    b = next(c for c in train if f"--work {work}/B " in c)
+    # each variant trains data-parallel on its own half of the GPUs, from the shared parked adapter
+    assert a.startswith("GPUS=0,1 -m torch.distributed.run --standalone --nproc_per_node=2 ")
+    assert b.startswith("GPUS=2,3 -m torch.distributed.run --standalone --nproc_per_node=2 ")
+    for cmd, name in ((a, "A"), (b, "B")):
+        assert f"init_adapter={work}/{name}/stage2a/final" in cmd
+        assert "--qa-entities 16000" in cmd and 'qa_kind_weights={"name":2}' in cmd
+        assert (work / name / "stage2a").resolve() == (work / "stage2a").resolve()
+    # B's own override comes after the common ones, so it wins; A has none
+    assert "batch_size=8" not in a
+    assert b.index("batch_size=8") > b.index("batch_size=4")
+    assert {c.split()[0] for c in evals} == {"GPUS=0,1", "GPUS=2,3"}
+    assert not [c for c in lines if " export " in c]  # variants never write the package's adapter
+    assert "phase stage2more@A on GPUs 0,1" in (work / "pipeline.log").read_text()
+
+    # a watch after the job returns each variant's final adapter and the logs
+    out = tmp_path / "out"
+    out.mkdir()
+    _run("watch_v1.sh", env, "5", OUT=str(out))
+    assert sorted(p.name for p in out.iterdir()) == [
+        "A-stage2-final.tar",
+        "B-stage2-final.tar",
+        "results.tar",
+    ]
+    with tarfile.open(out / "results.tar") as tar:
+        assert {"A/stage2.log", "B/stage2.log", "pipeline.log"} <= set(tar.getnames())
+
+
+def test_ablation_and_continuation_split_the_gpus(tmp_path):
+    stash, env, log = _machine(tmp_path)
+    _run(
+        "pipeline_v2.sh",
+        env,
+        PHASE="ablate+stage2more",
+        ABLATE_S="60",
+        ABLATE_A="",
+        ABLATE_B="lora_r=24 lora_alpha=48",
+        STAGE2_S="60",
+    )
+    work = stash / "work"
+    lines = _commands(log)
+    stage1 = [c for c in lines if " stage1 --work" in c]
+    assert sorted(c.split()[0] for c in stage1) == ["GPUS=0", "GPUS=1"]
+    assert "lora_r=24" in next(c for c in stage1 if f"--work {work}/ablate-B " in c)
+    assert "lora_r=24" not in next(c for c in stage1 if f"--work {work}/ablate-A " in c)
+    stage2 = [c for c in lines if " stage2 --work" in c]
+    assert len(stage2) == 1 and stage2[0].startswith("GPUS=2,3 -m torch.distributed.run")
+    assert len([c for c in lines if " export " in c]) == 1  # the continuation exports, once
+    assert (work / "all.done").is_file()
