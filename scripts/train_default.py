@@ -124,7 +124,15 @@ def run_eval(args) -> None:
             ppl.save(out / f"ppl-{label}.json")
             print(f"[{label}]\n{ppl.table()}", flush=True)
         if retrieval is not None and "qa" in args.tables:
-            qa = evaluate_qa(model, tokenizer, qa_test, retrieval, batch_size=32, limit=args.qa_limit)
+            qa = evaluate_qa(
+                model,
+                tokenizer,
+                qa_test,
+                retrieval,
+                modes=("none", "text", "fused", "fused-extractive"),
+                batch_size=32,
+                limit=args.qa_limit,
+            )
             qa.save(out / f"qa-{label}.json")
             print(f"[{label}]\n{qa.table()}", flush=True)
         del model

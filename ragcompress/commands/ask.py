@@ -34,6 +34,9 @@ def ask(
     show_passages: bool = typer.Option(False, "--show-passages", help="print the passages used"),
     max_new_tokens: int = typer.Option(64, help="longest answer, in tokens"),
     stream: bool = typer.Option(True, help="print the answer as it is generated"),
+    extractive: bool = typer.Option(
+        False, "--extractive", help="answer with a span of the passages' text (fused and text modes)"
+    ),
     model: str | None = typer.Option(None, help="compressor (default: the one the index was built with)"),
     embedder: str | None = typer.Option(None, help="embedder (default: the one the index was built with)"),
     device: str | None = typer.Option(None, help="cpu, cuda, cuda:1, ... (default: cuda if available)"),
@@ -47,6 +50,8 @@ def ask(
     # checked before the models load, so a typo fails in a moment, not after seconds of loading
     if mode not in MODES:
         _fail(f"--mode {mode!r} is not one of {', '.join(MODES)}")
+    if extractive and mode not in ("fused", "text"):
+        _fail(f"--extractive works with --mode fused or text, not {mode!r}")
     if rerank is not None and rerank not in RERANKERS:
         _fail(f"--rerank {rerank!r} is not one of {', '.join(RERANKERS)}")
     if index is None:
@@ -61,6 +66,8 @@ def ask(
         _fail(_one_line(error))
     with retriever:
         options = dict(k=k, mode=mode, rerank=rerank, rerank_candidates=rerank_candidates)
+        if extractive:
+            options["extractive"] = True
         try:
             if stream:
                 pieces = retriever.stream(question, max_new_tokens=max_new_tokens, **options)

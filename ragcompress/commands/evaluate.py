@@ -151,7 +151,10 @@ def qa_command(
     model: str = typer.Option("default"),
     embedder: str = typer.Option("default"),
     k: int = typer.Option(5),
-    modes: str = typer.Option("none,text,fused", help="comma-separated: none,text,fused"),
+    modes: str = typer.Option(
+        "none,text,fused",
+        help="comma-separated: none, text, fused, fused-extractive, text-extractive",
+    ),
     retrieval: Path | None = typer.Option(
         None, help="precomputed retrieval JSON (scripts/retrieve_synthqa.py)"
     ),
@@ -161,13 +164,16 @@ def qa_command(
     out: Path | None = typer.Option(None),
 ) -> None:
     """Exact match and F1 with k retrieved passages: no retrieval, passages as text, fused summary vectors."""
-    from ragcompress.eval.qa import evaluate_qa, retrieve
+    from ragcompress.eval.qa import QA_MODES, evaluate_qa, retrieve
     from ragcompress.eval.synthqa import read
     from ragcompress.loading import load_compressor, load_embedder
 
+    chosen = [m.strip() for m in modes.split(",") if m.strip()]
+    unknown = [m for m in chosen if m not in QA_MODES]
+    if unknown or not chosen:
+        _fail(f"--modes: {unknown[0] if unknown else modes!r} is not one of {', '.join(QA_MODES)}")
     try:
         data = read(dataset)
-        chosen = [m.strip() for m in modes.split(",") if m.strip()]
         if retrieval is not None:
             results = json.loads(retrieval.read_text())
         else:

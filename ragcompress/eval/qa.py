@@ -73,12 +73,13 @@ class QAResult:
             self.scores_by_kind[mode] = by_kind
 
     def table(self) -> str:
+        w = max([10] + [len(m) + 2 for m in self.scores])  # "fused-extractive" is wider than 10
         lines = [
             f"QA with k={self.k} retrieved passages (recall@k {self.recall_at_k:.3f})",
-            f"{'mode':<10}{'EM':>8}{'F1':>8}{'n':>6}",
+            f"{'mode':<{w}}{'EM':>8}{'F1':>8}{'n':>6}",
         ]
         for mode, s in self.scores.items():
-            lines.append(f"{mode:<10}{s['em']:>8.3f}{s['f1']:>8.3f}{s['n']:>6}")
+            lines.append(f"{mode:<{w}}{s['em']:>8.3f}{s['f1']:>8.3f}{s['n']:>6}")
         kinds = [k for k in ANSWER_KINDS if any(k in by_kind for by_kind in self.scores_by_kind.values())]
         if kinds:
             lines.append(
@@ -87,10 +88,10 @@ class QAResult:
                     f"{k} ({next(b[k]['n'] for b in self.scores_by_kind.values() if k in b)})" for k in kinds
                 )
             )
-            lines.append(f"{'mode':<10}" + "".join(f"{k:>8}" for k in kinds))
+            lines.append(f"{'mode':<{w}}" + "".join(f"{k:>8}" for k in kinds))
             for mode, by_kind in self.scores_by_kind.items():
                 cells = "".join(f"{by_kind[k]['em']:>8.3f}" if k in by_kind else f"{'-':>8}" for k in kinds)
-                lines.append(f"{mode:<10}{cells}")
+                lines.append(f"{mode:<{w}}{cells}")
         return "\n".join(lines)
 
     def save(self, path: str | Path) -> None:
@@ -147,6 +148,9 @@ def compare_qa(a: QAResult, b: QAResult, mode: str = "fused", names: tuple[str, 
     }
 
 
+QA_MODES = ("none", "text", "fused", "text-extractive", "fused-extractive")
+
+
 def evaluate_qa(
     model,
     tokenizer,
@@ -157,9 +161,16 @@ def evaluate_qa(
     max_new_tokens: int = 24,
     limit: int | None = None,
 ) -> QAResult:
-    """Generate answers in each mode and score them against every acceptable answer."""
+    """Generate answers in each mode and score them against every acceptable answer.
+
+    Modes: ``none``, ``text``, ``fused``, and ``fused-extractive`` / ``text-extractive``, the same with
+    each answer restricted to a span of its passages (retrieval/extractive.py).
+    """
     from ragcompress.modeling import compress
 
+    unknown = [m for m in modes if m not in QA_MODES]
+    if unknown:
+        raise ValueError(f"QA mode {unknown[0]!r} is unknown; use some of {QA_MODES}")
     if not isinstance(dataset, SynthQA):
         dataset = read(dataset)
     texts = dict(dataset.documents)
@@ -167,7 +178,7 @@ def evaluate_qa(
     passages = [[texts[d] for d in retrieval["results"][q["id"]]] for q in questions]
     result = QAResult(k=retrieval["k"], recall_at_k=retrieval["recall_at_k"])
     vectors = None
-    if "fused" in modes:  # compress every document once, as an index would
+    if any(m.startswith("fused") for m in modes):  # compress every document once, as an index would
         needed = sorted({d for q in questions for d in retrieval["results"][q["id"]]})
         compressed = dict(
             zip(
@@ -177,15 +188,17 @@ def evaluate_qa(
         )
         vectors = [[compressed[d] for d in retrieval["results"][q["id"]]] for q in questions]
     for mode in modes:
+        base_mode = mode.removesuffix("-extractive")
         generated = generate_answers(
             model,
             tokenizer,
             [q["question"] for q in questions],
             passages,
-            mode=mode,
-            passage_vectors=vectors if mode == "fused" else None,
+            mode=base_mode,
+            passage_vectors=vectors if base_mode == "fused" else None,
             batch_size=batch_size,
             max_new_tokens=max_new_tokens,
+            extractive=mode.endswith("-extractive"),
         )
         rows, pairs = [], []
         for question, text in zip(questions, generated):

@@ -5,6 +5,9 @@
 * ``text``: the passages as plain text in the prompt (the uncompressed baseline).
 * ``none``: the question alone (no retrieval).
 (``replug`` ensembles one pass per passage; it lives in retrieval/replug.py.)
+
+``extractive=True`` restricts ``fused`` and ``text`` answers to spans of the passages' text
+(retrieval/extractive.py).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import torch
 
 from ragcompress.modeling import compress, unwrap
 from ragcompress.prompting import join_passages, question_prompt_ids
+from ragcompress.retrieval.extractive import PassageSpanConstraint
 
 MODES = ("fused", "text", "none")
 
@@ -65,6 +69,7 @@ def generate_answers(
     passage_vectors: Sequence[Sequence[torch.Tensor]] | None = None,
     batch_size: int = 8,
     max_new_tokens: int = 32,
+    extractive: bool = False,
     **generate_kwargs,
 ) -> list[str]:
     """Generated answer text per question (special tokens removed); see `generate_outputs`."""
@@ -77,6 +82,7 @@ def generate_answers(
         passage_vectors,
         batch_size,
         max_new_tokens,
+        extractive,
         **generate_kwargs,
     )
     return [o.text for o in outputs]
@@ -92,18 +98,24 @@ def generate_outputs(
     passage_vectors: Sequence[Sequence[torch.Tensor]] | None = None,
     batch_size: int = 8,
     max_new_tokens: int = 32,
+    extractive: bool = False,
     **generate_kwargs,
 ) -> list[GenerationOutput]:
     """Generated answer (text and token counts) per question, special tokens removed from the text.
 
     For ``fused`` pass either ``passage_vectors`` (precomputed summary vectors, e.g. from the store) or
     ``passages`` (compressed here with `compress`). Generation arguments pass through to ``generate``
-    (greedy by default).
+    (greedy by default). ``extractive`` restricts each answer to a span of its passages' text
+    (`PassageSpanConstraint`), which needs ``passages`` and a mode that has them.
     """
     if mode not in MODES:
         raise ValueError(f"mode {mode!r} is unknown; use one of {MODES}")
     if mode in ("fused", "text") and passages is None and passage_vectors is None:
         raise ValueError(f"mode {mode!r} needs passages")
+    if extractive and (mode == "none" or passages is None):
+        raise ValueError(
+            "extractive=True needs the passages' text: pass passages= and use mode 'fused' or 'text'"
+        )
     core = unwrap(model)
     device = core.embed_summary.weight.device
     if mode == "fused" and passage_vectors is None:
@@ -130,22 +142,35 @@ def generate_outputs(
             widths = {sum(v.shape[0] for v in passage_vectors[i]) for i in batch}
             if len(widths) > 1:  # rare (multi-step chunks): fall back to one-by-one
                 for i in batch:
+                    spans = [passages[i]] if extractive else None
                     answers[i] = _generate(
-                        model, tokenizer, [rows[i]], [passage_vectors[i]], pad_id, device, kwargs
+                        model, tokenizer, [rows[i]], [passage_vectors[i]], pad_id, device, kwargs, spans
                     )[0]
                 continue
             vectors = [passage_vectors[i] for i in batch]
         else:
             vectors = None
+        spans = [passages[i] for i in batch] if extractive else None
         for i, output in zip(
-            batch, _generate(model, tokenizer, [rows[i] for i in batch], vectors, pad_id, device, kwargs)
+            batch,
+            _generate(model, tokenizer, [rows[i] for i in batch], vectors, pad_id, device, kwargs, spans),
         ):
             answers[i] = output
     return answers  # type: ignore[return-value]
 
 
-def _generate(model, tokenizer, rows, vectors, pad_id, device, kwargs) -> list[GenerationOutput]:
+def _generate(model, tokenizer, rows, vectors, pad_id, device, kwargs, spans=None) -> list[GenerationOutput]:
     ids, mask = left_pad(rows, pad_id, device)
+    eos = kwargs.get("eos_token_id")
+    eos = set() if eos is None else {eos} if isinstance(eos, int) else set(eos)
+    if spans is not None:
+        from transformers import LogitsProcessorList
+
+        constraint = PassageSpanConstraint(tokenizer, spans, ids.shape[1], sorted(eos))
+        kwargs = {
+            **kwargs,
+            "logits_processor": LogitsProcessorList([*kwargs.get("logits_processor", []), constraint]),
+        }
     softprompt = None
     if vectors is not None:
         dtype = unwrap(model).embed_summary.weight.dtype
@@ -156,8 +181,6 @@ def _generate(model, tokenizer, rows, vectors, pad_id, device, kwargs) -> list[G
     new = out[:, ids.shape[1] :]
     texts = tokenizer.batch_decode(new, skip_special_tokens=True)
     slots = 0 if softprompt is None else softprompt.shape[1]
-    eos = kwargs.get("eos_token_id")
-    eos = set() if eos is None else {eos} if isinstance(eos, int) else set(eos)
     outputs = []
     for row, text, generated in zip(rows, texts, new.tolist()):
         # rows that finished early are padded (often with EOS itself): count up to the first EOS

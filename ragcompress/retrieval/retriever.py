@@ -37,6 +37,13 @@ from ragcompress.retrieval.types import Answer, Passage, ScoreResult
 from ragcompress.store import Store
 
 MODES = ("fused", "text", "replug", "none")
+
+
+def _check_extractive(mode: str, generate_kwargs: dict) -> None:
+    if generate_kwargs.get("extractive") and mode not in ("fused", "text"):
+        raise ValueError(f"extractive=True works with mode 'fused' or 'text', not {mode!r}")
+
+
 STAGES = ("retrieve", "rerank", "fuse", "prefill", "decode")
 
 
@@ -202,6 +209,7 @@ class Retriever:
         **generate_kwargs,
     ) -> list[GenerationOutput]:
         outputs: list[GenerationOutput | None] = [None] * len(plans)
+        extractive = generate_kwargs.pop("extractive", False)
         with ForwardTimer(self.model) as timer:
             for mode in MODES:
                 members = [i for i, plan in enumerate(plans) if plan.mode == mode]
@@ -228,6 +236,7 @@ class Retriever:
                     passage_vectors=[vectors[i] for i in members] if mode == "fused" else None,
                     batch_size=batch_size,
                     max_new_tokens=max_new_tokens,
+                    extractive=extractive and mode != "none",  # a plan without passages answers freely
                     **generate_kwargs,
                 )
                 for i, result in zip(members, results):
@@ -255,6 +264,9 @@ class Retriever:
             rerank_candidates: retrieve this many (≥ k) and keep the ``k`` best after re-ranking.
             generate_kwargs: passed to ``generate`` (greedy by default; e.g. ``do_sample=True``,
                 ``num_beams=4``). REPLUG takes ``do_sample``, ``temperature``, ``top_k`` only.
+                ``extractive=True`` (``fused`` and ``text``) restricts the answer to a span of the
+                retrieved passages' text (retrieval/extractive.py): no blurred names, no invented
+                figures, but no paraphrase either.
         """
         return self._answer([query], k, mode, rerank, rerank_candidates, 1, max_new_tokens, generate_kwargs)[
             0
@@ -280,6 +292,7 @@ class Retriever:
     def _answer(
         self, queries, k, mode, rerank_method, rerank_candidates, batch_size, max_new_tokens, generate_kwargs
     ) -> list[Answer]:
+        _check_extractive(mode, generate_kwargs)
         started = time.perf_counter()
         timings = dict.fromkeys(STAGES, 0.0)
         plans = self._plan(queries, k, mode, rerank_method, rerank_candidates, timings)
@@ -310,6 +323,7 @@ class Retriever:
         """
         from transformers import TextIteratorStreamer
 
+        _check_extractive(mode, generate_kwargs)
         started = time.perf_counter()
         timings = dict.fromkeys(STAGES, 0.0)
         plans = self._plan([query], k, mode, rerank, rerank_candidates, timings)

@@ -187,3 +187,16 @@ def test_cli_compares_qa_results_and_refuses_mixed_kinds(tmp_path):
     (tmp_path / "ppl.json").write_text('{"rows": []}')
     mixed = runner.invoke(app, ["eval", "compare", str(tmp_path / "a.json"), str(tmp_path / "ppl.json")])
     assert mixed.exit_code == 2 and "is a QA result and the other is not" in mixed.output
+
+
+def test_qa_modes_are_checked_before_anything_loads(tmp_path):
+    from typer.testing import CliRunner
+
+    from ragcompress.cli import app
+    from ragcompress.eval.qa import evaluate_qa
+
+    done = CliRunner().invoke(app, ["eval", "qa", str(tmp_path), "--modes", "text,fused-extract"])
+    assert done.exit_code == 2
+    assert "--modes: 'fused-extract' is not one of none, text, fused, text-extractive" in done.output
+    with pytest.raises(ValueError, match="QA mode 'summary' is unknown"):
+        evaluate_qa(None, None, None, {}, modes=("summary",))

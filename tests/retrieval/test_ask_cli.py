@@ -86,3 +86,23 @@ def test_ask_rejects_an_unknown_mode_before_loading_anything(index_dir):
     result = runner.invoke(ask_app(), ["ask", "q", "--index", str(index_dir), "--mode", "fusion"])
     assert result.exit_code == 2
     assert "error: --mode 'fusion' is not one of fused, text, replug, none" in result.output
+
+
+def test_ask_extractive_copies_its_answer_from_the_passages(index_dir):
+    result = runner.invoke(
+        ask_app(),
+        ["ask", "Who founded Pelville?", "--index", str(index_dir), "--k", "2", "--extractive"]
+        + ["--max-new-tokens", "8", "--no-stream", "--device", "cpu", "--show-passages"],
+    )
+    assert result.exit_code == 0, result.output
+    printed = result.stdout  # the loading progress goes to stderr
+    answer = " ".join(printed.split("\nSources")[0].split())
+    assert answer and answer in " ".join(printed.split("Passages (")[1].split()), printed
+
+
+def test_ask_extractive_refuses_replug_before_loading_anything(index_dir):
+    result = runner.invoke(
+        ask_app(), ["ask", "q", "--index", str(index_dir), "--mode", "replug", "--extractive"]
+    )
+    assert result.exit_code == 2
+    assert "error: --extractive works with --mode fused or text, not 'replug'" in result.output

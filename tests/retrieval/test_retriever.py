@@ -196,3 +196,26 @@ def test_finite_timings_and_counts_are_consistent(retriever):
     stages = sum(answer.timings[s] for s in ("retrieve", "rerank", "fuse", "prefill", "decode"))
     assert stages <= answer.timings["total"] + 1e-6
     assert all(math.isfinite(t) for t in answer.timings.values())
+
+
+@pytest.mark.parametrize("mode", ["fused", "text"])
+def test_extractive_answers_are_spans_of_the_retrieved_passages(retriever, mode):
+    answer = retriever.answer(QUESTION, k=2, mode=mode, max_new_tokens=8, extractive=True)
+    span = " ".join(answer.text.split())
+    assert span, answer
+    assert any(span in " ".join(p.text.split()) for p in answer.passages), (span, answer.passages)
+    streamed = retriever.stream(QUESTION, k=2, mode=mode, max_new_tokens=8, extractive=True)
+    assert "".join(streamed) == streamed.answer.text == answer.text
+
+
+def test_extractive_needs_passages_to_copy_from(retriever, empty_index_dir, default_models):
+    for mode in ("replug", "none"):
+        with pytest.raises(
+            ValueError, match=f"extractive=True works with mode 'fused' or 'text', not '{mode}'"
+        ):
+            retriever.answer(QUESTION, k=2, mode=mode, extractive=True)
+    compressor, embedder = default_models
+    with Retriever(empty_index_dir, model=compressor, embedder=embedder) as empty:
+        # nothing retrieved: the plan falls back to mode none, which answers without the constraint
+        answer = empty.answer(QUESTION, k=3, mode="fused", max_new_tokens=3, extractive=True)
+        assert answer.mode == "none" and answer.text is not None

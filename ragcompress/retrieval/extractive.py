@@ -1,0 +1,106 @@
+"""Extractive decoding: answers restricted to spans of the retrieved passages' text.
+
+In fused mode the model reads only summary vectors, and an answer it half-remembers comes back blurred
+("Thrasurn Griorn" for *Thastesern Grihofern*). The passages' text is at hand all the same (the store
+keeps it next to the vectors), and using it to constrain decoding costs no prompt compute. At each step
+the constraint keeps only the candidate tokens after which the answer so far is still a span of some
+passage:
+
+* the answer text (leading whitespace dropped) must occur in a passage, starting at a word boundary;
+* end-of-sequence is allowed once the answer is non-empty and some occurrence also ends at a word
+  boundary, so "Thastes" cannot stop inside "Thastesern".
+
+Matching is on decoded text, not token ids, so a span matches however the tokenizer split it inside the
+passage (after a space, after a newline, at the start). Only the ``top_n`` highest-scoring tokens of
+each step are tried; all other tokens are masked. When none of them continues a span, the answer ends
+there if it can end, and otherwise the step is left unconstrained. So the constraint never makes
+generation fail. It is a logits processor and works with greedy decoding, sampling and beams.
+
+Use it only where answers are spans of the passages (names, dates, figures, short facts). It
+cannot produce an answer that paraphrases or combines passages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+
+def _is_word_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+class PassageSpanConstraint:
+    """A ``transformers`` logits processor: row ``b``'s answer must be a span of ``passages[b]``.
+
+    ``prompt_width`` is the width of the (left-padded) prompt in ``input_ids``; everything after it is
+    the answer so far. ``eos_ids`` are the tokens that end an answer.
+    """
+
+    def __init__(
+        self,
+        tokenizer,
+        passages: Sequence[Sequence[str]],
+        prompt_width: int,
+        eos_ids: Sequence[int],
+        top_n: int = 64,
+    ):
+        if top_n < 1:
+            raise ValueError(f"top_n must be at least 1, got {top_n}")
+        self.tokenizer = tokenizer
+        self.passages = [[" ".join(p.split()) for p in row] for row in passages]
+        self.prompt_width = prompt_width
+        self.eos = set(eos_ids)
+        # other special tokens decode to nothing, so they would always "stay inside" a span: never allowed
+        self.special = set(getattr(tokenizer, "all_special_ids", ())) - self.eos
+        self.top_n = top_n
+
+    def occurs(self, row: int, span: str, *, ends: bool) -> bool:
+        """Whether ``span`` occurs in one of row ``row``'s passages from a word start (and, with
+        ``ends``, up to a word end)."""
+        span = " ".join(span.split())
+        if not span:
+            return not ends
+        for text in self.passages[row]:
+            start = text.find(span)
+            while start >= 0:
+                end = start + len(span)
+                starts_word = start == 0 or not (_is_word_char(text[start - 1]) and _is_word_char(span[0]))
+                ends_word = end == len(text) or not (_is_word_char(text[end]) and _is_word_char(span[-1]))
+                if starts_word and (ends_word or not ends):
+                    return True
+                start = text.find(span, start + 1)
+        return False
+
+    def _decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+    def allowed(self, row: int, answer: list[int], candidates: Sequence[int]) -> list[int]:
+        """The candidates after which row ``row``'s answer is still a span (EOS: a complete one)."""
+        keep = []
+        so_far = self._decode(answer)
+        for token in candidates:
+            if token in self.eos:
+                if so_far.strip() and self.occurs(row, so_far, ends=True):
+                    keep.append(token)
+            elif token not in self.special and self.occurs(row, self._decode(answer + [token]), ends=False):
+                keep.append(token)
+        return keep
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        out = torch.full_like(scores, float("-inf"))
+        top = scores.topk(min(self.top_n, scores.shape[-1]), dim=-1).indices.tolist()
+        for row, generated in enumerate(input_ids[:, self.prompt_width :].tolist()):
+            if any(t in self.eos for t in generated):  # finished: generate() pads it, whatever we say
+                out[row] = scores[row]
+                continue
+            keep = self.allowed(row, generated, top[row])
+            if not keep:
+                keep = self.allowed(row, generated, sorted(self.eos))  # end here if the span is whole
+            if not keep:
+                out[row] = scores[row]  # no way to stay inside a passage: leave this step alone
+                continue
+            index = torch.tensor(keep, device=scores.device)
+            out[row, index] = scores[row, index]
+        return out

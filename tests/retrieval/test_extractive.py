@@ -1,0 +1,99 @@
+"""Extractive decoding (retrieval/extractive.py): answers restricted to spans of the passages."""
+
+import pytest
+import torch
+from tiny import EOS, tiny_model, tiny_tokenizer
+
+from ragcompress.retrieval.extractive import PassageSpanConstraint
+from ragcompress.retrieval.generation import generate_outputs
+
+NAMES = ["Born in 1877, Thastesern Grihofern\nlived in Oskavel.", "The mill made 4,200 barrels."]
+
+
+class CharTokenizer:
+    """Decodes token i as the i-th piece: enough for the constraint, which only decodes."""
+
+    pieces = ["<eos>", "Th", "astes", "ern", " Gri", "hofern", "ras", "urn", " ", "18", "77", "Osk", "."]
+
+    def decode(self, ids, skip_special_tokens=True):
+        return "".join(self.pieces[i] for i in ids if not (skip_special_tokens and i == 0))
+
+
+def _constraint(top_n=64):
+    return PassageSpanConstraint(CharTokenizer(), [NAMES], prompt_width=2, eos_ids=[0], top_n=top_n)
+
+
+def test_spans_start_at_a_word_and_end_only_at_a_word_end():
+    c = _constraint()
+    assert c.occurs(0, "Thastesern Grihofern", ends=True)
+    assert c.occurs(0, "Thastesern  Grihofern", ends=True)  # whitespace is normalised on both sides
+    assert c.occurs(0, "Grihofern lived", ends=True)  # across the passage's newline
+    assert c.occurs(0, "Thastes", ends=False) and not c.occurs(0, "Thastes", ends=True)
+    assert not c.occurs(0, "astesern", ends=False)  # inside a word
+    assert c.occurs(0, "1877,", ends=True) and c.occurs(0, "4,200", ends=True)
+    assert not c.occurs(0, "Thrasurn", ends=False)
+    assert c.occurs(0, "", ends=False) and not c.occurs(0, "", ends=True)
+
+
+def test_each_step_keeps_the_best_token_that_stays_inside_a_passage():
+    c = _constraint()
+    prompt = [5, 5]
+    # the model prefers "ras" ("Thras…", a blurred name) over "astes"; the constraint keeps "astes"
+    scores = torch.full((1, len(CharTokenizer.pieces)), -5.0)
+    scores[0, 6], scores[0, 2], scores[0, 0] = 3.0, 1.0, 2.0
+    out = c(torch.tensor([prompt + [1]]), scores.clone())
+    assert out[0].argmax().item() == 2
+    assert torch.isinf(out[0, 6]) and torch.isinf(out[0, 0])  # "Th" cannot end an answer either
+    assert out[0, 2] == scores[0, 2]  # allowed tokens keep their scores (sampling still works)
+    # a complete span may end: after "Thastesern" EOS is allowed, after "Thastes" it is not
+    done = c(torch.tensor([prompt + [1, 2, 3]]), scores.clone())
+    assert done[0].argmax().item() == 0
+    # a finished row is left alone, whatever it holds
+    finished = c(torch.tensor([prompt + [6, 0]]), scores.clone())
+    assert torch.equal(finished, scores)
+
+
+def test_a_step_with_no_allowed_candidate_ends_the_span_or_runs_unconstrained():
+    scores = torch.full((1, len(CharTokenizer.pieces)), -5.0)
+    scores[0, 6], scores[0, 7] = 3.0, 2.0  # only "ras" and "urn" are in the top 2
+    # "Thastesern" is whole, so it ends there
+    out = _constraint(top_n=2)(torch.tensor([[5, 5, 1, 2, 3]]), scores.clone())
+    assert out[0].argmax().item() == 0
+    # "Thastes" cannot end, and nothing in the top 2 continues it: that step is left unconstrained
+    out = _constraint(top_n=2)(torch.tensor([[5, 5, 1, 2]]), scores.clone())
+    assert torch.equal(out, scores)
+    with pytest.raises(ValueError, match="top_n"):
+        _constraint(top_n=0)
+
+
+def test_extractive_generation_answers_with_spans_of_the_passages():
+    torch.manual_seed(0)
+    model = tiny_model("llama", summary_length=2).eval()
+    tok = tiny_tokenizer()
+    # tokens t10..t29: no vocabulary token is a proper prefix of them (t1 and t2 do not exist), and the
+    # word-level decoder puts a space between tokens, so a span here is a run of whole tokens
+    passages = [["t10 t11 t12 t13 t14", "t15 t16 t17"], ["t20 t21 t22 t23", "t24 t25"]]
+    questions = ["t50 t51", "t52 t53"]
+
+    def run(mode, extractive):
+        outputs = generate_outputs(
+            model, tok, questions, passages, mode=mode, max_new_tokens=4, extractive=extractive
+        )
+        return [o.text.strip() for o in outputs]
+
+    plain = run("fused", False)
+    assert any(not any(a in p for p in group) for a, group in zip(plain, passages)), plain
+    for mode in ("fused", "text"):
+        for answer, group in zip(run(mode, True), passages):
+            assert answer and any(f" {answer} " in f" {p} " for p in group), (mode, answer)
+    with pytest.raises(ValueError, match="extractive=True needs the passages"):
+        generate_outputs(model, tok, questions, None, mode="none", extractive=True)
+    assert EOS == tok.eos_token_id
+
+
+def test_special_tokens_other_than_eos_never_extend_a_span():
+    tok = tiny_tokenizer()
+    c = PassageSpanConstraint(tok, [["t10 t11"]], prompt_width=0, eos_ids=[tok.eos_token_id])
+    t10 = tok.convert_tokens_to_ids("t10")
+    # <pad> and <bos> decode to nothing; "t10" + <pad> would still read "t10"
+    assert c.allowed(0, [t10], [tok.pad_token_id, tok.bos_token_id, tok.eos_token_id]) == [tok.eos_token_id]
