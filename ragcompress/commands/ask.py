@@ -45,12 +45,13 @@ def ask(
     from ragcompress.defaults import MissingDefaultModelError
     from ragcompress.paths import last_index
     from ragcompress.retrieval import MODES, RERANKERS, Retriever
+    from ragcompress.retrieval.extractive import SPAN_MODES
     from ragcompress.store import StoreError
 
     # checked before the models load, so a typo fails in a moment, not after seconds of loading
     if mode not in MODES:
         _fail(f"--mode {mode!r} is not one of {', '.join(MODES)}")
-    if extractive and mode not in ("fused", "text"):
+    if extractive and mode not in SPAN_MODES:
         _fail(f"--extractive works with --mode fused or text, not {mode!r}")
     if rerank is not None and rerank not in RERANKERS:
         _fail(f"--rerank {rerank!r} is not one of {', '.join(RERANKERS)}")

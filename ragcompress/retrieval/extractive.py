@@ -26,6 +26,14 @@ from collections.abc import Sequence
 
 import torch
 
+SPAN_MODES = ("fused", "text")  # the modes whose passages an answer can be copied from
+
+
+def check_extractive(mode: str, extractive: bool) -> None:
+    """Refuse ``extractive=True`` for a mode without passages to copy from (one clear line)."""
+    if extractive and mode not in SPAN_MODES:
+        raise ValueError(f"extractive=True works with mode 'fused' or 'text', not {mode!r}")
+
 
 def _is_word_char(ch: str) -> bool:
     return ch.isalnum() or ch == "_"

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from ragcompress.modeling import unwrap
+from ragcompress.retrieval.extractive import check_extractive
 from ragcompress.retrieval.generation import GenerationOutput, generate_outputs
 from ragcompress.retrieval.match import (
     check_compressor,
@@ -37,11 +38,6 @@ from ragcompress.retrieval.types import Answer, Passage, ScoreResult
 from ragcompress.store import Store
 
 MODES = ("fused", "text", "replug", "none")
-
-
-def _check_extractive(mode: str, generate_kwargs: dict) -> None:
-    if generate_kwargs.get("extractive") and mode not in ("fused", "text"):
-        raise ValueError(f"extractive=True works with mode 'fused' or 'text', not {mode!r}")
 
 
 STAGES = ("retrieve", "rerank", "fuse", "prefill", "decode")
@@ -292,7 +288,7 @@ class Retriever:
     def _answer(
         self, queries, k, mode, rerank_method, rerank_candidates, batch_size, max_new_tokens, generate_kwargs
     ) -> list[Answer]:
-        _check_extractive(mode, generate_kwargs)
+        check_extractive(mode, generate_kwargs.get("extractive", False))
         started = time.perf_counter()
         timings = dict.fromkeys(STAGES, 0.0)
         plans = self._plan(queries, k, mode, rerank_method, rerank_candidates, timings)
@@ -323,7 +319,7 @@ class Retriever:
         """
         from transformers import TextIteratorStreamer
 
-        _check_extractive(mode, generate_kwargs)
+        check_extractive(mode, generate_kwargs.get("extractive", False))
         started = time.perf_counter()
         timings = dict.fromkeys(STAGES, 0.0)
         plans = self._plan([query], k, mode, rerank, rerank_candidates, timings)
