@@ -99,13 +99,15 @@ class PassageSpanConstraint:
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         out = torch.full_like(scores, float("-inf"))
         top = scores.topk(min(self.top_n, scores.shape[-1]), dim=-1).indices.tolist()
+        # generate() repeats each prompt for beams / return sequences: rows row*per .. row*per+per-1
+        per = max(1, input_ids.shape[0] // len(self.passages))
         for row, generated in enumerate(input_ids[:, self.prompt_width :].tolist()):
             if any(t in self.eos for t in generated):  # finished: generate() pads it, whatever we say
                 out[row] = scores[row]
                 continue
-            keep = self.allowed(row, generated, top[row])
+            keep = self.allowed(row // per, generated, top[row])
             if not keep:
-                keep = self.allowed(row, generated, sorted(self.eos))  # end here if the span is whole
+                keep = self.allowed(row // per, generated, sorted(self.eos))  # end here if the span is whole
             if not keep:
                 out[row] = scores[row]  # no way to stay inside a passage: leave this step alone
                 continue

@@ -97,3 +97,13 @@ def test_special_tokens_other_than_eos_never_extend_a_span():
     t10 = tok.convert_tokens_to_ids("t10")
     # <pad> and <bos> decode to nothing; "t10" + <pad> would still read "t10"
     assert c.allowed(0, [t10], [tok.pad_token_id, tok.bos_token_id, tok.eos_token_id]) == [tok.eos_token_id]
+
+
+def test_beams_of_one_question_share_its_passages():
+    # generate() repeats each prompt per beam: rows 0, 1 are question 0's beams, rows 2, 3 question 1's
+    c = PassageSpanConstraint(CharTokenizer(), [NAMES, ["Oskavel."]], prompt_width=2, eos_ids=[0])
+    scores = torch.zeros((4, len(CharTokenizer.pieces)))
+    scores[:, 1] = 2.0  # "Th" is best everywhere, but only question 0's passages start a word with it
+    scores[:, 11] = 1.0  # "Osk": in both questions' passages
+    out = c(torch.tensor([[5, 5]] * 4), scores)
+    assert [out[r].argmax().item() for r in range(4)] == [1, 1, 11, 11]
