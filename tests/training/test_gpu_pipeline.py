@@ -12,6 +12,8 @@ import subprocess
 import tarfile
 from pathlib import Path
 
+from ragcompress.training.config import TrainConfig
+
 REPO = Path(__file__).resolve().parents[2]
 
 FAKE_PYTHON = r"""#!/bin/bash
@@ -76,9 +78,9 @@ def test_two_stage2_variants_share_the_machine_in_their_own_folders(tmp_path):
         env,
         PHASE="stage2more@A+stage2more@B",
         STAGE2_S="60",
-        QA_ENTITIES="16000",
-        STAGE2_EXTRA='qa_kind_weights={"name":2}',
-        EXTRA_B="batch_size=8",
+        QA_ENTITIES="32000",
+        STAGE2_EXTRA='qa_kind_weights={"name":2} repeat_fraction=0.25',
+        EXTRA_B='qa_kind_weights={"name":3}',
     )
     work = stash / "work"
     assert (work / "all.done").is_file()
@@ -93,11 +95,13 @@ def test_two_stage2_variants_share_the_machine_in_their_own_folders(tmp_path):
     assert b.startswith("GPUS=2,3 -m torch.distributed.run --standalone --nproc_per_node=2 ")
     for cmd, name in ((a, "A"), (b, "B")):
         assert f"init_adapter={work}/{name}/stage2a/final" in cmd
-        assert "--qa-entities 16000" in cmd and 'qa_kind_weights={"name":2}' in cmd
+        assert "--qa-entities 32000" in cmd and 'qa_kind_weights={"name":2}' in cmd
         assert (work / name / "stage2a").resolve() == (work / "stage2a").resolve()
     # B's own override comes after the common ones, so it wins; A has none
-    assert "batch_size=8" not in a
-    assert b.index("batch_size=8") > b.index("batch_size=4")
+    assert 'qa_kind_weights={"name":3}' not in a
+    assert b.index('qa_kind_weights={"name":3}') > b.index('qa_kind_weights={"name":2}')
+    overrides = b.split(" --set ", 1)[1].split()
+    assert TrainConfig().override(overrides).qa_kind_weights == {"name": 3}
     assert {c.split()[0] for c in evals} == {"GPUS=0,1", "GPUS=2,3"}
     assert not [c for c in lines if " export " in c]  # variants never write the package's adapter
     assert "phase stage2more@A on GPUs 0,1" in (work / "pipeline.log").read_text()
