@@ -34,6 +34,7 @@ def main() -> None:
     import torch
 
     from ragcompress import load_default
+    from ragcompress.defaults import ADAPTER_DIR
     from ragcompress.eval.synthqa import generate
     from ragcompress.modeling import compress
     from ragcompress.retrieval import extractive
@@ -80,6 +81,7 @@ def main() -> None:
         )
         return time.perf_counter() - started, outputs
 
+    adapter_meta = json.loads((ADAPTER_DIR / "ragcompress.json").read_text())
     run(False)  # warm-up: first-call allocations and kernel selection
     plain_s, plain = run(False)
     extractive_s, constrained = run(True)
@@ -89,6 +91,7 @@ def main() -> None:
         if device == "cuda"
         else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
         "torch": torch.__version__,
+        "model": f"default adapter, {adapter_meta['total_steps']} training steps",
         "questions": n,
         "batch_size": args.batch_size,
         "max_new_tokens": args.max_new_tokens,

@@ -6,15 +6,21 @@ keeps it next to the vectors), and using it to constrain decoding costs no promp
 the constraint keeps only the candidate tokens after which the answer so far is still a span of some
 passage:
 
-* the answer text (leading whitespace dropped) must occur in a passage, starting at a word boundary;
+* the answer text (leading whitespace dropped, runs of whitespace read as one space) must occur in a
+  passage, starting at a word boundary; whitespace after a word must be whitespace in the passage too,
+  so "Grudaes " cannot close a word that the passage spells "Grudaesei";
+* a token must add something: more whitespace after whitespace (or a token that decodes to nothing)
+  is not a step inside a span;
 * end-of-sequence is allowed once the answer is non-empty and some occurrence also ends at a word
   boundary, so "Thastes" cannot stop inside "Thastesern".
 
 Matching is on decoded text, not token ids, so a span matches however the tokenizer split it inside the
 passage (after a space, after a newline, at the start). Only the ``top_n`` highest-scoring tokens of
 each step are tried; all other tokens are masked. When none of them continues a span, the answer ends
-there if it can end, and otherwise the step is left unconstrained. So the constraint never makes
-generation fail. It is a logits processor and works with greedy decoding, sampling and beams.
+there if it can end. If it cannot (it stopped inside a word, as "1," of "1,879"), the ``widen``
+highest-scoring tokens are tried, so that a figure or name is finished with the best continuation the
+passages allow rather than left half-written. Only if none of those continues a span is the step left
+unconstrained. So the constraint never makes generation fail. It is a logits processor and works with greedy decoding, sampling and beams.
 
 Use it only where answers are spans of the passages (names, dates, figures, short facts). It
 cannot produce an answer that paraphrases or combines passages.
@@ -39,11 +45,19 @@ def _is_word_char(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
 
 
+def _normal(text: str) -> str:
+    """Whitespace runs as one space, none in front; one trailing space kept when ``text`` ends in
+    whitespace after some text (the word before it has ended)."""
+    core = " ".join(text.split())
+    return core + " " if core and text[-1].isspace() else core
+
+
 class PassageSpanConstraint:
     """A ``transformers`` logits processor: row ``b``'s answer must be a span of ``passages[b]``.
 
     ``prompt_width`` is the width of the (left-padded) prompt in ``input_ids``; everything after it is
-    the answer so far. ``eos_ids`` are the tokens that end an answer.
+    the answer so far. ``eos_ids`` are the tokens that end an answer. ``top_n`` tokens are tried at each
+    step, and ``widen`` (default the larger of 1,024 and ``top_n``) when the answer is stuck inside a word.
     """
 
     def __init__(
@@ -53,9 +67,13 @@ class PassageSpanConstraint:
         prompt_width: int,
         eos_ids: Sequence[int],
         top_n: int = 64,
+        widen: int | None = None,
     ):
         if top_n < 1:
             raise ValueError(f"top_n must be at least 1, got {top_n}")
+        widen = max(top_n, 1024) if widen is None else widen
+        if widen < top_n:
+            raise ValueError(f"widen must be at least top_n ({top_n}), got {widen}")
         self.tokenizer = tokenizer
         self.passages = [[" ".join(p.split()) for p in row] for row in passages]
         self.prompt_width = prompt_width
@@ -63,11 +81,12 @@ class PassageSpanConstraint:
         # other special tokens decode to nothing, so they would always "stay inside" a span: never allowed
         self.special = set(getattr(tokenizer, "all_special_ids", ())) - self.eos
         self.top_n = top_n
+        self.widen = widen
 
     def occurs(self, row: int, span: str, *, ends: bool) -> bool:
         """Whether ``span`` occurs in one of row ``row``'s passages from a word start (and, with
         ``ends``, up to a word end)."""
-        span = " ".join(span.split())
+        span = _normal(span)
         if not span:
             return not ends
         for text in self.passages[row]:
@@ -90,10 +109,12 @@ class PassageSpanConstraint:
         so_far = self._decode(answer)
         for token in candidates:
             if token in self.eos:
-                if so_far.strip() and self.occurs(row, so_far, ends=True):
+                if so_far.strip() and self.occurs(row, so_far.rstrip(), ends=True):
                     keep.append(token)
-            elif token not in self.special and self.occurs(row, self._decode(answer + [token]), ends=False):
-                keep.append(token)
+            elif token not in self.special:
+                longer = self._decode(answer + [token])
+                if _normal(longer) != _normal(so_far) and self.occurs(row, longer, ends=False):
+                    keep.append(token)
         return keep
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
@@ -108,6 +129,9 @@ class PassageSpanConstraint:
             keep = self.allowed(row // per, generated, top[row])
             if not keep:
                 keep = self.allowed(row // per, generated, sorted(self.eos))  # end here if the span is whole
+            if not keep and self.widen > self.top_n:  # stuck inside a word: look further down the ranking
+                wider = scores[row].topk(min(self.widen, scores.shape[-1])).indices.tolist()
+                keep = self.allowed(row // per, generated, wider[len(top[row]) :])
             if not keep:
                 out[row] = scores[row]  # no way to stay inside a passage: leave this step alone
                 continue

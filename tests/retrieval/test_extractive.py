@@ -19,8 +19,11 @@ class CharTokenizer:
         return "".join(self.pieces[i] for i in ids if not (skip_special_tokens and i == 0))
 
 
-def _constraint(top_n=64):
-    return PassageSpanConstraint(CharTokenizer(), [NAMES], prompt_width=2, eos_ids=[0], top_n=top_n)
+def _constraint(top_n=64, widen=None):
+    widen = top_n if widen is None else widen
+    return PassageSpanConstraint(
+        CharTokenizer(), [NAMES], prompt_width=2, eos_ids=[0], top_n=top_n, widen=widen
+    )
 
 
 def test_spans_start_at_a_word_and_end_only_at_a_word_end():
@@ -33,6 +36,27 @@ def test_spans_start_at_a_word_and_end_only_at_a_word_end():
     assert c.occurs(0, "1877,", ends=True) and c.occurs(0, "4,200", ends=True)
     assert not c.occurs(0, "Thrasurn", ends=False)
     assert c.occurs(0, "", ends=False) and not c.occurs(0, "", ends=True)
+    # whitespace after a word must be whitespace in the passage: it ends the word
+    assert c.occurs(0, "Thastesern ", ends=False) and c.occurs(0, "Grihofern\n", ends=False)
+    assert not c.occurs(0, "Thastes ", ends=False) and not c.occurs(0, "Thastes\xa0\xa0", ends=False)
+
+
+def test_whitespace_never_pads_or_breaks_a_word():
+    c = _constraint()
+    prompt = [5, 5]
+    space = 8
+    # "Thastes" + " " would end the word inside "Thastesern"; "Thastesern" + " " continues the passage
+    assert c.allowed(0, [1, 2], [space, 3]) == [3]
+    assert c.allowed(0, [1, 2, 3], [space]) == [space]
+    # a second space adds nothing, so it is no step inside a span (no runs of padding)
+    assert c.allowed(0, [1, 2, 3, space], [space, 4]) == [4]
+    assert c.allowed(0, [], [space]) == []
+    # and EOS after a trailing space is judged on the words before it
+    assert c.allowed(0, [1, 2, 3, space], [0]) == [0]
+    scores = torch.full((1, len(CharTokenizer.pieces)), -5.0)
+    scores[0, space] = 3.0
+    out = c(torch.tensor([prompt + [1, 2, 3, space]]), scores.clone())
+    assert torch.isinf(out[0, space])
 
 
 def test_each_step_keeps_the_best_token_that_stays_inside_a_passage():
@@ -59,11 +83,23 @@ def test_a_step_with_no_allowed_candidate_ends_the_span_or_runs_unconstrained():
     # "Thastesern" is whole, so it ends there
     out = _constraint(top_n=2)(torch.tensor([[5, 5, 1, 2, 3]]), scores.clone())
     assert out[0].argmax().item() == 0
-    # "Thastes" cannot end, and nothing in the top 2 continues it: that step is left unconstrained
+    # "Thastes" cannot end, and nothing in the top 2 continues it: with no wider search the step is
+    # left unconstrained
     out = _constraint(top_n=2)(torch.tensor([[5, 5, 1, 2]]), scores.clone())
+    assert torch.equal(out, scores)
+    # with one, the best continuation further down the ranking finishes the word ("ern", ranked 4th)
+    scores[0, 4], scores[0, 3] = 1.0, 0.5  # " Gri" (3rd) does not continue "Thastes"
+    out = _constraint(top_n=2, widen=4)(torch.tensor([[5, 5, 1, 2]]), scores.clone())
+    assert out[0].argmax().item() == 3 and out[0, 3] == scores[0, 3]
+    assert torch.isinf(out[0, [0, 4, 6, 7]]).all()
+    # ... and a wider search that finds nothing still leaves the step alone (generation never fails)
+    scores[0, 3] = -5.0
+    out = _constraint(top_n=2, widen=3)(torch.tensor([[5, 5, 1, 2]]), scores.clone())
     assert torch.equal(out, scores)
     with pytest.raises(ValueError, match="top_n"):
         _constraint(top_n=0)
+    with pytest.raises(ValueError, match="widen"):
+        _constraint(top_n=4, widen=2)
 
 
 def test_extractive_generation_answers_with_spans_of_the_passages():
