@@ -18,9 +18,10 @@ Matching is on decoded text, not token ids, so a span matches however the tokeni
 passage (after a space, after a newline, at the start). Only the ``top_n`` highest-scoring tokens of
 each step are tried; all other tokens are masked. When none of them continues a span, the answer ends
 there if it can end. If it cannot (it stopped inside a word, as "1," of "1,879"), the ``widen``
-highest-scoring tokens are tried, so that a figure or name is finished with the best continuation the
-passages allow rather than left half-written. Only if none of those continues a span is the step left
-unconstrained. So the constraint never makes generation fail. It is a logits processor and works with greedy decoding, sampling and beams.
+highest-scoring tokens are tried, and then the first token of the text that follows the answer in the
+passages, so that a figure or name is finished as a passage spells it rather than left half-written.
+Only if none of those continues a span (which should not happen, since the answer so far is one) is the
+step left unconstrained. So the constraint never makes generation fail. It is a logits processor and works with greedy decoding, sampling and beams.
 
 Use it only where answers are spans of the passages (names, dates, figures, short facts). It
 cannot produce an answer that paraphrases or combines passages.
@@ -83,22 +84,39 @@ class PassageSpanConstraint:
         self.top_n = top_n
         self.widen = widen
 
+    def _occurrences(self, row: int, span: str):
+        """``(passage, end)`` for each occurrence of the normalised, non-empty ``span`` in row ``row``'s
+        passages that starts at a word start."""
+        for text in self.passages[row]:
+            start = text.find(span)
+            while start >= 0:
+                if start == 0 or not (_is_word_char(text[start - 1]) and _is_word_char(span[0])):
+                    yield text, start + len(span)
+                start = text.find(span, start + 1)
+
     def occurs(self, row: int, span: str, *, ends: bool) -> bool:
         """Whether ``span`` occurs in one of row ``row``'s passages from a word start (and, with
         ``ends``, up to a word end)."""
         span = _normal(span)
         if not span:
             return not ends
-        for text in self.passages[row]:
-            start = text.find(span)
-            while start >= 0:
-                end = start + len(span)
-                starts_word = start == 0 or not (_is_word_char(text[start - 1]) and _is_word_char(span[0]))
-                ends_word = end == len(text) or not (_is_word_char(text[end]) and _is_word_char(span[-1]))
-                if starts_word and (ends_word or not ends):
-                    return True
-                start = text.find(span, start + 1)
+        for text, end in self._occurrences(row, span):
+            if not ends or end == len(text) or not (_is_word_char(text[end]) and _is_word_char(span[-1])):
+                return True
         return False
+
+    def continuations(self, row: int, answer: list[int]) -> list[int]:
+        """The first token of the text that follows the answer in each place a passage holds it: how
+        the passages themselves would go on (the last resort of a step stuck inside a word)."""
+        span = _normal(self._decode(answer))
+        tokens = []
+        if span:
+            for text, end in self._occurrences(row, span):
+                rest = text[end : end + 32]
+                ids = self.tokenizer.encode(rest, add_special_tokens=False) if rest else []
+                if ids and ids[0] not in tokens:
+                    tokens.append(ids[0])
+        return tokens
 
     def _decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True)
@@ -132,6 +150,8 @@ class PassageSpanConstraint:
             if not keep and self.widen > self.top_n:  # stuck inside a word: look further down the ranking
                 wider = scores[row].topk(min(self.widen, scores.shape[-1])).indices.tolist()
                 keep = self.allowed(row // per, generated, wider[len(top[row]) :])
+            if not keep:  # then finish the word as a passage spells it
+                keep = self.allowed(row // per, generated, self.continuations(row // per, generated))
             if not keep:
                 out[row] = scores[row]  # no way to stay inside a passage: leave this step alone
                 continue

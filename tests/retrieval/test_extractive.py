@@ -11,12 +11,21 @@ NAMES = ["Born in 1877, Thastesern Grihofern\nlived in Oskavel.", "The mill made
 
 
 class CharTokenizer:
-    """Decodes token i as the i-th piece: enough for the constraint, which only decodes."""
+    """Decodes token i as the i-th piece; encodes by longest piece first (unknown characters: "?")."""
 
-    pieces = ["<eos>", "Th", "astes", "ern", " Gri", "hofern", "ras", "urn", " ", "18", "77", "Osk", "."]
+    pieces = ["<eos>", "Th", "astes", "ern", " Gri", "hofern", "ras", "urn", " ", "18", "77", "Osk", ".", "?"]
 
     def decode(self, ids, skip_special_tokens=True):
         return "".join(self.pieces[i] for i in ids if not (skip_special_tokens and i == 0))
+
+    def encode(self, text, add_special_tokens=False):
+        ids = []
+        while text:
+            fits = [i for i in range(1, len(self.pieces)) if text.startswith(self.pieces[i])]
+            i = max(fits, key=lambda i: len(self.pieces[i])) if fits else len(self.pieces) - 1
+            ids.append(i)
+            text = text[len(self.pieces[i]) if fits else 1 :]
+        return ids
 
 
 def _constraint(top_n=64, widen=None):
@@ -77,24 +86,27 @@ def test_each_step_keeps_the_best_token_that_stays_inside_a_passage():
     assert torch.equal(finished, scores)
 
 
-def test_a_step_with_no_allowed_candidate_ends_the_span_or_runs_unconstrained():
+def test_a_step_with_no_allowed_candidate_ends_the_span_or_finishes_the_word():
     scores = torch.full((1, len(CharTokenizer.pieces)), -5.0)
     scores[0, 6], scores[0, 7] = 3.0, 2.0  # only "ras" and "urn" are in the top 2
     # "Thastesern" is whole, so it ends there
     out = _constraint(top_n=2)(torch.tensor([[5, 5, 1, 2, 3]]), scores.clone())
     assert out[0].argmax().item() == 0
-    # "Thastes" cannot end, and nothing in the top 2 continues it: with no wider search the step is
-    # left unconstrained
-    out = _constraint(top_n=2)(torch.tensor([[5, 5, 1, 2]]), scores.clone())
-    assert torch.equal(out, scores)
-    # with one, the best continuation further down the ranking finishes the word ("ern", ranked 4th)
-    scores[0, 4], scores[0, 3] = 1.0, 0.5  # " Gri" (3rd) does not continue "Thastes"
+    # "Thastes" cannot end, and nothing in the top 2 continues it: a wider search finds the best
+    # continuation further down the ranking ("ern", ranked 4th; " Gri", 3rd, does not continue it)
+    scores[0, 4], scores[0, 3] = 1.0, 0.5
     out = _constraint(top_n=2, widen=4)(torch.tensor([[5, 5, 1, 2]]), scores.clone())
     assert out[0].argmax().item() == 3 and out[0, 3] == scores[0, 3]
     assert torch.isinf(out[0, [0, 4, 6, 7]]).all()
-    # ... and a wider search that finds nothing still leaves the step alone (generation never fails)
-    scores[0, 3] = -5.0
-    out = _constraint(top_n=2, widen=3)(torch.tensor([[5, 5, 1, 2]]), scores.clone())
+    # when the wider search finds nothing either, the word is finished as the passage spells it
+    c = _constraint(top_n=2, widen=3)
+    assert c.continuations(0, [1, 2]) == [3]  # "Thastes" → "ern Grihofern…"
+    assert c.continuations(0, [1, 2, 3]) == [4]  # "Thastesern" → " Gri…"
+    out = c(torch.tensor([[5, 5, 1, 2]]), scores.clone())
+    assert out[0].argmax().item() == 3 and torch.isinf(out[0, [0, 4, 6, 7]]).all()
+    # only an answer that is no span at all (after an unconstrained step) leaves the step alone
+    assert c.continuations(0, [1, 6]) == []
+    out = c(torch.tensor([[5, 5, 1, 6]]), scores.clone())
     assert torch.equal(out, scores)
     with pytest.raises(ValueError, match="top_n"):
         _constraint(top_n=0)
