@@ -21,7 +21,8 @@ there if it can end. If it cannot (it stopped inside a word, as "1," of "1,879")
 highest-scoring tokens are tried, and then the first token of the text that follows the answer in the
 passages, so that a figure or name is finished as a passage spells it rather than left half-written.
 Only if none of those continues a span (which should not happen, since the answer so far is one) is the
-step left unconstrained. So the constraint never makes generation fail. It is a logits processor and works with greedy decoding, sampling and beams.
+step left unconstrained. So the constraint never makes generation fail. It is a logits processor and
+works with greedy decoding, sampling and beams.
 
 Use it only where answers are spans of the passages (names, dates, figures, short facts). It
 cannot produce an answer that paraphrases or combines passages.
