@@ -145,14 +145,15 @@ class PassageSpanConstraint:
             if any(t in self.eos for t in generated):  # finished: generate() pads it, whatever we say
                 out[row] = scores[row]
                 continue
-            keep = self.allowed(row // per, generated, top[row])
+            own = row // per  # the question whose passages this row answers from
+            keep = self.allowed(own, generated, top[row])
             if not keep:
-                keep = self.allowed(row // per, generated, sorted(self.eos))  # end here if the span is whole
+                keep = self.allowed(own, generated, sorted(self.eos))  # end here if the span is whole
             if not keep and self.widen > self.top_n:  # stuck inside a word: look further down the ranking
                 wider = scores[row].topk(min(self.widen, scores.shape[-1])).indices.tolist()
-                keep = self.allowed(row // per, generated, wider[len(top[row]) :])
+                keep = self.allowed(own, generated, wider[len(top[row]) :])
             if not keep:  # then finish the word as a passage spells it
-                keep = self.allowed(row // per, generated, self.continuations(row // per, generated))
+                keep = self.allowed(own, generated, self.continuations(own, generated))
             if not keep:
                 out[row] = scores[row]  # no way to stay inside a passage: leave this step alone
                 continue

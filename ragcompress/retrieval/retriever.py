@@ -38,8 +38,6 @@ from ragcompress.retrieval.types import Answer, Passage, ScoreResult
 from ragcompress.store import Store
 
 MODES = ("fused", "text", "replug", "none")
-
-
 STAGES = ("retrieve", "rerank", "fuse", "prefill", "decode")
 
 
