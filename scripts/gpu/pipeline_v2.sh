@@ -53,6 +53,20 @@ fi
 # gpu N: the device id that CUDA_VISIBLE_DEVICES=... must name for the N-th GPU this pipeline may use
 gpu() { local l=(${CUDA_VISIBLE_DEVICES//,/ }); echo ${l[$1]:-$1}; }
 echo "GPUs: $NGPU; training with: $TRAIN" >> $W/pipeline.log
+# fit SECONDS: the training budget, cut so that the job (with RESERVE_S, default 300 s, for QA-set generation, evaluation, export
+# and the last watch's copy) ends before DEADLINE, the epoch second at which the machine goes back
+# (launch_v1.sh sets it from LEASE_LEFT); never below 60 s
+fit() {
+  local s=$1 left
+  if [ -n "$DEADLINE" ]; then
+    left=$(( DEADLINE - $(date +%s) - ${RESERVE_S:-300} ))
+    if [ $left -lt $s ]; then
+      s=$(( left > 60 ? left : 60 ))
+      echo "budget ${1} s cut to $s s: the machine goes back in $(( DEADLINE - $(date +%s) )) s" >> $W/pipeline.log
+    fi
+  fi
+  echo $s
+}
 finalize() { [ -d $W/$1/final ] || python3 scripts/train_default.py finalize --which $1 --work $W >> $W/$1.log 2>&1; }
 # every stage-1 job: affine readout, 25 % repeat rows, the LR decay run over the time budget
 STAGE1_RECIPE="progress=false summary_readout=affine repeat_fraction=0.25 time_schedule=true save_every=100 max_valid_sequences=32"
@@ -65,14 +79,14 @@ continue_stage1() {
 }
 if [ "${PHASE:-stage1}" = stage1 ]; then
   C=$S/full/corpus; [ -d $C ] || C=$S/corpus   # the whole corpus when stash_stage1.sh parked it
-  $TRAIN scripts/train_default.py stage1 --work $W --corpus $C --max-seconds ${STAGE1_S:-1400} --set \
+  $TRAIN scripts/train_default.py stage1 --work $W --corpus $C --max-seconds $(fit ${STAGE1_S:-1400}) --set \
     $STAGE1_RECIPE learning_rate=8e-4 max_steps=${STAGE1_STEPS:-4000} warmup_steps=${STAGE1_WARMUP:-60} \
     eval_every=${STAGE1_EVAL:-400} 2>&1 | grep -v -i warn > $W/stage1.log
   finalize stage1
   echo "stage1 done at $(el) s" >> $W/pipeline.log
 elif [ "$PHASE" = stage1more ]; then
   C=$S/full/corpus
-  continue_stage1 ${STAGE1B_S:-1200} stage1.log eval_every=300 seed=4
+  continue_stage1 $(fit ${STAGE1B_S:-1200}) stage1.log eval_every=300 seed=4
   echo "stage1 (continued) done at $(el) s" >> $W/pipeline.log
   python3 scripts/train_default.py eval --work $W --corpus $C --models stage1 stage1a --tables ppl \
     --ppl-windows 120 --ppl-per-source 24 2>&1 | grep -v -i warn > $W/eval.log
@@ -82,7 +96,7 @@ elif [ "$PHASE" = ablate ]; then
   variant() {  # variant NAME GPU OVERRIDES...: one stage-1 job on one GPU, finalized, then its PPL table
     local V=$W/ablate-$1; mkdir -p $V
     CUDA_VISIBLE_DEVICES=$2 python3 scripts/train_default.py stage1 --work $V --corpus $C \
-      --max-seconds ${ABLATE_S:-1200} --set $STAGE1_RECIPE learning_rate=8e-4 max_steps=4000 warmup_steps=60 \
+      --max-seconds $(fit ${ABLATE_S:-1200}) --set $STAGE1_RECIPE learning_rate=8e-4 max_steps=4000 warmup_steps=60 \
       eval_every=400 "${@:3}" 2>&1 | grep -v -i warn > $W/ablate-$1.log
     [ -d $V/stage1/final ] || python3 scripts/train_default.py finalize --which stage1 --work $V >> $W/ablate-$1.log 2>&1
     CUDA_VISIBLE_DEVICES=$2 python3 scripts/train_default.py eval --work $V --corpus $C --models stage1 \
@@ -96,7 +110,7 @@ else
   # stage2 SECONDS KEY=VALUE...: stage 2 from the stage-1 adapter (or init_adapter=...), then its final adapter
   VEXTRA=""; [ -n "$VARIANT" ] && { x=EXTRA_$VARIANT; VEXTRA=${!x}; }   # a variant's own overrides
   stage2() {
-    $TRAIN scripts/train_default.py stage2 --work $W --corpus $C --qa-entities ${QA_ENTITIES:-2000} --max-seconds $1 --set progress=false \
+    $TRAIN scripts/train_default.py stage2 --work $W --corpus $C --qa-entities ${QA_ENTITIES:-2000} --max-seconds $(fit $1) --set progress=false \
       summary_readout=affine time_schedule=true batch_size=4 eval_every=0 "${@:2}" $STAGE2_EXTRA $VEXTRA 2>&1 \
       | grep -v -i warn > $W/stage2.log
     finalize stage2

@@ -140,3 +140,23 @@ def test_ablation_and_continuation_split_the_gpus(tmp_path):
     assert len(stage2) == 1 and stage2[0].startswith("GPUS=2,3 -m torch.distributed.run")
     assert len([c for c in lines if " export " in c]) == 1  # the continuation exports, once
     assert (work / "all.done").is_file()
+
+
+def test_a_deadline_cuts_the_training_budget_so_the_job_ends_before_the_machine_goes_back(tmp_path):
+    """The twelfth session lost its last 120 steps and the evaluation: the machine went back 30 minutes
+    after it started, before the job (sized by STAGE2_S alone) ended. DEADLINE now caps every budget."""
+    stash, env, log = _machine(tmp_path)
+    now = int(subprocess.run(["date", "+%s"], capture_output=True, text=True).stdout)
+    _run("pipeline_v2.sh", env, PHASE="stage2more", STAGE2_S="1300", DEADLINE=str(now + 700), RESERVE_S="300")
+    (stage2,) = [c for c in _commands(log) if " stage2 --work" in c]
+    seconds = int(stage2.split("--max-seconds ", 1)[1].split()[0])
+    assert 390 <= seconds <= 400  # 700 s left, 300 s kept for generation, evaluation, export and the watch
+    assert "budget 1300 s cut to" in (stash / "work" / "pipeline.log").read_text()
+
+    # far from the deadline, or without one, the budget stays as asked; never below 60 s
+    for deadline, expected in ((str(now + 5000), 1300), ("", 1300), (str(now + 100), 60)):
+        shutil.rmtree(stash / "work" / "stage2", ignore_errors=True)
+        log.unlink()
+        _run("pipeline_v2.sh", env, PHASE="stage2more", STAGE2_S="1300", DEADLINE=deadline)
+        (stage2,) = [c for c in _commands(log) if " stage2 --work" in c]
+        assert f"--max-seconds {expected} " in stage2
