@@ -88,6 +88,9 @@ class TrainConfig:
     # with max_seconds: the decay also runs over the wall-clock budget (progress = the larger of the
     # step and time fractions), so a run that the budget stops early still ends at min_lr_ratio
     time_schedule: bool = False
+    # stop (after a checkpoint) before this step, the schedule left as max_steps / max_seconds define it:
+    # reproduces a run that was cut short (the shipped v8 is step 380 of a 1,200 s schedule)
+    stop_at_step: int | None = None
     tensorboard: bool = True  # when the tensorboard package is installed
     progress: bool = True
 

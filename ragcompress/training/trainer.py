@@ -286,6 +286,11 @@ def train(
 
     model.train()
     for step in range(start, cfg.max_steps):
+        if cfg.stop_at_step is not None and step >= cfg.stop_at_step:
+            finished = False
+            if env.main and step > start:
+                save_checkpoint(out, step, model, optimizer, state(step), cfg)
+            break
         if cfg.max_seconds is not None:
             elapsed = time.perf_counter() - started
             stop, clock_progress = _clock(
