@@ -286,23 +286,20 @@ def train(
 
     model.train()
     for step in range(start, cfg.max_steps):
-        if cfg.stop_at_step is not None and step >= cfg.stop_at_step:
+        stop = cfg.stop_at_step is not None and step >= cfg.stop_at_step
+        if cfg.max_seconds is not None:
+            elapsed = time.perf_counter() - started
+            out_of_time, clock_progress = _clock(
+                env, elapsed, elapsed + 2 * step_seconds, cfg.max_seconds, start_progress
+            )
+            stop = stop or out_of_time
+            if cfg.time_schedule:
+                time_progress = clock_progress
+        if stop:
             finished = False
             if env.main and step > start:
                 save_checkpoint(out, step, model, optimizer, state(step), cfg)
             break
-        if cfg.max_seconds is not None:
-            elapsed = time.perf_counter() - started
-            stop, clock_progress = _clock(
-                env, elapsed, elapsed + 2 * step_seconds, cfg.max_seconds, start_progress
-            )
-            if cfg.time_schedule:
-                time_progress = clock_progress
-            if stop:
-                finished = False
-                if env.main and step > start:
-                    save_checkpoint(out, step, model, optimizer, state(step), cfg)
-                break
         began = time.perf_counter()
         lr = learning_rate(cfg, step, time_progress)
         for group in optimizer.param_groups:

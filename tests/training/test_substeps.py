@@ -255,10 +255,18 @@ def test_stop_at_step_cuts_a_run_where_a_lost_machine_cut_it_with_the_schedule_u
 
     train_path, valid_path = write_recall_data(tmp_path, n_train=200)
     tok = tiny_tokenizer()
-    common = dict(
-        max_steps=10, warmup_steps=2, batch_size=4, segment_length=8, min_lr_ratio=0.1, save_every=0
+    cfg = tiny_train_config(
+        train_path,
+        valid_path,
+        tmp_path / "cut",
+        stop_at_step=4,
+        max_steps=10,
+        warmup_steps=2,
+        batch_size=4,
+        segment_length=8,
+        min_lr_ratio=0.1,
+        save_every=0,
     )
-    cfg = tiny_train_config(train_path, valid_path, tmp_path / "cut", stop_at_step=4, **common)
     result = train(cfg, model=tiny_model("llama", summary_length=2).train(), tokenizer=tok)
     assert not result.finished and [e["step"] for e in result.history] == [1, 2, 3, 4]
     for entry in result.history:  # the learning rates of the ten-step schedule, not of a four-step one
