@@ -92,7 +92,7 @@ def measure(kind: str, lora: bool, args, device) -> dict:
                 loss = model(input_ids=batch, labels=batch).loss
             loss.backward()
         else:
-            lm_substeps(model, batch, cfg, None, 1.0, autocast)
+            lm_substeps(model, batch, cfg, None, 1.0, autocast)  # (losses, KL terms): unused here
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 

@@ -35,6 +35,9 @@ class TrainConfig:
     # share of sequences whose every substep is [x ; x] (second half repeats the first): a strong,
     # autoencoding-style signal that makes the summary vectors carry content early in training
     repeat_fraction: float = 0.0
+    # weight of a self-distillation term: KL from the same model reading the context as plain text (no
+    # gradients) to its predictions after summary vectors (`steps.lm_substeps`); 0 turns it off
+    distill_weight: float = 0.0
 
     # --- fine-tuning
     lora: bool = True
@@ -117,6 +120,7 @@ class TrainConfig:
             ),
             (0 <= self.qa_text_fraction <= 1, "qa_text_fraction must be in [0, 1]"),
             (0 <= self.repeat_fraction <= 1, "repeat_fraction must be in [0, 1]"),
+            (self.distill_weight >= 0, "distill_weight must be ≥ 0 (0 turns self-distillation off)"),
             (bool(self.train_data) or bool(self.qa_data), "train_data is empty: give at least one data path"),
             (
                 not self.time_schedule or self.max_seconds is not None,

@@ -51,19 +51,45 @@ def with_repeats(batch: torch.Tensor, cfg, rng: np.random.Generator) -> torch.Te
     return out
 
 
-def lm_substeps(model, batch: torch.Tensor, cfg, rng, scale: float, autocast) -> list[torch.Tensor]:
+def distill_kl(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Mean over positions of KL(teacher ‖ student), both ``[batch, positions, vocab]`` logits."""
+    vocab = student.shape[-1]
+    return torch.nn.functional.kl_div(
+        student.float().log_softmax(-1).reshape(-1, vocab),
+        teacher.float().log_softmax(-1).reshape(-1, vocab),
+        log_target=True,
+        reduction="batchmean",
+    )
+
+
+def lm_substeps(
+    model, batch: torch.Tensor, cfg, rng, scale: float, autocast
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Forward and backward over the substeps of a batch of packed sequences; returns detached losses.
 
     With ``stop_gradient`` each substep is back-propagated as soon as it ends and the soft prompt is
     detached before the next one (truncated BPTT after ``segments_per_substep`` compression steps), so
     activation memory holds one substep at a time. Gradients only accumulate here; the trainer averages
     them over the ranks once per optimizer step.
+
+    With ``distill_weight`` the same model first reads each whole sequence as plain text (no
+    gradients), and every substep adds ``distill_weight`` × KL(text ‖ compressed) over the tokens it
+    predicts after summary vectors: self-distillation towards what the context would give as text, a
+    dense target for exactly the gain that compression should keep. The first segment of the sequence
+    has no context in either reading and is left out.
+
+    Returns the language-modelling losses of the substeps and (with ``distill_weight``) their KL terms.
     """
     core = unwrap(model)
     n = cfg.training_substeps
     length = cfg.substep_length
 
-    softprompt, total, losses = None, None, []
+    teacher = None
+    if cfg.distill_weight:
+        with torch.no_grad(), autocast():
+            teacher = core(input_ids=batch, use_cache=False).logits
+
+    softprompt, total, losses, kls = None, None, [], []
     for s in range(n):
         piece = batch[:, s * length : (s + 1) * length]
         lengths = substep_lengths(cfg, core, rng)
@@ -78,15 +104,21 @@ def lm_substeps(model, batch: torch.Tensor, cfg, rng, scale: float, autocast) ->
                 use_cache=False,
             )
         losses.append(out.loss.detach())
+        loss = out.loss
+        if teacher is not None:
+            first = lengths[0] if s == 0 else 0  # tokens read after at least one segment's vectors
+            kl = distill_kl(out.logits[:, first:], teacher[:, s * length + first : (s + 1) * length])
+            kls.append(kl.detach())
+            loss = loss + cfg.distill_weight * kl
         if cfg.stop_gradient:
-            (out.loss * scale / n).backward()
+            (loss * scale / n).backward()
             softprompt = None if last else out.softprompt.detach()
         else:
-            total = out.loss if total is None else total + out.loss
+            total = loss if total is None else total + loss
             softprompt = out.softprompt
     if not cfg.stop_gradient:
         (total * scale / n).backward()
-    return losses
+    return losses, kls
 
 
 def _pad_right(rows: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:

@@ -306,7 +306,7 @@ def train(
             group["lr"] = lr * group["lr_scale"]
         torch.manual_seed(cfg.seed * 1_000_003 + step)  # dropout: a pure function of the step
         rng = np.random.default_rng([cfg.seed, step, env.rank])  # segment breakpoints likewise
-        substep_losses, qa_losses = [], []
+        substep_losses, distill_losses, qa_losses = [], [], []
         for micro in range(cfg.grad_accum):
             if len(train_rows):
                 rows = batch_indices(
@@ -323,7 +323,10 @@ def train(
                     env.device
                 )
                 batch = with_repeats(batch, cfg, rng)
-                substep_losses.append(lm_substeps(model, batch, cfg, rng, 1 / cfg.grad_accum, autocast))
+                lm, kl = lm_substeps(model, batch, cfg, rng, 1 / cfg.grad_accum, autocast)
+                substep_losses.append(lm)
+                if kl:
+                    distill_losses.append(kl)
             if qa is not None:
                 examples = qa.batch(step, micro, cfg.grad_accum, cfg.qa_batch_size, env.world, env.rank)
                 loss = qa_loss(model, tokenizer, examples, cfg, env.device, autocast)
@@ -338,6 +341,8 @@ def train(
         logged = []  # the step's losses, averaged over the ranks
         if substep_losses:
             logged.append(torch.stack([torch.stack(m) for m in substep_losses]).float().mean(0))
+        if distill_losses:
+            logged.append(torch.stack([torch.stack(m) for m in distill_losses]).float().mean().reshape(1))
         if qa_losses:
             logged.append(torch.stack(qa_losses).float().mean().reshape(1))
         if logged and env.world > 1:
@@ -348,6 +353,8 @@ def train(
             per_substep = logged[0]
             metrics["loss"] = float(per_substep.mean())
             metrics.update({f"loss/substep{i}": float(v) for i, v in enumerate(per_substep)})
+        if distill_losses:
+            metrics["distill_kl"] = float(logged[1])
         if qa_losses:
             metrics["qa_loss"] = float(logged[-1])
         metrics["step_seconds"] = step_seconds = time.perf_counter() - began

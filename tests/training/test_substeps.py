@@ -50,6 +50,56 @@ def test_stop_gradient_keeps_substep_two_out_of_substep_one():
     assert not torch.allclose(full["embed_summary.weight"], stopped["embed_summary.weight"])
 
 
+def _kl(student, teacher):
+    """KL(teacher ‖ student) per position, written out: the reference for `distill_kl`."""
+    p = torch.softmax(teacher.double(), -1)
+    return (p * (torch.log(p) - torch.log_softmax(student.double(), -1))).sum(-1).mean()
+
+
+def test_distillation_adds_the_kl_to_the_text_reading_of_the_same_model():
+    cfg = TrainConfig(
+        train_data=["x"],
+        segment_length=6,
+        segments_per_substep=2,
+        training_substeps=2,
+        randomize_segments=False,
+        distill_weight=0.5,
+    )
+    model = tiny_model("llama", summary_length=2).train()
+    batch = random_ids(2, 24)
+    losses, kls = lm_substeps(model, batch, cfg, None, 1.0, contextlib.nullcontext)
+    got = _grads(model)
+    assert len(losses) == len(kls) == 2
+
+    # reference: the teacher is the model reading all 24 tokens as text, without gradients; substep 1's
+    # KL covers its second segment (the first has no context either way), substep 2's all its tokens
+    model.zero_grad()
+    with torch.no_grad():
+        teacher = model(batch).logits
+    first = model(batch[:, :12], labels=batch[:, :12], segment_lengths=[6, 6], output_softprompt=True)
+    kl1 = _kl(first.logits[:, 6:], teacher[:, 6:12])
+    ((first.loss + 0.5 * kl1) / 2).backward()
+    second = model(
+        batch[:, 12:], labels=batch[:, 12:], segment_lengths=[6, 6], softprompt=first.softprompt.detach()
+    )
+    kl2 = _kl(second.logits, teacher[:, 12:])
+    ((second.loss + 0.5 * kl2) / 2).backward()
+    torch.testing.assert_close(
+        torch.stack(kls).double(), torch.stack([kl1, kl2]).detach(), atol=1e-6, rtol=1e-5
+    )
+    assert kl1 > 0 and kl2 > 0
+    for name, grad in _grads(model).items():
+        torch.testing.assert_close(got[name], grad, atol=1e-6, rtol=1e-5)
+    # the left-out first segment: the compressed reading and the text reading agree there exactly
+    assert float(_kl(first.logits[:, :6].detach(), teacher[:, :6])) < 1e-10
+
+    # distill_weight=0: no teacher, no KL, the plain language-modelling gradients
+    model.zero_grad()
+    cfg.distill_weight = 0.0
+    losses0, kls0 = lm_substeps(model, batch, cfg, None, 1.0, contextlib.nullcontext)
+    assert kls0 == [] and torch.allclose(torch.stack(losses0), torch.stack(losses))
+
+
 def test_resume_gives_the_same_loss_curve(tmp_path):
     train_path, valid_path = write_recall_data(tmp_path, n_train=300)
     tok = tiny_tokenizer()
