@@ -63,7 +63,7 @@ def distill_kl(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
 
 
 def lm_substeps(
-    model, batch: torch.Tensor, cfg, rng, scale: float, autocast
+    model, batch: torch.Tensor, cfg, rng, scale: float, autocast, teacher=None
 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Forward and backward over the substeps of a batch of packed sequences; returns detached losses.
 
@@ -72,11 +72,12 @@ def lm_substeps(
     activation memory holds one substep at a time. Gradients only accumulate here; the trainer averages
     them over the ranks once per optimizer step.
 
-    With ``distill_weight`` the same model first reads each whole sequence as plain text (no
-    gradients), and every substep adds ``distill_weight`` × KL(text ‖ compressed) over the tokens it
-    predicts after summary vectors: self-distillation towards what the context would give as text, a
-    dense target for exactly the gain that compression should keep. The first segment of the sequence
-    has no context in either reading and is left out.
+    With ``distill_weight``, ``teacher`` (the trainer passes a frozen copy of the model as training
+    started) first reads each whole sequence as plain text, and every substep adds ``distill_weight`` ×
+    KL(text ‖ compressed) over the tokens it predicts after summary vectors: distillation towards what
+    the context gives as text, a dense target for exactly the gain that compression should keep. The
+    first segment of the sequence has no context in either reading and is left out. The teacher is
+    frozen because a teacher sharing the trained weights can lower the KL by reading text worse.
 
     Returns the language-modelling losses of the substeps and (with ``distill_weight``) their KL terms.
     """
@@ -84,10 +85,12 @@ def lm_substeps(
     n = cfg.training_substeps
     length = cfg.substep_length
 
-    teacher = None
+    reference = None
     if cfg.distill_weight:
+        if teacher is None:
+            raise ValueError("distill_weight > 0 needs a teacher model (the trainer passes a frozen copy)")
         with torch.no_grad(), autocast():
-            teacher = core(input_ids=batch, use_cache=False).logits
+            reference = teacher(input_ids=batch, use_cache=False).logits
 
     softprompt, total, losses, kls = None, None, [], []
     for s in range(n):
@@ -105,9 +108,9 @@ def lm_substeps(
             )
         losses.append(out.loss.detach())
         loss = out.loss
-        if teacher is not None:
+        if reference is not None:
             first = lengths[0] if s == 0 else 0  # tokens read after at least one segment's vectors
-            kl = distill_kl(out.logits[:, first:], teacher[:, s * length + first : (s + 1) * length])
+            kl = distill_kl(out.logits[:, first:], reference[:, s * length + first : (s + 1) * length])
             kls.append(kl.detach())
             loss = loss + cfg.distill_weight * kl
         if cfg.stop_gradient:

@@ -14,6 +14,7 @@ no rank's backward reached keeps no gradient, as in one process).
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import math
 import os
@@ -174,6 +175,13 @@ def prepare_for_training(model, cfg: TrainConfig, device: torch.device, sample: 
     return model.to(device)
 
 
+def _frozen_copy(model):
+    """A gradient-free copy of the AutoCompressor inside ``model`` (LoRA layers included), in eval mode."""
+    teacher = copy.deepcopy(unwrap(model)).eval()
+    teacher.requires_grad_(False)
+    return teacher
+
+
 def _optimizer(model, cfg: TrainConfig) -> torch.optim.Optimizer:
     summary, decay, plain = [], [], []
     for name, param in model.named_parameters():
@@ -260,6 +268,9 @@ def train(
     )
 
     optimizer = _optimizer(model, cfg)
+    # distillation's teacher: the model as this training starts (init_adapter loaded, before a resumed
+    # checkpoint), frozen, so a resumed run distils towards the same teacher as an uninterrupted one
+    teacher = _frozen_copy(model) if cfg.distill_weight else None
     start, start_progress = 0, 0.0
     if cfg.resume and (ckpt := latest_checkpoint(out)) is not None:
         state = load_checkpoint(ckpt, model, optimizer)
@@ -323,7 +334,7 @@ def train(
                     env.device
                 )
                 batch = with_repeats(batch, cfg, rng)
-                lm, kl = lm_substeps(model, batch, cfg, rng, 1 / cfg.grad_accum, autocast)
+                lm, kl = lm_substeps(model, batch, cfg, rng, 1 / cfg.grad_accum, autocast, teacher)
                 substep_losses.append(lm)
                 if kl:
                     distill_losses.append(kl)

@@ -8,7 +8,9 @@
 #                 evaluation of stage 2, stage 1 and the base
 #   PHASE=stage1more  (after stash_stage1.sh parked a stage-1 adapter as work/stage1a and the whole corpus)
 #                 stage 1 continued from it on the whole corpus for STAGE1B_S seconds (lr 4e-4, validation
-#                 every 300 steps), then the PPL table of the continued adapter and of work/stage1a
+#                 every 300 steps), then the PPL table of the continued adapter and of work/stage1a; as a
+#                 variant (stage1more@A+stage1more@B) it adds $EXTRA_NAME to its --set overrides, e.g.
+#                 EXTRA_B="distill_weight=1.0"
 #   PHASE=ablate  (after stash_stage1.sh parked the whole corpus) two stage-1 variants from the base at once,
 #                 one per GPU, for ABLATE_S seconds each: the phase-1 recipe plus the --set overrides in
 #                 ABLATE_A and ABLATE_B (e.g. ABLATE_A="" ABLATE_B="summary_length=100"), then the PPL table
@@ -67,6 +69,7 @@ fit() {
   fi
   echo $s
 }
+VEXTRA=""; [ -n "$VARIANT" ] && { x=EXTRA_$VARIANT; VEXTRA=${!x}; }   # a variant's own overrides
 finalize() { [ -d $W/$1/final ] || python3 scripts/train_default.py finalize --which $1 --work $W >> $W/$1.log 2>&1; }
 # every stage-1 job: affine readout, 25 % repeat rows, the LR decay run over the time budget
 STAGE1_RECIPE="progress=false summary_readout=affine repeat_fraction=0.25 time_schedule=true save_every=100 max_valid_sequences=32"
@@ -86,7 +89,7 @@ if [ "${PHASE:-stage1}" = stage1 ]; then
   echo "stage1 done at $(el) s" >> $W/pipeline.log
 elif [ "$PHASE" = stage1more ]; then
   C=$S/full/corpus
-  continue_stage1 $(fit ${STAGE1B_S:-1200}) stage1.log eval_every=300 seed=4
+  continue_stage1 $(fit ${STAGE1B_S:-1200}) stage1.log eval_every=300 seed=4 $VEXTRA
   echo "stage1 (continued) done at $(el) s" >> $W/pipeline.log
   python3 scripts/train_default.py eval --work $W --corpus $C --models stage1 stage1a --tables ppl \
     --ppl-windows 120 --ppl-per-source 24 2>&1 | grep -v -i warn > $W/eval.log
@@ -108,7 +111,6 @@ elif [ "$PHASE" = ablate ]; then
 else
   C=$S/full/corpus
   # stage2 SECONDS KEY=VALUE...: stage 2 from the stage-1 adapter (or init_adapter=...), then its final adapter
-  VEXTRA=""; [ -n "$VARIANT" ] && { x=EXTRA_$VARIANT; VEXTRA=${!x}; }   # a variant's own overrides
   stage2() {
     $TRAIN scripts/train_default.py stage2 --work $W --corpus $C --qa-entities ${QA_ENTITIES:-2000} --max-seconds $(fit $1) --set progress=false \
       summary_readout=affine time_schedule=true batch_size=4 eval_every=0 "${@:2}" $STAGE2_EXTRA $VEXTRA 2>&1 \

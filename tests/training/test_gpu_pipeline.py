@@ -119,6 +119,36 @@ def test_two_stage2_variants_share_the_machine_in_their_own_folders(tmp_path):
         assert {"A/stage2.log", "B/stage2.log", "pipeline.log"} <= set(tar.getnames())
 
 
+def test_two_stage1_variants_continue_the_parked_adapter_with_their_own_overrides(tmp_path):
+    stash, env, log = _machine(tmp_path)
+    shutil.copytree(stash / "work" / "stage2a", stash / "work" / "stage1a")
+    _run(
+        "pipeline_v2.sh", env, PHASE="stage1more@A+stage1more@B", STAGE1B_S="60", EXTRA_B="distill_weight=1.0"
+    )
+    work = stash / "work"
+    lines = _commands(log)
+    train = [c for c in lines if " stage1 --work" in c]
+    a = next(c for c in train if f"--work {work}/A " in c)
+    b = next(c for c in train if f"--work {work}/B " in c)
+    assert a.startswith("GPUS=0,1 ") and b.startswith("GPUS=2,3 ")
+    for cmd, name in ((a, "A"), (b, "B")):
+        assert f"init_adapter={work}/{name}/stage1a/final" in cmd
+    assert "distill_weight=1.0" in b and "distill_weight" not in a
+    assert TrainConfig().override(b.split(" --set ", 1)[1].split()).distill_weight == 1.0
+    evals = [c for c in lines if " eval --work" in c]
+    assert len(evals) == 2 and all("--models stage1 stage1a" in c for c in evals)
+    assert (work / "all.done").is_file()
+
+    out = tmp_path / "out"
+    out.mkdir()
+    _run("watch_v1.sh", env, "5", OUT=str(out))
+    assert sorted(p.name for p in out.iterdir()) == [
+        "A-stage1-final.tar",
+        "B-stage1-final.tar",
+        "results.tar",
+    ]
+
+
 def test_ablation_and_continuation_split_the_gpus(tmp_path):
     stash, env, log = _machine(tmp_path)
     _run(

@@ -12,6 +12,7 @@ from tiny import random_ids, tiny_model, tiny_tokenizer
 from ragcompress.training import TrainConfig, train
 from ragcompress.training.lora import apply_lora, load_adapter, save_adapter
 from ragcompress.training.steps import lm_substeps
+from ragcompress.training.trainer import _frozen_copy
 
 
 def _grads(model):
@@ -56,7 +57,7 @@ def _kl(student, teacher):
     return (p * (torch.log(p) - torch.log_softmax(student.double(), -1))).sum(-1).mean()
 
 
-def test_distillation_adds_the_kl_to_the_text_reading_of_the_same_model():
+def test_distillation_adds_the_kl_to_a_frozen_teachers_text_reading():
     cfg = TrainConfig(
         train_data=["x"],
         segment_length=6,
@@ -66,16 +67,23 @@ def test_distillation_adds_the_kl_to_the_text_reading_of_the_same_model():
         distill_weight=0.5,
     )
     model = tiny_model("llama", summary_length=2).train()
+    frozen = _frozen_copy(model)
+    with torch.no_grad():  # training has moved the student away from the teacher
+        for param in model.parameters():
+            param.add_(torch.randn_like(param) * 0.02)
     batch = random_ids(2, 24)
-    losses, kls = lm_substeps(model, batch, cfg, None, 1.0, contextlib.nullcontext)
+    with pytest.raises(ValueError, match="needs a teacher"):
+        lm_substeps(model, batch, cfg, None, 1.0, contextlib.nullcontext)
+    losses, kls = lm_substeps(model, batch, cfg, None, 1.0, contextlib.nullcontext, frozen)
     got = _grads(model)
     assert len(losses) == len(kls) == 2
+    assert all(p.grad is None for p in frozen.parameters())
 
-    # reference: the teacher is the model reading all 24 tokens as text, without gradients; substep 1's
-    # KL covers its second segment (the first has no context either way), substep 2's all its tokens
+    # reference: the teacher reads all 24 tokens as text; substep 1's KL covers its second segment (the
+    # first has no context in either reading), substep 2's all its tokens
     model.zero_grad()
     with torch.no_grad():
-        teacher = model(batch).logits
+        teacher = frozen(batch).logits
     first = model(batch[:, :12], labels=batch[:, :12], segment_lengths=[6, 6], output_softprompt=True)
     kl1 = _kl(first.logits[:, 6:], teacher[:, 6:12])
     ((first.loss + 0.5 * kl1) / 2).backward()
@@ -90,8 +98,9 @@ def test_distillation_adds_the_kl_to_the_text_reading_of_the_same_model():
     assert kl1 > 0 and kl2 > 0
     for name, grad in _grads(model).items():
         torch.testing.assert_close(got[name], grad, atol=1e-6, rtol=1e-5)
-    # the left-out first segment: the compressed reading and the text reading agree there exactly
-    assert float(_kl(first.logits[:, :6].detach(), teacher[:, :6])) < 1e-10
+    # the left-out first segment: with the teacher's own weights the two readings agree there exactly
+    alone = frozen(batch[:, :12], segment_lengths=[6, 6]).logits
+    assert float(_kl(alone[:, :6], teacher[:, :6])) < 1e-10
 
     # distill_weight=0: no teacher, no KL, the plain language-modelling gradients
     model.zero_grad()
