@@ -35,9 +35,12 @@ class TrainConfig:
     # share of sequences whose every substep is [x ; x] (second half repeats the first): a strong,
     # autoencoding-style signal that makes the summary vectors carry content early in training
     repeat_fraction: float = 0.0
-    # weight of a self-distillation term: KL from the same model reading the context as plain text (no
+    # weight of a distillation term: KL from the model reading the context as plain text (the teacher, no
     # gradients) to its predictions after summary vectors (`steps.lm_substeps`); 0 turns it off
     distill_weight: float = 0.0
+    # the teacher: "frozen" (a copy of the model as training starts) or "self" (the model being trained,
+    # read without gradients; what the shipped v9's stage 2 used, kept to reproduce it)
+    distill_teacher: str = "frozen"
 
     # --- fine-tuning
     lora: bool = True
@@ -120,7 +123,8 @@ class TrainConfig:
             ),
             (0 <= self.qa_text_fraction <= 1, "qa_text_fraction must be in [0, 1]"),
             (0 <= self.repeat_fraction <= 1, "repeat_fraction must be in [0, 1]"),
-            (self.distill_weight >= 0, "distill_weight must be ≥ 0 (0 turns self-distillation off)"),
+            (self.distill_weight >= 0, "distill_weight must be ≥ 0 (0 turns distillation off)"),
+            (self.distill_teacher in ("frozen", "self"), "distill_teacher must be frozen or self"),
             (bool(self.train_data) or bool(self.qa_data), "train_data is empty: give at least one data path"),
             (
                 not self.time_schedule or self.max_seconds is not None,

@@ -76,8 +76,9 @@ def lm_substeps(
     started) first reads each whole sequence as plain text, and every substep adds ``distill_weight`` ×
     KL(text ‖ compressed) over the tokens it predicts after summary vectors: distillation towards what
     the context gives as text, a dense target for exactly the gain that compression should keep. The
-    first segment of the sequence has no context in either reading and is left out. The teacher is
-    frozen because a teacher sharing the trained weights can lower the KL by reading text worse.
+    first segment of the sequence has no context in either reading and is left out. A frozen teacher is
+    the default because one sharing the trained weights (``distill_teacher=self``) can also lower the
+    KL by reading text worse.
 
     Returns the language-modelling losses of the substeps and (with ``distill_weight``) their KL terms.
     """

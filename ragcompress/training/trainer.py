@@ -269,8 +269,11 @@ def train(
 
     optimizer = _optimizer(model, cfg)
     # distillation's teacher: the model as this training starts (init_adapter loaded, before a resumed
-    # checkpoint), frozen, so a resumed run distils towards the same teacher as an uninterrupted one
-    teacher = _frozen_copy(model) if cfg.distill_weight else None
+    # checkpoint), frozen, so a resumed run distils towards the same teacher as an uninterrupted one; or
+    # with distill_teacher=self the trained model itself (lm_substeps reads it without gradients)
+    teacher = None
+    if cfg.distill_weight:
+        teacher = _frozen_copy(model) if cfg.distill_teacher == "frozen" else unwrap(model)
     start, start_progress = 0, 0.0
     if cfg.resume and (ckpt := latest_checkpoint(out)) is not None:
         state = load_checkpoint(ckpt, model, optimizer)

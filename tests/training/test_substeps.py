@@ -102,11 +102,45 @@ def test_distillation_adds_the_kl_to_a_frozen_teachers_text_reading():
     alone = frozen(batch[:, :12], segment_lengths=[6, 6]).logits
     assert float(_kl(alone[:, :6], teacher[:, :6])) < 1e-10
 
+    # distill_teacher=self: the trained model is its own teacher, read without gradients
+    model.zero_grad()
+    _, kls_self = lm_substeps(model, batch, cfg, None, 1.0, contextlib.nullcontext, model)
+    with torch.no_grad():
+        own = model(batch).logits
+    expected = _kl(first.logits[:, 6:].detach(), own[:, 6:12])
+    torch.testing.assert_close(kls_self[0].double(), expected, atol=1e-6, rtol=1e-5)
+
     # distill_weight=0: no teacher, no KL, the plain language-modelling gradients
     model.zero_grad()
     cfg.distill_weight = 0.0
     losses0, kls0 = lm_substeps(model, batch, cfg, None, 1.0, contextlib.nullcontext)
     assert kls0 == [] and torch.allclose(torch.stack(losses0), torch.stack(losses))
+
+
+def test_distillation_from_a_text_reader_closes_the_gap_to_it(tmp_path):
+    """A model that learned to copy a key as plain text teaches its compressed reading: the KL falls."""
+    train_path, valid_path = write_recall_data(tmp_path, n_train=2000)
+    torch.manual_seed(0)
+    model = tiny_model("llama", summary_length=2).train()
+    text = tiny_train_config(
+        train_path, valid_path, tmp_path / "text", segment_length=32, segments_per_substep=1, max_steps=300
+    )
+    train(text, model=model, tokenizer=tiny_tokenizer())
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    cfg = tiny_train_config(
+        train_path,
+        valid_path,
+        tmp_path / "distil",
+        distill_weight=1.0,
+        max_steps=100,
+        warmup_steps=5,
+        log_every=10,
+    )
+    history = train(cfg, model=model, tokenizer=tiny_tokenizer()).history
+    kl = [h["distill_kl"] for h in history]
+    assert kl[0] > 1.0  # untrained summary vectors: the key is unknown to the compressed reading
+    assert sum(kl[-10:]) / 10 < 0.25 * kl[0]
+    assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
 def test_resume_gives_the_same_loss_curve(tmp_path):
