@@ -95,7 +95,7 @@ class TrainConfig:
     # step and time fractions), so a run that the budget stops early still ends at min_lr_ratio
     time_schedule: bool = False
     # stop (after a checkpoint) before this step, the schedule left as max_steps / max_seconds define it:
-    # reproduces a run that was cut short (the shipped v8 is step 380 of a 1,200 s schedule)
+    # reproduces a run that was cut short (v8 is step 380 of a 1,200 s schedule, v9 step 420 of 1,348 s)
     stop_at_step: int | None = None
     tensorboard: bool = True  # when the tensorboard package is installed
     progress: bool = True

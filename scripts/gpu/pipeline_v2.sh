@@ -25,6 +25,7 @@
 #                 to its stage-2 jobs, and does not export (two variants would write the same package folder)
 # Training runs data-parallel over all the machine's GPUs (env.sh: TRAIN is torchrun when there are
 # several), so a 2-GPU machine doubles the global batch in the same time; evaluation uses one GPU.
+# STAGE1_EXTRA: more key=value overrides for PHASE=stage2's stage-1 continuation, e.g. STAGE1_EXTRA=distill_weight=1.0
 # STAGE2_EXTRA: more key=value overrides for both stage-2 jobs, without spaces inside a value, e.g.
 #   STAGE2_EXTRA='qa_kind_weights={"year":3,"number":3} repeat_fraction=0.25'
 # QA_ENTITIES: how many synthetic entities stage 2's QA set draws its questions from (default 2,000,
@@ -130,7 +131,7 @@ else
     evaluate stage2
   else
     if [ "${STAGE1B_S:-0}" -gt 0 ]; then
-      continue_stage1 $STAGE1B_S stage1b.log eval_every=0 seed=2
+      continue_stage1 $STAGE1B_S stage1b.log eval_every=0 seed=2 $STAGE1_EXTRA
     else
       mkdir -p $W/stage1 && cp -r $W/stage1a/final $W/stage1/
     fi

@@ -149,6 +149,28 @@ def test_two_stage1_variants_continue_the_parked_adapter_with_their_own_override
     ]
 
 
+def test_stage1_then_stage2_each_take_their_own_overrides(tmp_path):
+    stash, env, log = _machine(tmp_path)
+    shutil.copytree(stash / "work" / "stage2a", stash / "work" / "stage1a")
+    _run(
+        "pipeline_v2.sh",
+        env,
+        PHASE="stage2",
+        STAGE1B_S="60",
+        STAGE2_S="60",
+        STAGE1_EXTRA="distill_weight=1.0",
+        STAGE2_EXTRA="distill_weight=0.5",
+        EVAL_MODELS="stage2 stage1",
+    )
+    lines = _commands(log)
+    stage1 = next(c for c in lines if " stage1 --work" in c)
+    stage2 = next(c for c in lines if " stage2 --work" in c)
+    assert "init_adapter=" in stage1 and stage1.endswith("distill_weight=1.0")
+    assert "distill_weight=0.5" in stage2 and "distill_weight=1.0" not in stage2
+    assert any(" eval --work" in c and "--models stage2 stage1" in c for c in lines)
+    assert len([c for c in lines if " export " in c]) == 1
+
+
 def test_ablation_and_continuation_split_the_gpus(tmp_path):
     stash, env, log = _machine(tmp_path)
     _run(
