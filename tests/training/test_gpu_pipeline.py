@@ -67,6 +67,14 @@ def _run(script, env, *args, **extra):
     return done
 
 
+def _watch(tmp_path, env):
+    """Run a 5-second watch after the job; returns the folder it filled (its $OUT)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    _run("watch_v1.sh", env, "5", OUT=str(out))
+    return out
+
+
 def _commands(log):
     return log.read_text().splitlines()
 
@@ -107,9 +115,7 @@ def test_two_stage2_variants_share_the_machine_in_their_own_folders(tmp_path):
     assert "phase stage2more@A on GPUs 0,1" in (work / "pipeline.log").read_text()
 
     # a watch after the job returns each variant's final adapter and the logs
-    out = tmp_path / "out"
-    out.mkdir()
-    _run("watch_v1.sh", env, "5", OUT=str(out))
+    out = _watch(tmp_path, env)
     assert sorted(p.name for p in out.iterdir()) == [
         "A-stage2-final.tar",
         "B-stage2-final.tar",
@@ -139,9 +145,7 @@ def test_two_stage1_variants_continue_the_parked_adapter_with_their_own_override
     assert len(evals) == 2 and all("--models stage1 stage1a" in c for c in evals)
     assert (work / "all.done").is_file()
 
-    out = tmp_path / "out"
-    out.mkdir()
-    _run("watch_v1.sh", env, "5", OUT=str(out))
+    out = _watch(tmp_path, env)
     assert sorted(p.name for p in out.iterdir()) == [
         "A-stage1-final.tar",
         "B-stage1-final.tar",

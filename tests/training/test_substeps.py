@@ -19,14 +19,20 @@ def _grads(model):
     return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
-def test_stop_gradient_keeps_substep_two_out_of_substep_one():
-    cfg = TrainConfig(
+def _two_by_two(**overrides) -> TrainConfig:
+    """2 substeps × 2 fixed segments of 6 tokens: 24-token sequences."""
+    return TrainConfig(
         train_data=["x"],
         segment_length=6,
         segments_per_substep=2,
         training_substeps=2,
         randomize_segments=False,
+        **overrides,
     )
+
+
+def test_stop_gradient_keeps_substep_two_out_of_substep_one():
+    cfg = _two_by_two()
     model = tiny_model("llama", summary_length=2).train()
     batch = random_ids(2, 24)
     lm_substeps(model, batch, cfg, None, 1.0, contextlib.nullcontext)
@@ -58,14 +64,7 @@ def _kl(student, teacher):
 
 
 def test_distillation_adds_the_kl_to_a_frozen_teachers_text_reading():
-    cfg = TrainConfig(
-        train_data=["x"],
-        segment_length=6,
-        segments_per_substep=2,
-        training_substeps=2,
-        randomize_segments=False,
-        distill_weight=0.5,
-    )
+    cfg = _two_by_two(distill_weight=0.5)
     model = tiny_model("llama", summary_length=2).train()
     frozen = _frozen_copy(model)
     with torch.no_grad():  # training has moved the student away from the teacher
