@@ -146,7 +146,7 @@ def compare_command(
 @eval_app.command("qa")
 def qa_command(
     dataset: Path = typer.Argument(
-        ..., help="a dir with corpus/*.txt and questions.jsonl (DESIGN.md format)"
+        ..., help="a dir with corpus/*.txt and questions.jsonl (docs/design.md format)"
     ),
     model: str = typer.Option("default"),
     embedder: str = typer.Option("default"),

@@ -1,4 +1,4 @@
-"""Retrieval-QA evaluation (exact match / F1) on a dataset in the DESIGN.md format.
+"""Retrieval-QA evaluation (exact match / F1) on a dataset in the docs/design.md format.
 
 Modes compared on the same retrieved passages: ``none`` (question only), ``text`` (the k passages as
 plain text) and ``fused`` (their summary vectors, concatenated least → most relevant). Retrieval is

@@ -1,4 +1,4 @@
-"""A synthetic retrieval-QA set about invented entities, in the evaluation data format of DESIGN.md.
+"""A synthetic retrieval-QA set about invented entities, in the evaluation data format of docs/design.md.
 
 No QA set ships offline, so we generate one. It serves twice: to train the default model's answer
 format (read summary vectors of k passages, then a question, answer briefly) and to measure EM/F1 for

@@ -74,7 +74,7 @@ class TrainConfig:
     max_valid_sequences: int = 64
 
     # --- stage 2: fused retrieval-QA mixed into the language-modelling steps
-    qa_data: list[str] = field(default_factory=list)  # dirs in the DESIGN.md eval format
+    qa_data: list[str] = field(default_factory=list)  # dirs in the docs/design.md eval format
     qa_batch_size: int = 8  # QA examples per device per micro-step
     qa_k: int = 5
     qa_passage_tokens: int = 256

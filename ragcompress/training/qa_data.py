@@ -1,4 +1,4 @@
-"""Fused-QA training examples for stage 2, read from datasets in the DESIGN.md evaluation format.
+"""Fused-QA training examples for stage 2, read from datasets in the evaluation format of docs/design.md.
 
 Each example is ``{"question", "answer", "passages": [k texts, least → most relevant], "text_mode"}``.
 Several distractor draws ("variants") of every question are materialised once, then batches are picked
