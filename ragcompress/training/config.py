@@ -62,6 +62,15 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     bf16: bool | None = None  # default: on for CUDA
     seed: int = 0
+    # the fast path (`training.fastpath`): segments padded to multiples of segment_bucket tokens (static
+    # shapes), causal attention without masks (no host-device syncs); default on for CUDA, and it falls
+    # back with one logged reason for models it cannot reproduce (OPT, sliding windows, non-SDPA)
+    fast_path: bool | None = None
+    segment_bucket: int = 64
+    # torch.compile of the decoder on the fast path (default on for CUDA; compile=false keeps the rest)
+    compile: bool | None = None
+    compile_mode: str = "default"  # or reduce-overhead, max-autotune, max-autotune-no-cudagraphs
+    compile_scope: str = "layers"  # each decoder layer (one graph for all, quick to build) or "decoder"
 
     # --- data
     train_data: list[str] = field(default_factory=list)
@@ -125,6 +134,13 @@ class TrainConfig:
             (0 <= self.repeat_fraction <= 1, "repeat_fraction must be in [0, 1]"),
             (self.distill_weight >= 0, "distill_weight must be ≥ 0 (0 turns distillation off)"),
             (self.distill_teacher in ("frozen", "self"), "distill_teacher must be frozen or self"),
+            (self.segment_bucket >= 0, "segment_bucket must be ≥ 0 (0: no padding)"),
+            (self.compile_scope in ("layers", "decoder"), "compile_scope must be layers or decoder"),
+            (
+                self.compile_mode
+                in ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
+                "compile_mode must be default, reduce-overhead, max-autotune or max-autotune-no-cudagraphs",
+            ),
             (bool(self.train_data) or bool(self.qa_data), "train_data is empty: give at least one data path"),
             (
                 not self.time_schedule or self.max_seconds is not None,

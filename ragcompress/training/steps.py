@@ -63,7 +63,7 @@ def distill_kl(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
 
 
 def lm_substeps(
-    model, batch: torch.Tensor, cfg, rng, scale: float, autocast, teacher=None
+    model, batch: torch.Tensor, cfg, rng, scale: float, autocast, teacher=None, forward=None
 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Forward and backward over the substeps of a batch of packed sequences; returns detached losses.
 
@@ -80,9 +80,13 @@ def lm_substeps(
     the default because one sharing the trained weights (``distill_teacher=self``) can also lower the
     KL by reading text worse.
 
+    ``forward`` replaces the model's own segment loop for the substeps (the trainer passes the fast
+    path's `fastpath.FastSegmentLoop`, which computes the same outputs with padded, repeating shapes).
+
     Returns the language-modelling losses of the substeps and (with ``distill_weight``) their KL terms.
     """
     core = unwrap(model)
+    forward = forward or model
     n = cfg.training_substeps
     length = cfg.substep_length
 
@@ -99,7 +103,7 @@ def lm_substeps(
         lengths = substep_lengths(cfg, core, rng)
         last = s == n - 1
         with autocast():
-            out = model(
+            out = forward(
                 input_ids=piece,
                 labels=piece,
                 segment_lengths=lengths,

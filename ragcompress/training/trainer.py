@@ -28,6 +28,7 @@ import torch
 import torch.distributed as dist
 
 from ragcompress.modeling import AutoCompressor, unwrap
+from ragcompress.training import fastpath
 from ragcompress.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from ragcompress.training.config import TrainConfig
 from ragcompress.training.data import batch_indices, build_sequences
@@ -274,6 +275,8 @@ def train(
     teacher = None
     if cfg.distill_weight:
         teacher = _frozen_copy(model) if cfg.distill_teacher == "frozen" else unwrap(model)
+    # after the teacher's copy: compiling changes the decoder's modules in place
+    fast = fastpath.enable(model, cfg, env.device, say=print if env.main else lambda _: None)
     start, start_progress = 0, 0.0
     if cfg.resume and (ckpt := latest_checkpoint(out)) is not None:
         state = load_checkpoint(ckpt, model, optimizer)
@@ -337,13 +340,14 @@ def train(
                     env.device
                 )
                 batch = with_repeats(batch, cfg, rng)
-                lm, kl = lm_substeps(model, batch, cfg, rng, 1 / cfg.grad_accum, autocast, teacher)
+                lm, kl = lm_substeps(model, batch, cfg, rng, 1 / cfg.grad_accum, autocast, teacher, fast)
                 substep_losses.append(lm)
                 if kl:
                     distill_losses.append(kl)
             if qa is not None:
                 examples = qa.batch(step, micro, cfg.grad_accum, cfg.qa_batch_size, env.world, env.rank)
-                loss = qa_loss(model, tokenizer, examples, cfg, env.device, autocast)
+                with fastpath.uncompiled():  # padded batches of varying shapes: not worth graphs
+                    loss = qa_loss(model, tokenizer, examples, cfg, env.device, autocast)
                 (loss * cfg.qa_loss_weight / cfg.grad_accum).backward()
                 qa_losses.append(loss.detach())
         _average_gradients(trainable, env)
@@ -380,7 +384,8 @@ def train(
             and len(valid_rows)
             and env.main
         ):
-            valid = validate(model, valid_rows, cfg, env.device, autocast)
+            with fastpath.uncompiled():
+                valid = validate(model, valid_rows, cfg, env.device, autocast)
             metrics.update(valid)
         history.append(metrics)
         logger.log(metrics, force=done == cfg.max_steps or "valid/sequences" in metrics)
