@@ -84,7 +84,20 @@ def stage_config(name: str, args, overrides: list[str]):
     if name == "stage2":
         qa = synthqa_dir(args.work, "train", args.qa_entities, seed=0)
         values += [f"qa_data={json.dumps([str(qa)])}", f"init_adapter={args.work / 'stage1' / 'final'}"]
-    return cfg.override(values + overrides)
+    cfg = cfg.override(values + overrides)
+    _refuse_heldout_qa(cfg.qa_data)
+    return cfg
+
+
+def _refuse_heldout_qa(dirs: list[str]) -> None:
+    """Stop before loading any model if a `--set qa_data=...` names a held-out evaluation set."""
+    from ragcompress.eval.heldout import HeldOutDataError, refuse_heldout_dir
+
+    for directory in dirs:
+        try:
+            refuse_heldout_dir(directory)
+        except HeldOutDataError as error:
+            raise SystemExit(str(error)) from None
 
 
 def run_stage(name: str, args) -> None:

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ragcompress.eval import synthqa_ood
 from ragcompress.eval.qa_metrics import normalize_answer
 from ragcompress.eval.synthqa_examples import training_examples
 from ragcompress.eval.synthqa_facts import Context, KindSpec, Value, with_article
@@ -39,7 +40,7 @@ CONFUSION_SHARE = 0.4
 PRONOUN_SHARE, NOUN_SHARE = 0.4, 0.35
 
 
-__all__ = ["DatasetFormatError", "SynthQA", "generate", "read", "training_examples", "write"]
+__all__ = ["STYLES", "DatasetFormatError", "SynthQA", "generate", "read", "training_examples", "write"]
 
 
 class DatasetFormatError(ValueError):
@@ -183,11 +184,21 @@ def _questions(entity: _Entity, document: str, rng: random.Random) -> list[dict]
     return questions
 
 
-def generate(split: str, n_entities: int, seed: int) -> SynthQA:
+STYLES = ("default", "ood")
+
+
+def generate(split: str, n_entities: int, seed: int, style: str = "default") -> SynthQA:
     """A dataset of `n_entities` documents with 1-3 questions each; deterministic in (split, n, seed).
 
     `split` is "train", "dev" or "test"; names of different splits never overlap, whatever the seeds.
+    `style="ood"` gives the out-of-distribution evaluation set of `synthqa_ood` instead: other entity
+    kinds, document shapes and question phrasings, "dev"/"test" only, and refused as training data.
     """
+    if style == "ood":
+        documents, questions, meta = synthqa_ood.make(split, n_entities, seed)
+        return SynthQA(documents=documents, questions=questions, entities=meta)
+    if style != "default":
+        raise ValueError(f"unknown style {style!r}; expected one of {', '.join(STYLES)}")
     if n_entities < 1:
         raise ValueError("n_entities must be at least 1")
     # A string seed is hashed with SHA-512 by `random`, so it is stable across runs and processes.

@@ -26,12 +26,15 @@ class QAExamples:
         variants: int = 4,
         kind_weights: dict[str, float] | None = None,
     ):
+        from ragcompress.eval.heldout import refuse_heldout
         from ragcompress.eval.qa_metrics import answer_kind
         from ragcompress.eval.synthqa import read, training_examples
 
         self.examples: list[dict] = []
         for number, directory in enumerate(dirs):
             dataset = read(directory)
+            # evaluation-only sets (synthqa style "ood", the real-document set) must never be trained on
+            refuse_heldout(dataset.questions, directory)
             for variant in range(variants):
                 for example in training_examples(dataset, k=k, rng_seed=seed * 1000 + variant):
                     # the dataset's place in the list, not its path: the same choices on every machine
