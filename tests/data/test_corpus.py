@@ -1,8 +1,11 @@
 """The training corpus: split, Gutenberg stripping, GCIDE grouping, and the real readers when installed."""
 
 import gzip
+import importlib.util
 import itertools
+import json
 import random
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +25,8 @@ from ragcompress.data.corpus import (
     strip_gutenberg,
 )
 from ragcompress.defaults import cache_root
+
+REPO = Path(__file__).resolve().parents[2]
 
 # -------------------------------------------------------------------------------------------- split
 
@@ -217,3 +222,31 @@ def test_small_real_sources_have_every_split(name):
     splits = split_documents(docs)
     assert all(len(splits[s]) >= 2 for s in SPLITS)
     assert not any("Project Gutenberg" in d.text for d in docs)
+
+
+# ------------------------------------------------------------------------- held-out evaluation pages
+
+
+def _build_corpus_script():
+    spec = importlib.util.spec_from_file_location("build_corpus", REPO / "scripts" / "build_corpus.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", ["python-docs", "linux-docs"])
+def test_the_built_training_corpus_holds_no_evaluation_page(name, tmp_path):
+    script = _build_corpus_script()
+    listed = {i for i in script.heldout_ids() if i.startswith(f"{name}/")}
+    assert listed  # the real-document QA set uses pages of both documentation sources
+    script.build_source(name, _input_or_skip(name), tmp_path, None)
+    ids = {split: {json.loads(line)["id"] for line in open(tmp_path / name / f"{split}.jsonl")} for split in SPLITS}
+    assert listed <= set().union(*ids.values())  # every listed page exists in this package version
+    assert listed.isdisjoint(ids["train"])
+    # the list is enforced, not just lucky: hold out train pages too and they leave the train split only
+    extra = set(sorted(ids["train"])[:3])
+    entry = script.build_source(name, _input_or_skip(name), tmp_path, None, heldout=listed | extra)
+    train = {json.loads(line)["id"] for line in open(tmp_path / name / "train.jsonl")}
+    assert (listed | extra).isdisjoint(train) and entry["held_out_of_train"] == 3
+    assert entry["files"]["train"]["documents"] == len(ids["train"]) - 3
+    assert {json.loads(line)["id"] for line in open(tmp_path / name / "test.jsonl")} == ids["test"]
