@@ -5,7 +5,7 @@ chunks = chunk_documents(result.documents, tokenizer, chunk_tokens=512, overlap=
 """
 
 from indexing.chunker import Chunk, chunk_document, chunk_documents, validate_chunking
-from indexing.readers import CorpusError, Document, ReadResult, Skipped, read_corpus
+from indexing.readers import CorpusError, Document, ReadResult, Skipped, read_corpus, unescape_name
 
 __all__ = [
     "Chunk",
@@ -16,5 +16,6 @@ __all__ = [
     "chunk_document",
     "chunk_documents",
     "read_corpus",
+    "unescape_name",
     "validate_chunking",
 ]

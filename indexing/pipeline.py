@@ -55,6 +55,14 @@ class IndexReport:
     commits: int
     stats: StoreStats  # the whole index after this run
     timings: dict[str, float] = field(default_factory=dict)  # read, load, chunk, embed, compress, write
+    # Documents left as indexed before, because their file or folder exists but could not be read (the
+    # reasons are in ``skipped``, flagged ``unreadable``): a failed read is not a deletion.
+    kept_unreadable: int = 0
+
+    @property
+    def unreadable(self) -> list[Skipped]:
+        """Files and folders that exist but could not be read: this run is incomplete for them."""
+        return [s for s in self.skipped if s.unreadable]
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -81,13 +89,15 @@ def index_corpus(
     progress: bool | ProgressReporter = True,
     workers: int | None = None,
     on_commit: Callable[[CommitInfo], None] | None = None,
+    follow_links: bool = False,
 ) -> IndexReport:
     """Index (or update the index of) ``corpus``; see docs/indexing.md.
 
     ``model``/``embedder`` are specs (None = the embedded defaults, a path, an HF id) or loaded
     ``(model, tokenizer, ModelInfo)`` / ``(SentenceTransformer, id)`` tuples (local engine only).
     ``engine`` is "local", "ray" or an ``Engine`` instance (which then holds the models and device).
-    ``batch_size`` defaults to 32 chunks on a GPU and 8 on CPU. Raises ``IndexingError`` (and
+    ``follow_links`` also reads symbolic links that lead out of the corpus (by default they are skipped
+    and reported). ``batch_size`` defaults to 32 chunks on a GPU and 8 on CPU. Raises ``IndexingError`` (and
     ``StoreMismatchError`` / ``StoreLockedError`` from the store) with one-line messages.
     """
     started = time.perf_counter()
@@ -101,7 +111,7 @@ def index_corpus(
     with reporter:
         reporter.stage("reading")
         try:
-            read = read_corpus(corpus)
+            read = read_corpus(corpus, follow_links=follow_links)
         except CorpusError as error:
             raise IndexingError(str(error)) from None
         read.skipped = [s for s in read.skipped if not _inside(s.path, corpus, index_dir)]
@@ -142,7 +152,8 @@ def index_corpus(
                 limits=(commit_every, commit_chunks),
             )
             with Store.open_or_create(index_dir, manifest, rebuild=rebuild) as store:
-                counts = run.update(store, read.documents)
+                unreadable = [s.path for s in read.skipped if s.unreadable]
+                counts = run.update(store, read.documents, unreadable)
                 stats = store.stats()
         except EngineError as error:  # models that will not load, or a worker failing mid-run
             raise IndexingError(str(error)) from None

@@ -1,13 +1,13 @@
 """Readers: a corpus directory (or one file) in, Documents out, with every skipped file and the reason.
 
 Nothing here raises for a bad file: the file is reported in ``ReadResult.skipped`` and the walk goes on.
-The one error is a root that cannot be read at all (``CorpusError``). The formats, the id rules and the
-skip reasons are described for users in docs/indexing-inputs.md; keep the two in step.
+The one error is a root that cannot be read at all (``CorpusError``). The walk (links, odd names) is in
+indexing/walk.py, decoding in indexing/encoding.py. The formats, the id rules and the skip reasons are
+described for users in docs/indexing-inputs.md; keep them in step.
 """
 
 from __future__ import annotations
 
-import errno
 import fnmatch
 import hashlib
 import importlib.util
@@ -15,7 +15,6 @@ import io
 import json
 import os
 import re
-import stat
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable
@@ -25,6 +24,9 @@ from typing import Any
 
 from indexing.encoding import BINARY, BINARY_SNIFF_BYTES, decode_bytes
 from indexing.html_text import html_to_text
+from indexing.walk import CorpusError as CorpusError  # re-exported: callers import it from here
+from indexing.walk import Skipped, list_files, read_failure, shown, sort_key
+from indexing.walk import unescape_name as unescape_name
 
 TEXT_SUFFIXES = frozenset({".txt", ".text", ".md", ".markdown", ".rst"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
@@ -38,10 +40,6 @@ PDF_MISSING = "install ragcompress[pdf] to read PDFs"
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-class CorpusError(ValueError):
-    """The corpus root itself cannot be read (missing, not a file or directory, not listable)."""
-
-
 @dataclass(frozen=True)
 class Document:
     """One document: ``text`` is normalised (see ``normalize_text``), ``path`` relative, posix style."""
@@ -53,18 +51,6 @@ class Document:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Skipped:
-    """A file (or, for .jsonl, one line of it) that was not read, and why."""
-
-    path: str
-    reason: str
-    line: int | None = None
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.reason}"  # a .jsonl reason already starts with "line N: "
-
-
 @dataclass
 class ReadResult:
     root: Path
@@ -73,10 +59,11 @@ class ReadResult:
 
     def summary(self) -> str:
         """One line for a progress log, e.g. 'read 12 documents from docs/; skipped 2: 1 binary file, ...'."""
+        root = shown(self.root)
         head = (
-            f"read {len(self.documents)} documents from {self.root}"
+            f"read {len(self.documents)} documents from {root}"
             if self.documents
-            else f"no readable documents in {self.root}"
+            else f"no readable documents in {root}"
         )
         if not self.skipped:
             return head
@@ -103,22 +90,31 @@ def read_corpus(
     jsonl_text_field: str = "text",
     jsonl_id_field: str = "id",
     include: Iterable[str] | str | None = None,
+    follow_links: bool = False,
 ) -> ReadResult:
     """Read every supported file under ``root`` (a directory, or a single file).
 
     ``include``: glob patterns matched against each file's relative posix path (``*`` crosses
     directories, so ``"*.md"`` takes Markdown files at any depth); files matching none are ignored
     silently. None reads every supported file.
+
+    ``follow_links``: also follow symbolic links that lead out of the corpus (by default they are
+    skipped, and reported: a link to /etc/passwd must not end up in an index by accident).
     """
     root = Path(root).expanduser()
-    files, skipped = _list_files(root)
+    files, skipped = list_files(root, follow_links)
     patterns = [include] if isinstance(include, str) else list(include) if include is not None else None
     documents: list[Document] = []
     owner: dict[str, str] = {}  # doc id -> the path that claimed it first
-    for path, rel in files:
+    for path, rel, escaped in files:
         if patterns is not None and not any(fnmatch.fnmatchcase(rel, p) for p in patterns):
             continue
-        docs, skips = _read_file(path, rel, jsonl_text_field, jsonl_id_field)
+        try:
+            docs, skips = _read_file(path, rel, jsonl_text_field, jsonl_id_field)
+        except Exception as exc:  # noqa: BLE001 - a reader bug must cost one file, never the whole run
+            docs, skips = [], [Skipped(rel, f"internal error: {type(exc).__name__}: {exc}; please report it")]
+        if escaped:  # the stored path is an escaped spelling: say so, and unescape_name() undoes it
+            docs = [(_with_metadata(doc, path_escaped=True), line) for doc, line in docs]
         skipped.extend(skips)
         # Two files can claim one id (notes.txt and notes.md): the first in sorted order keeps it.
         for doc, line in docs:
@@ -128,105 +124,8 @@ def read_corpus(
             else:
                 owner[doc.doc_id] = doc.path
                 documents.append(doc)
-    skipped.sort(key=lambda s: (_sort_key(s.path), s.line or 0))
+    skipped.sort(key=lambda s: (sort_key(s.path), s.line or 0))
     return ReadResult(root=root, documents=documents, skipped=skipped)
-
-
-# --- walking ---------------------------------------------------------------------------------------
-
-
-def _list_files(root: Path) -> tuple[list[tuple[Path, str]], list[Skipped]]:
-    """Regular files under root as (path, relative posix path), sorted; plus what could not be walked."""
-    try:
-        root_stat = root.stat()
-    except FileNotFoundError:
-        raise CorpusError(
-            f"corpus path {root} does not exist: pass a directory of documents or a single file"
-        ) from None
-    except OSError as exc:
-        raise CorpusError(f"cannot open corpus path {root}: {exc.strerror or exc}") from None
-    if stat.S_ISREG(root_stat.st_mode):
-        return [(root, root.name)], []
-    if not stat.S_ISDIR(root_stat.st_mode):
-        raise CorpusError(
-            f"corpus path {root} is not a directory or a regular file: pass a directory of documents"
-        )
-    try:
-        os.scandir(root).close()
-    except OSError as exc:
-        raise CorpusError(
-            f"cannot list corpus directory {root}: {exc.strerror or exc}; check its permissions"
-        ) from None
-
-    files: list[tuple[Path, str]] = []
-    skipped: list[Skipped] = []
-    walked: dict[tuple[int, int], str] = {}  # (device, inode) of each directory walked -> its rel path
-    # Directory symlinks wait until every real directory has been walked, so a tree reachable both
-    # directly and through a link is read under its real name, and each directory is read only once.
-    real_dirs: list[tuple[Path, str, tuple[tuple[int, int], ...]]] = [(root, "", ())]
-    linked_dirs: list[tuple[Path, str, tuple[tuple[int, int], ...]]] = []
-    while real_dirs or linked_dirs:
-        if real_dirs:
-            directory, rel, ancestors = real_dirs.pop()
-        else:
-            linked_dirs.sort(key=lambda item: _sort_key(item[1]), reverse=True)
-            directory, rel, ancestors = linked_dirs.pop()
-        try:
-            dir_stat = directory.stat()
-        except OSError as exc:
-            skipped.append(Skipped(rel, _os_reason(exc)))
-            continue
-        key = (dir_stat.st_dev, dir_stat.st_ino)
-        if key in ancestors:
-            skipped.append(Skipped(rel, f"symlink loop: points back to '{walked[key] or '.'}'"))
-            continue
-        if key in walked:
-            skipped.append(Skipped(rel, f"already read: same directory as '{walked[key] or '.'}'"))
-            continue
-        walked[key] = rel
-        try:
-            with os.scandir(directory) as it:
-                entries = sorted(it, key=lambda e: e.name)
-        except OSError as exc:
-            skipped.append(Skipped(rel, f"unreadable directory: {exc.strerror or exc}"))
-            continue
-        for entry in entries:
-            if entry.name.startswith("."):  # hidden files and directories (.git, .venv, .DS_Store)
-                continue
-            child = f"{rel}/{entry.name}" if rel else entry.name
-            path = Path(entry.path)
-            is_link = False
-            try:
-                is_link = entry.is_symlink()
-                mode = path.stat().st_mode if is_link else entry.stat(follow_symlinks=False).st_mode
-            except OSError as exc:
-                skipped.append(Skipped(child, _link_reason(exc) if is_link else _os_reason(exc)))
-                continue
-            if stat.S_ISDIR(mode):
-                (linked_dirs if is_link else real_dirs).append((path, child, (*ancestors, key)))
-            elif stat.S_ISREG(mode):
-                files.append((path, child))
-            else:  # reading a FIFO would block forever; devices and sockets are not documents
-                skipped.append(Skipped(child, "not a regular file: a device, pipe or socket"))
-    files.sort(key=lambda item: _sort_key(item[1]))
-    return files, skipped
-
-
-def _sort_key(rel: str) -> tuple[str, ...]:
-    # By path parts, so a directory's files stay together whatever characters the names hold.
-    return tuple(rel.split("/"))
-
-
-def _link_reason(exc: OSError) -> str:
-    if exc.errno == errno.ELOOP:
-        return "symlink loop"
-    if isinstance(exc, FileNotFoundError):
-        return "broken symlink: its target does not exist"
-    return _os_reason(exc)
-
-
-def _os_reason(exc: OSError) -> str:
-    return f"unreadable: {exc.strerror}" if exc.strerror else f"unreadable: {exc}"
 
 
 def _reason_kind(reason: str) -> str:
@@ -234,6 +133,10 @@ def _reason_kind(reason: str) -> str:
     if reason.startswith("line "):
         reason = reason.split(": ", 1)[-1]
     return reason.split(":")[0].split(" (")[0]
+
+
+def _with_metadata(doc: Document, **extra: Any) -> Document:
+    return Document(doc.doc_id, doc.path, doc.text, doc.content_hash, {**doc.metadata, **extra})
 
 
 # --- reading one file ------------------------------------------------------------------------------
@@ -260,18 +163,18 @@ def _read_file(
     suffix = PurePosixPath(rel).suffix.lower()
     base_id = str(PurePosixPath(rel).with_suffix(""))
     if suffix not in SUPPORTED_SUFFIXES:
+        unsupported = f"unsupported file type: '{suffix or '(no extension)'}'"
         try:
             head = _read_head(path, BINARY_SNIFF_BYTES)
-        except OSError as exc:
-            return [], [Skipped(rel, _os_reason(exc))]
-        reason = BINARY if b"\x00" in head else f"unsupported file type: '{suffix or '(no extension)'}'"
-        return [], [Skipped(rel, reason)]
+        except OSError:  # never a document anyway: not being able to read it changes nothing
+            return [], [Skipped(rel, unsupported)]
+        return [], [Skipped(rel, BINARY if b"\x00" in head else unsupported)]
     if suffix in PDF_SUFFIXES and not pdf_supported():
         return [], [Skipped(rel, PDF_MISSING)]
     try:
         data = _read_bytes(path)
     except OSError as exc:
-        return [], [Skipped(rel, _os_reason(exc))]
+        return [], [read_failure(rel, exc)]
     if not data.strip():
         return [], [Skipped(rel, EMPTY)]
     if suffix in PDF_SUFFIXES:
@@ -307,6 +210,9 @@ def _read_jsonl(
         except json.JSONDecodeError as exc:
             skipped.append(Skipped(rel, f"line {number}: invalid JSON: {exc.msg}", number))
             continue
+        except (ValueError, RecursionError) as exc:  # an integer of 5000 digits, arrays nested 10**5 deep
+            skipped.append(Skipped(rel, f"line {number}: invalid JSON: {exc}", number))
+            continue
         if not isinstance(record, dict):
             skipped.append(Skipped(rel, f"line {number}: not a JSON object", number))
             continue
@@ -327,7 +233,10 @@ def _read_jsonl(
             skipped.append(Skipped(rel, f"line {number}: {EMPTY}", number))
             continue
         metadata = {k: v for k, v in record.items() if k not in (text_field, id_field)}
-        doc = Document(f"{base_id}#{record_id}", rel, body, content_hash(body), metadata)
+        # A JSON id may escape a lone surrogate ("\\udc80"), which the store could not write; like the text,
+        # it gets U+FFFD (two such ids then collide, and the second is reported as a duplicate).
+        doc_id = _LONE_SURROGATE.sub("\ufffd", f"{base_id}#{record_id}")
+        doc = Document(doc_id, rel, body, content_hash(body), metadata)
         documents.append((doc, number))
     if not documents and not skipped:
         skipped.append(Skipped(rel, EMPTY))

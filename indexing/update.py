@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ import numpy as np
 from indexing.chunker import Chunk, chunk_documents
 from indexing.engines.base import WorkBatch, WorkResult
 from indexing.readers import Document
+from indexing.walk import under_any
 from ragcompress.store import Store
 
 DEFAULT_COMMIT_EVERY = 256  # documents per commit, at most
@@ -91,15 +92,23 @@ class StoreUpdate:
         self.chunks_seen = 0
         self.compute_seconds = 0.0
 
-    def update(self, store: Store, documents: list[Document]) -> dict[str, int]:
-        existing = store.content_hashes()
+    def update(
+        self, store: Store, documents: list[Document], unreadable: Iterable[str] = ()
+    ) -> dict[str, int]:
+        """``unreadable``: corpus paths (files or folders) that exist but could not be read this time; the
+        documents read from them before are kept as they are, not removed as if deleted."""
+        stored = store.documents()
+        existing = {doc.doc_id: doc.content_hash for doc in stored}
         current = {doc.doc_id for doc in documents}
-        removed = [doc_id for doc_id in existing if doc_id not in current]
+        unreadable = list(unreadable)
+        kept = {doc.doc_id for doc in stored if doc.doc_id not in current and under_any(doc.path, unreadable)}
+        removed = [doc_id for doc_id in existing if doc_id not in current and doc_id not in kept]
         todo = [doc for doc in documents if existing.get(doc.doc_id) != doc.content_hash]
         counts = {
             "added": sum(doc.doc_id not in existing for doc in todo),
             "changed": sum(doc.doc_id in existing for doc in todo),
             "removed": len(removed),
+            "kept_unreadable": len(kept),
             "unchanged": len(documents) - len(todo),
         }
         self.todo_total = len(todo)

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 MAX_SKIPPED_SHOWN = 10
+UNREADABLE_EXIT = 1  # the index was updated, but some files or folders could not be read
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -53,6 +54,9 @@ def register(app: typer.Typer) -> None:
             None, "--commit-every", help="commit at most this many documents at once"
         ),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bars on stderr"),
+        follow_links: bool = typer.Option(
+            False, "--follow-links", help="also read symlinks leading out of the corpus (default: skip)"
+        ),
     ) -> None:
         """Index a corpus: chunk, embed and compress new or changed documents; remove deleted ones.
 
@@ -81,6 +85,7 @@ def register(app: typer.Typer) -> None:
                 commit_every=commit_every or DEFAULT_COMMIT_EVERY,
                 progress=progress,
                 workers=workers,
+                follow_links=follow_links,
             )
         except (IndexingError, StoreError) as error:
             _fail(str(error))
@@ -90,6 +95,16 @@ def register(app: typer.Typer) -> None:
             )
         remember_last_index(report.index_dir)
         _print_summary(report)
+        if report.unreadable:
+            # Not a clean run: scripts and cron jobs must notice, as rsync's "partial transfer" does.
+            kept = ""
+            if report.kept_unreadable:
+                kept = f"; {report.kept_unreadable} document(s) from them kept as indexed before"
+            _fail(
+                f"{len(report.unreadable)} file(s) or folder(s) could not be read{kept}: "
+                "fix their permissions (or the disk) and run the same command again",
+                UNREADABLE_EXIT,
+            )
 
 
 def _quiet_model_loading() -> None:
@@ -119,6 +134,8 @@ def _print_summary(report) -> None:
     table.add_row("documents changed", f"{report.changed:,}", "")
     table.add_row("documents removed", f"{report.removed:,}", "")
     table.add_row("documents unchanged", f"{report.unchanged:,}", "")
+    if report.kept_unreadable:
+        table.add_row("documents kept (unreadable)", f"{report.kept_unreadable:,}", "")
     table.add_row("files skipped", f"{len(report.skipped):,}", "")
     table.add_row("chunks", f"{report.chunks:,}", f"{stats.chunks:,}")
     table.add_row("text tokens", f"{report.tokens:,}", f"{stats.tokens:,}")
@@ -128,13 +145,14 @@ def _print_summary(report) -> None:
     table.add_row("chunks/s", f"{report.chunks_per_second:.2f}", "")
     console.print(table)
     if report.skipped:
-        by_reason: dict[str, list[str]] = defaultdict(list)
+        by_reason: dict[tuple[bool, str], list[str]] = defaultdict(list)
         for skipped in report.skipped:
-            by_reason[skipped.reason].append(str(skipped))
+            by_reason[(skipped.unreadable, skipped.reason)].append(str(skipped))
         # Plain lines, never wrapped, so paths can be copied and grepped.
         typer.echo(f"skipped {len(report.skipped)} file(s) or record(s):")
         shown = 0
-        for entries in sorted(by_reason.values(), key=len, reverse=True):
+        # Files that could not be read first (the run is incomplete for them), then the commonest reasons.
+        for _, entries in sorted(by_reason.items(), key=lambda item: (not item[0][0], -len(item[1]))):
             for entry in entries[: max(0, MAX_SKIPPED_SHOWN - shown)]:
                 typer.echo(f"  {entry}")
                 shown += 1
