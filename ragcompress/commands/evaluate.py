@@ -107,6 +107,9 @@ def compare_command(
     seed: int = typer.Option(0, help="PPL: bootstrap seed"),
     mode: str = typer.Option("fused", help="QA: the mode whose answers are compared"),
     out: Path | None = typer.Option(None, help="write the comparison as JSON"),
+    plot: Path | None = typer.Option(
+        None, "--plot", help="QA: write a PNG comparing the two runs question by question"
+    ),
 ) -> None:
     """Is B better than A, beyond chance? Paired over the same windows (PPL) or questions (QA).
 
@@ -122,9 +125,16 @@ def compare_command(
             raise ValueError(
                 f"{a if qa[0] else b} is a QA result and the other is not; compare like with like"
             )
+        if plot is not None and not qa[0]:
+            raise ValueError("--plot draws QA comparisons only; drop it for perplexity results")
         if qa[0]:
-            result = compare_qa(QAResult.load(a), QAResult.load(b), mode, names=(str(a), str(b)))
+            runs = QAResult.load(a), QAResult.load(b)
+            result = compare_qa(*runs, mode, names=(str(a), str(b)))
             lines = _qa_lines(result)
+            if plot is not None:
+                from ragcompress.eval.qa_report import plot_comparison
+
+                lines.append(f"saved {plot_comparison(*runs, mode, (str(a), str(b)), result, plot)}")
         else:
             result = compare(
                 PPLResult.load(a),
@@ -135,7 +145,7 @@ def compare_command(
                 names=(str(a), str(b)),
             )
             lines = _ppl_lines(result, context_segments, samples)
-    except ValueError as exc:
+    except (ValueError, RuntimeError) as exc:  # RuntimeError: matplotlib is missing
         _fail(str(exc))
     typer.echo("\n".join(lines))
     if out:
@@ -145,44 +155,124 @@ def compare_command(
 
 @eval_app.command("qa")
 def qa_command(
-    dataset: Path = typer.Argument(
-        ..., help="a dir with corpus/*.txt and questions.jsonl (docs/design.md format)"
+    data: Path = typer.Argument(
+        ..., help="a dataset dir (corpus/ + questions.jsonl), or a corpus folder when QUESTIONS follows"
     ),
-    model: str = typer.Option("default"),
-    embedder: str = typer.Option("default"),
-    k: int = typer.Option(5),
+    questions: Path | None = typer.Argument(
+        None, help="questions.jsonl: id, question, answers, doc_ids (+ optional kind) per line"
+    ),
+    index: Path | None = typer.Option(
+        None,
+        "--index",
+        help="index dir to build or update (default: a cache folder per corpus and settings); "
+        "with several --vector-dtype, one sub-folder per dtype",
+    ),
+    k: str = typer.Option("5", "--k", help="chunks retrieved per question; several as 1,3,5"),
     modes: str = typer.Option(
         "none,text,fused",
-        help="comma-separated: none, text, fused, fused-extractive, text-extractive",
+        help="comma-separated: none, text, fused, replug, text-extractive, fused-extractive",
     ),
+    extractive: bool = typer.Option(
+        False, "--extractive", help="answer text and fused modes with spans of the retrieved passages"
+    ),
+    model: str = typer.Option(
+        "default", "--model", help="compressor: default | base | adapter dir | model dir"
+    ),
+    embedder: str = typer.Option("default", "--embedder", help="sentence-transformers model name or path"),
+    chunk_tokens: int = typer.Option(512, "--chunk-tokens", help="tokens per chunk (compressor tokenizer)"),
+    overlap: int = typer.Option(64, "--overlap", help="tokens each chunk repeats from the previous one"),
+    vector_dtype: str = typer.Option(
+        "fp16", "--vector-dtype", help="fp16 | bf16 | int8 | fp8; several as fp16,int8 (one index each)"
+    ),
+    faiss: str = typer.Option("flat", "--faiss", help="flat | ivf | hnsw"),
+    rebuild: bool = typer.Option(False, "--rebuild", help="start a named --index over"),
     retrieval: Path | None = typer.Option(
-        None, help="precomputed retrieval JSON (scripts/retrieve_synthqa.py)"
+        None,
+        help="precomputed retrieval JSON (scripts/retrieve_synthqa.py): runs the old in-memory path "
+        "over whole documents instead of an index",
     ),
     limit: int | None = typer.Option(None, help="first N questions only"),
-    batch_size: int = typer.Option(16),
-    device: str | None = typer.Option(None),
-    out: Path | None = typer.Option(None),
+    batch_size: int = typer.Option(8, help="questions generated at once"),
+    max_new_tokens: int = typer.Option(24, help="answer length limit (tokens)"),
+    device: str | None = typer.Option(None, help="cpu, cuda, cuda:1 … (default: a GPU if present)"),
+    out: Path | None = typer.Option(None, help="X.json (also X.md, X-*.png) or a folder (qa.json, qa.md, …)"),
 ) -> None:
-    """Exact match and F1 with k retrieved passages: no retrieval, passages as text, fused summary vectors."""
-    from ragcompress.eval.qa import QA_MODES, evaluate_qa, retrieve
-    from ragcompress.eval.synthqa import read
-    from ragcompress.loading import load_compressor, load_embedder
+    """EM, F1, answer containment and recall@k through the product: index the corpus, then answer
+    every question with Retriever.answer_batch (docs/retrieval.md, "Evaluating QA").
 
-    chosen = [m.strip() for m in modes.split(",") if m.strip()]
-    unknown = [m for m in chosen if m not in QA_MODES]
-    if unknown or not chosen:
-        _fail(f"--modes: {unknown[0] if unknown else modes!r} is not one of {', '.join(QA_MODES)}")
+    Example: ragcompress eval qa corpus/ questions.jsonl --k 1,3,5 --vector-dtype fp16,int8 --out qa/
+    """
+    from ragcompress.eval.index_qa import QAEvalError, parse_ks, parse_modes
+
     try:
-        data = read(dataset)
-        if retrieval is not None:
-            results = json.loads(retrieval.read_text())
-        else:
-            results = retrieve(data, k, load_embedder(embedder, device="cpu")[0])
+        chosen = parse_modes(modes, extractive)
+        ks = parse_ks(k)
+        dtypes = [d.strip() for d in vector_dtype.split(",") if d.strip()]
+    except QAEvalError as exc:
+        _fail(str(exc))
+    if retrieval is not None:
+        _qa_precomputed(data, questions, retrieval, chosen, model, limit, batch_size, device, out)
+        return
+    from ragcompress.eval.index_qa import IndexSettings, load_qa_set, run_sweep
+    from ragcompress.store.manifest import VECTOR_DTYPES
+
+    wrong = [d for d in dtypes if d not in VECTOR_DTYPES] or ([] if dtypes else [vector_dtype])
+    if wrong:
+        _fail(f"--vector-dtype: {wrong[0]!r} is not one of {', '.join(VECTOR_DTYPES)}")
+    settings = IndexSettings(model, embedder, chunk_tokens, overlap, faiss)
+    try:
+        qa = load_qa_set(data, questions, limit)
+        results = run_sweep(
+            qa,
+            settings,
+            dtypes,
+            ks,
+            chosen,
+            index=index,
+            device=device,
+            rebuild=rebuild,
+            batch_size=batch_size,
+            max_new_tokens=max_new_tokens,
+            log=lambda line: typer.echo(line, err=True),
+        )
+    except QAEvalError as exc:
+        _fail(str(exc))
+    _write_qa(results, out)
+
+
+def _write_qa(results, out: Path | None) -> None:
+    from ragcompress.eval.qa_report import markdown, save_report
+
+    typer.echo(markdown(results))
+    if out is None:
+        return
+    try:
+        written = save_report(results, out)
+    except (RuntimeError, OSError) as exc:  # RuntimeError: matplotlib is missing
+        _fail(f"--out {out}: {exc}")
+    typer.echo("saved " + ", ".join(str(path) for path in written))
+
+
+def _qa_precomputed(data, questions, retrieval, modes, model, limit, batch_size, device, out) -> None:
+    """The old in-memory path, kept for the model card's earlier records: whole synthetic documents as
+    passages, retrieved beforehand into ``retrieval``; no chunking, store or quantization."""
+    from ragcompress.eval.qa import QA_MODES, evaluate_qa
+    from ragcompress.eval.synthqa import read
+    from ragcompress.loading import load_compressor
+
+    if questions is not None:
+        _fail("--retrieval reads a dataset dir (corpus/ + questions.jsonl); drop the QUESTIONS argument")
+    unknown = [m for m in modes if m not in QA_MODES]
+    if unknown:
+        _fail(f"--modes: {unknown[0]!r} needs the index path; drop --retrieval to evaluate it")
+    try:
+        dataset = read(data)
+        results = json.loads(retrieval.read_text())
         compressor, tokenizer, _ = load_compressor(model, device=device)
     except (ValueError, OSError) as exc:
         _fail(str(exc))
     result = evaluate_qa(
-        compressor, tokenizer, data, results, modes=chosen, batch_size=batch_size, limit=limit
+        compressor, tokenizer, dataset, results, modes=modes, batch_size=batch_size, limit=limit
     )
     typer.echo(result.table())
     if out:

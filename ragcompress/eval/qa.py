@@ -57,6 +57,8 @@ class QAResult:
     predictions: dict[str, list[dict]] = field(default_factory=dict)
     # mode -> answer kind (year, number, name, word; see `answer_kind`) -> {"em","f1","n"}
     scores_by_kind: dict[str, dict[str, dict]] = field(default_factory=dict)
+    # how the result was made: settings, index, timings (eval/index_qa.py fills it; {} for older files)
+    meta: dict = field(default_factory=dict)
 
     def score_kinds(self, questions: list[dict]) -> None:
         """Fill ``scores_by_kind`` from the predictions and the questions they answer (matched by id)."""
@@ -107,6 +109,7 @@ class QAResult:
                 scores=data["scores"],
                 predictions=data.get("predictions", {}),
                 scores_by_kind=data.get("scores_by_kind", {}),
+                meta=data.get("meta", {}),
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ValueError(

@@ -74,6 +74,17 @@ def f1(prediction: str, answers: Sequence[str]) -> float:
     return max(_token_f1(predicted_tokens, normalize_answer(answer).split()) for answer in answers)
 
 
+def contains_answer(generated_text: str, answers: Sequence[str]) -> float:
+    """1.0 if any normalised answer occurs as whole words in the normalised generation, else 0.0.
+
+    Kinder than exact match to a model that answers in a sentence ("It was founded in 1623."), and blind
+    to one that lists every candidate; report it next to EM, not instead of it.
+    """
+    _require_answers(answers)
+    padded = f" {normalize_answer(generated_text)} "
+    return float(any(f" {normalize_answer(answer)} " in padded for answer in answers if answer.strip()))
+
+
 def first_answer_span(generated_text: str) -> str:
     """The answer part of a model's generation.
 

@@ -274,9 +274,7 @@ def read(out_dir: str | Path) -> SynthQA:
             documents.append((path.stem, path.read_text(encoding="utf-8").strip()))
         except UnicodeDecodeError as error:
             raise DatasetFormatError(f"{path}: not UTF-8 text ({error.reason})") from None
-    known = {doc_id for doc_id, _ in documents}
-    seen: set[str] = set()
-    questions = [_checked_question(r, where, known, seen) for r, where in _read_jsonl(questions_path)]
+    questions = read_questions(questions_path, {doc_id for doc_id, _ in documents})
     entities = {}
     if (root / "entities.jsonl").is_file():
         for record, where in _read_jsonl(root / "entities.jsonl"):
@@ -287,6 +285,19 @@ def read(out_dir: str | Path) -> SynthQA:
                 )
             entities[record["doc_id"]] = {k: record[k] for k in fields[1:]}
     return SynthQA(documents=documents, questions=questions, entities=entities)
+
+
+def read_questions(path: str | Path, known_doc_ids: set[str] | None = None) -> list[dict]:
+    """The questions of a `questions.jsonl`, checked line by line (`DatasetFormatError` names the line).
+
+    Gold doc ids are checked against `known_doc_ids` when given; a caller that only learns the corpus's
+    ids later (from an index of it) passes None and checks them itself.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetFormatError(f"{path}: file not found")
+    seen: set[str] = set()
+    return [_checked_question(r, where, known_doc_ids, seen) for r, where in _read_jsonl(path)]
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[object, str]]:
@@ -303,7 +314,9 @@ def _read_jsonl(path: Path) -> Iterator[tuple[object, str]]:
                 ) from None
 
 
-def _checked_question(record: object, where: str, known_doc_ids: set[str], seen_ids: set[str]) -> dict:
+def _checked_question(
+    record: object, where: str, known_doc_ids: set[str] | None, seen_ids: set[str]
+) -> dict:
     def fail(problem: str) -> DatasetFormatError:
         return DatasetFormatError(f"{where}: {problem}")
 
@@ -329,7 +342,7 @@ def _checked_question(record: object, where: str, known_doc_ids: set[str], seen_
     if not isinstance(doc_ids, list) or not all(isinstance(d, str) for d in doc_ids):
         raise fail("'doc_ids' must be a list of strings")
     for doc_id in doc_ids:
-        if doc_id not in known_doc_ids:
+        if known_doc_ids is not None and doc_id not in known_doc_ids:
             raise fail(f"doc_id {doc_id!r} has no file corpus/{doc_id}.txt")
     extra = {k: v for k, v in record.items() if k not in ("id", "question", "answers", "doc_ids")}
     return {
