@@ -45,7 +45,7 @@ def test_a_name_that_is_not_utf8_is_indexed_and_the_rest_too(tmp_path, tiny_mode
     assert (report.added, report.skipped) == (3, [])
     docs = stored(tmp_path / "index")
     assert sorted(docs) == ["bad\\xff", "bees", "rivers"]
-    assert unescape_name(docs["bad\\xff"].__getitem__(0)) == b"bad\xff.txt"
+    assert unescape_name(docs["bad\\xff"][0]) == b"bad\xff.txt"
     with Store.open(tmp_path / "index") as store:
         assert store.document("bad\\xff").metadata == {"path_escaped": True}
     again = run(corpus, tmp_path / "index", tiny_models)  # the same name every run: nothing to redo
