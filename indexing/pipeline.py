@@ -22,6 +22,7 @@ from indexing.engines import CompressorSource, EmbedderSource, Engine, EngineErr
 from indexing.progress import ProgressReporter, RichProgress
 from indexing.readers import CorpusError, Skipped, read_corpus
 from indexing.update import DEFAULT_COMMIT_CHUNKS, DEFAULT_COMMIT_EVERY, CommitInfo, StoreUpdate
+from indexing.uptodate import up_to_date
 from ragcompress.paths import default_index_dir
 from ragcompress.store import ChunkingInfo, CompressorInfo, EmbedderInfo, FaissInfo, Store, new_manifest
 from ragcompress.store.layout import is_store
@@ -122,6 +123,25 @@ def index_corpus(
             # Refuse rather than empty an existing index: an unmounted or mistyped folder looks the same.
             raise EmptyCorpusError(f"{read.summary()}; nothing to index")
         _probe_index_dir(index_dir)
+        # An engine object holds its models already; for specs, check before spending time loading them.
+        if not rebuild and not isinstance(engine, Engine):
+            settings = (chunk_tokens, overlap, vector_dtype, faiss_kind)
+            stats = up_to_date(index_dir, read.documents, model, embedder, settings)
+            if stats is not None:  # nothing to do, and no model was loaded to find that out
+                seconds = time.perf_counter() - started
+                nothing = dict.fromkeys(("added", "changed", "removed", "chunks", "tokens", "commits"), 0)
+                return IndexReport(
+                    index_dir=index_dir,
+                    corpus=corpus,
+                    engine=str(engine),
+                    unchanged=len(read.documents),
+                    skipped=list(read.skipped),
+                    seconds=seconds,
+                    chunks_per_second=0.0,
+                    stats=stats,
+                    timings=timings,
+                    **nothing,
+                )
 
         loading = time.perf_counter()
         owned = not isinstance(engine, Engine)

@@ -4,6 +4,11 @@ A commit group is a run of whole documents. Its chunks are length-sorted and bat
 when the engine has returned every batch of the group, the group's documents are added (or replaced)
 and committed in one store commit. Results arrive in order, so groups commit in corpus order and chunk
 ids come out the same whatever the engine, and the same after a kill and re-run as in one clean run.
+
+A document with more chunks than a group holds is committed in pieces, so a kill loses at most one
+group's work, not hours of a long document's. Until its last piece is in, the store lists it with status
+"partial" (its committed chunks are searchable, its row counts only them); the next run re-chunks it
+(same text and chunking, so the same chunks) and computes only the chunks after the committed ones.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from indexing.engines.base import WorkBatch, WorkResult
 from indexing.readers import Document
 from indexing.walk import under_any
 from ragcompress.store import Store
+from ragcompress.store.writer import PARTIAL
 
 DEFAULT_COMMIT_EVERY = 256  # documents per commit, at most
 DEFAULT_COMMIT_CHUNKS = 256  # chunks per commit, at least (grows with throughput, see _chunk_cap)
@@ -42,10 +48,12 @@ class CommitInfo:
 
 @dataclass
 class CommitGroup:
-    """Whole documents committed together; their chunks are processed length-sorted in batches."""
+    """Documents (or pieces of a long one) committed together; chunks are processed length-sorted in batches."""
 
     documents: list[Document] = field(default_factory=list)
-    chunks: list[list[Chunk]] = field(default_factory=list)
+    chunks: list[list[Chunk]] = field(default_factory=list)  # each document's chunks in this group
+    first: list[int] = field(default_factory=list)  # the ordinal of each document's first chunk here
+    ends: list[bool] = field(default_factory=list)  # whether the document's last chunk is in this group
     batches: list[list[tuple[int, int]]] = field(default_factory=list)  # (document, chunk) per slot
     embeddings: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
     vectors: dict[tuple[int, int], Any] = field(default_factory=dict)
@@ -58,6 +66,12 @@ class CommitGroup:
     @property
     def complete(self) -> bool:
         return self.received == len(self.batches)
+
+    def add(self, doc: Document, chunks: list[Chunk], first: int, ends: bool) -> None:
+        self.documents.append(doc)
+        self.chunks.append(chunks)
+        self.first.append(first)
+        self.ends.append(ends)
 
     def plan(self, batch_size: int) -> None:
         slots = [(d, c) for d, chunks in enumerate(self.chunks) for c in range(len(chunks))]
@@ -91,6 +105,7 @@ class StoreUpdate:
         self.chunks_done = self.tokens_done = self.commits = self.docs_done = 0
         self.chunks_seen = 0
         self.compute_seconds = 0.0
+        self.resume: dict[str, int] = {}  # doc_id -> chunks a partial document already has in the store
 
     def update(
         self, store: Store, documents: list[Document], unreadable: Iterable[str] = ()
@@ -103,10 +118,21 @@ class StoreUpdate:
         unreadable = list(unreadable)
         kept = {doc.doc_id for doc in stored if doc.doc_id not in current and under_any(doc.path, unreadable)}
         removed = [doc_id for doc_id in existing if doc_id not in current and doc_id not in kept]
-        todo = [doc for doc in documents if existing.get(doc.doc_id) != doc.content_hash]
+        partial = {doc.doc_id: doc.n_chunks for doc in stored if doc.status == PARTIAL}
+        # A partial document of unchanged text resumes after its committed chunks (the manifest pins the
+        # chunking and tokenizer, so re-chunking gives the same chunks); one whose text changed starts over.
+        self.resume = {
+            doc.doc_id: partial[doc.doc_id]
+            for doc in documents
+            if doc.doc_id in partial and existing[doc.doc_id] == doc.content_hash
+        }
+        todo = [
+            doc for doc in documents if existing.get(doc.doc_id) != doc.content_hash or doc.doc_id in partial
+        ]
         counts = {
-            "added": sum(doc.doc_id not in existing for doc in todo),
-            "changed": sum(doc.doc_id in existing for doc in todo),
+            # A resumed document counts as added: the index did not hold it whole.
+            "added": sum(doc.doc_id not in existing or doc.doc_id in self.resume for doc in todo),
+            "changed": sum(doc.doc_id in existing and doc.doc_id not in self.resume for doc in todo),
             "removed": len(removed),
             "kept_unreadable": len(kept),
             "unchanged": len(documents) - len(todo),
@@ -146,23 +172,36 @@ class StoreUpdate:
         group = CommitGroup()
         for position, doc in enumerate(todo):
             started = time.perf_counter()
-            group.documents.append(doc)
-            group.chunks.append(chunk_documents([doc], self.tokenizer, *self.chunking))
+            chunks = chunk_documents([doc], self.tokenizer, *self.chunking)
+            first = self.resume.get(doc.doc_id, 0)
+            if first > len(chunks):  # cannot happen with the same text and chunking; start over if it does
+                first = 0
             self.timings["chunk"] += time.perf_counter() - started
-            self.chunks_seen += len(group.chunks[-1])
+            self.chunks_seen += len(chunks) - first
             chars_seen += len(doc.text)
             self.reporter.advance("chunking")
             last = position == len(todo) - 1
+            while len(chunks) - first > (cap := self._chunk_cap()):
+                # Longer than a commit group: commit it piece by piece (see the module docstring).
+                group.add(doc, chunks[first : first + cap], first, ends=False)
+                first += cap
+                estimate = round(self.chunks_seen * total_chars / chars_seen)
+                yield from self._close(group, pending, estimate)
+                group = CommitGroup()
+            group.add(doc, chunks[first:], first, ends=True)
             if last or len(group.documents) >= self.limits[0] or group.n_chunks >= self._chunk_cap():
                 # Until every document is chunked, the number of chunks is extrapolated from the text read.
                 estimate = self.chunks_seen if last else round(self.chunks_seen * total_chars / chars_seen)
-                self.reporter.set_total("embedding", estimate)
-                self.reporter.set_total("compressing", estimate)
-                group.plan(self.batch_size)
-                pending.append(group)
-                for index in range(len(group.batches)):
-                    yield group.work(index)
+                yield from self._close(group, pending, estimate)
                 group = CommitGroup()
+
+    def _close(self, group: CommitGroup, pending: deque[CommitGroup], estimate: int) -> Iterator[WorkBatch]:
+        self.reporter.set_total("embedding", estimate)
+        self.reporter.set_total("compressing", estimate)
+        group.plan(self.batch_size)
+        pending.append(group)
+        for index in range(len(group.batches)):
+            yield group.work(index)
 
     def _chunk_cap(self) -> int:
         rate = self.chunks_done / self.compute_seconds if self.compute_seconds > 0 else 0.0
@@ -188,11 +227,15 @@ class StoreUpdate:
                 embeddings,
                 [group.vectors[s] for s in slots],
                 metadata=doc.metadata,
-                replace=doc.doc_id in self.existing,
+                status="indexed" if group.ends[d] else PARTIAL,
+                # A later piece continues the partial document its first piece (this run's or a killed
+                # run's) committed; a first piece replaces whatever version the store holds.
+                replace=group.first[d] == 0 and doc.doc_id in self.existing,
+                append=group.first[d] > 0,
             )
             self.chunks_done += len(chunks)
             self.tokens_done += sum(c.n_tokens for c in chunks)
-        self.docs_done += len(group.documents)
+        self.docs_done += sum(group.ends)
         self.timings["write"] += time.perf_counter() - started
         self._commit()
 

@@ -239,11 +239,14 @@ class MetaDB:
             self.db["shards"].insert_all(
                 [{**shard.__dict__, "committed": generation} for shard in pending.shards]
             )
+            # replace: a partial document's row is rewritten with its new totals each time it grows; the
+            # writer refuses every other re-insert (add_document without replace=True) before this point.
             self.db["documents"].insert_all(
                 [
                     {**doc, "metadata": json.dumps(doc["metadata"]), "generation": generation}
                     for doc in pending.documents
-                ]
+                ],
+                replace=True,
             )
             self.db["chunks"].insert_all(pending.chunks)
             for chunk_id, (shard, row, vec_offset) in pending.relocations.items():

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from ragcompress.store.store import Store
 
 log = logging.getLogger(__name__)
+# The status of a document committed in pieces whose last piece is not in yet (see add_document).
+PARTIAL = "partial"
 
 
 class StoreWriter:
@@ -106,7 +108,11 @@ class StoreWriter:
         self._dropping: list[str] = []  # shards a compaction empties, deleted after its commit
 
     def _committed(self, doc_id: str) -> bool:
-        return doc_id not in self._removed and bool(self.store._meta.document_rows(doc_id))
+        return self._committed_row(doc_id) is not None
+
+    def _committed_row(self, doc_id: str) -> dict[str, Any] | None:
+        rows = [] if doc_id in self._removed else self.store._meta.document_rows(doc_id)
+        return rows[0] if rows else None
 
     def add_document(
         self,
@@ -119,10 +125,14 @@ class StoreWriter:
         metadata: dict[str, Any] | None = None,
         status: str = "indexed",
         replace: bool = False,
+        append: bool = False,
     ) -> list[int]:
         """Stage one document: its chunks (objects with text, char_start, char_end, n_tokens), one
         embedding per chunk ``[n, dim]`` and one summary tensor ``[n_vectors, hidden]`` per chunk.
-        Returns the chunk ids. A document already in the store needs ``replace=True``."""
+        Returns the chunk ids. A document already in the store needs ``replace=True``.
+
+        ``append=True`` continues a document stored with status ``"partial"`` (a long document committed
+        in pieces): the chunks follow its last ordinal and its row takes the new totals and ``status``."""
         m = self.store.manifest
         if isinstance(embeddings, torch.Tensor):
             embeddings = embeddings.detach().to("cpu", torch.float32).numpy()
@@ -147,7 +157,13 @@ class StoreWriter:
                     f"{doc_id} chunk {i}: summary vectors of shape {tuple(tensor.shape)}, "
                     f"expected [n ≥ 1, {m.compressor.hidden_size}]"
                 )
-        if doc_id in self._documents or self._committed(doc_id):
+        first_ordinal, tokens_before = 0, 0
+        if append:
+            base = self._documents.get(doc_id) or self._committed_row(doc_id)
+            if base is None or base["status"] != PARTIAL:
+                raise StoreError(f"document {doc_id!r} is not a partial document of the store; cannot append")
+            first_ordinal, tokens_before = base["n_chunks"], base["n_tokens"]
+        elif doc_id in self._documents or self._committed(doc_id):
             if not replace:
                 raise StoreError(
                     f"document {doc_id!r} is already in the store; pass replace=True to update it"
@@ -165,7 +181,7 @@ class StoreWriter:
             self._chunks[chunk_id] = {
                 "chunk_id": chunk_id,
                 "doc_id": doc_id,
-                "ordinal": ordinal,
+                "ordinal": first_ordinal + ordinal,
                 "text": chunk.text,
                 "char_start": int(chunk.char_start),
                 "char_end": int(chunk.char_end),
@@ -180,8 +196,8 @@ class StoreWriter:
             "doc_id": doc_id,
             "path": str(path),
             "content_hash": content_hash,
-            "n_chunks": len(ids),
-            "n_tokens": sum(self._chunks[i]["n_tokens"] for i in ids),
+            "n_chunks": first_ordinal + len(ids),
+            "n_tokens": tokens_before + sum(self._chunks[i]["n_tokens"] for i in ids),
             "metadata": dict(metadata or {}),
             "status": status,
         }

@@ -1,4 +1,5 @@
 import errno
+import multiprocessing
 import os
 from pathlib import Path
 
@@ -30,3 +31,12 @@ def deny_reads(monkeypatch):
         monkeypatch.setattr(readers, "_read_bytes", read_bytes)
 
     return deny
+
+
+@pytest.fixture(scope="session")
+def fork_context():
+    """A forkserver that imported the pipeline once; each indexing or reading child is a fork of it
+    (see tests/indexing/index_child.py)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["tests.indexing.index_child"])
+    return context

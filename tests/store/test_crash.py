@@ -12,7 +12,7 @@ from ragcompress.store.fsutil import is_temp_name
 from tests.store import writer_child
 from tests.store.helpers import assert_same, build, make_doc, snapshot
 
-PHASES = ["shard-written", "in-transaction", "before-index", "index-written", "counts-written"]
+PHASES = writer_child.PHASES
 RANDOM_KILLS = 5
 
 

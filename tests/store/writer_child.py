@@ -78,7 +78,21 @@ def _before(function, when):
 
 def crash_during(path: str, phase: str, at_commit: int, conn) -> None:
     """Run ``write_documents`` and SIGKILL ourselves at ``phase`` of commit number ``at_commit``."""
-    now = lambda *args: _commits == at_commit  # noqa: E731
+    arm_crash(phase, lambda: _commits == at_commit)
+    write_documents(path, N_DOCS, conn)
+    conn.send("done")
+
+
+# Where in commit() a crash lands (arm_crash): after the new shard file is written, inside the SQLite
+# transaction, after it (before faiss.index is rewritten), after faiss.index, after the manifest counts.
+PHASES = ("shard-written", "in-transaction", "before-index", "index-written", "counts-written")
+
+
+def arm_crash(phase: str, armed) -> None:
+    """SIGKILL this process at ``phase`` of the first commit during which ``armed()`` is true.
+
+    Shared with the indexing crash tests (tests/indexing/index_child.py), which arm it by commit count."""
+    now = lambda *args: armed()  # noqa: E731
     if phase == "shard-written":  # a complete shard file exists, nothing refers to it
         writer_module.write_shard = _after(writer_module.write_shard, now)
     elif phase == "in-transaction":  # every row of the commit is inserted, COMMIT not yet run
@@ -94,8 +108,6 @@ def crash_during(path: str, phase: str, at_commit: int, conn) -> None:
         writer_module.write_manifest = _after(writer_module.write_manifest, now)
     else:
         raise ValueError(phase)
-    write_documents(path, N_DOCS, conn)
-    conn.send("done")
 
 
 def run_until_killed(path: str, conn) -> None:
