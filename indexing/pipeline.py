@@ -24,8 +24,16 @@ from indexing.readers import CorpusError, Skipped, read_corpus
 from indexing.update import DEFAULT_COMMIT_CHUNKS, DEFAULT_COMMIT_EVERY, CommitInfo, StoreUpdate
 from indexing.uptodate import up_to_date
 from ragcompress.paths import default_index_dir
-from ragcompress.store import ChunkingInfo, CompressorInfo, EmbedderInfo, FaissInfo, Store, new_manifest
-from ragcompress.store.layout import is_store
+from ragcompress.store import (
+    ChunkingInfo,
+    CompressorInfo,
+    EmbedderInfo,
+    FaissInfo,
+    Store,
+    StoreError,
+    new_manifest,
+)
+from ragcompress.store.layout import check_target, is_store
 from ragcompress.store.lock import WriterLock
 from ragcompress.store.manifest import FAISS_KINDS, VECTOR_DTYPES
 from ragcompress.store.records import StoreStats
@@ -122,7 +130,7 @@ def index_corpus(
         if not read.documents:
             # Refuse rather than empty an existing index: an unmounted or mistyped folder looks the same.
             raise EmptyCorpusError(f"{read.summary()}; nothing to index")
-        _probe_index_dir(index_dir)
+        _probe_index_dir(index_dir, rebuild)
         # An engine object holds its models already; for specs, check before spending time loading them.
         if not rebuild and not isinstance(engine, Engine):
             settings = (chunk_tokens, overlap, vector_dtype, faiss_kind)
@@ -224,19 +232,18 @@ def _validate(
             raise IndexingError(f"{name}={value} must be at least 1")
 
 
-def _probe_index_dir(index_dir: Path) -> None:
-    """Fail before loading models when the index cannot be written anyway."""
+def _probe_index_dir(index_dir: Path, rebuild: bool) -> None:
+    """Fail before loading models when the index cannot be written anyway. Nothing is written into a
+    folder that is not provably an index (not even the lock file)."""
+    try:
+        check_target(index_dir, rebuild)
+    except StoreError as error:
+        raise IndexingError(str(error)) from None
     if is_store(index_dir):
         # The writer takes the lock for real later; this only makes "busy" fail in a second, not after
         # the models load. (It may also raise StoreLockedError, which callers report as is.)
         with WriterLock(index_dir):
             pass
-    elif index_dir.exists() and not index_dir.is_dir():
-        raise IndexingError(f"--index {index_dir} is a file, not a directory")
-    elif index_dir.is_dir() and any(index_dir.iterdir()):
-        raise IndexingError(
-            f"{index_dir} is a non-empty directory that is not an index; choose another --index"
-        )
 
 
 def _inside(relative: str, corpus: Path, index_dir: Path) -> bool:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from ragcompress.retrieval.match import (
     resolve_compressor,
     resolve_embedder,
 )
+from ragcompress.retrieval.plan import Plan, make_answer, same_chunk
 from ragcompress.retrieval.replug import replug_generate
 from ragcompress.retrieval.rerank import RERANKERS
 from ragcompress.retrieval.rerank import rerank as rerank_passages
@@ -35,20 +35,10 @@ from ragcompress.retrieval.scoring import retrieval_logprobs, smooth
 from ragcompress.retrieval.streaming import AnswerStream
 from ragcompress.retrieval.timing import ForwardTimer, stopwatch
 from ragcompress.retrieval.types import Answer, Passage, ScoreResult
-from ragcompress.store import Store
+from ragcompress.store import Store, StoreChangedError
 
 MODES = ("fused", "text", "replug", "none")
 STAGES = ("retrieve", "rerank", "fuse", "prefill", "decode")
-
-
-@dataclass
-class Plan:
-    """What one query will be answered from: the mode actually used and the passages in feed order."""
-
-    query: str
-    mode: str
-    passages: list[Passage]
-    note: str | None = None
 
 
 class Retriever:
@@ -106,6 +96,10 @@ class Retriever:
         if k == 0 or not queries:
             return [[] for _ in queries]
         embeddings = self.embedder.encode(list(queries), convert_to_numpy=True, show_progress_bar=False)
+        # FAISS and the chunk rows of one committed generation: a commit in between cannot drop a hit.
+        return self.store.read_consistent(lambda: self._passages(embeddings, k))
+
+    def _passages(self, embeddings, k: int) -> list[list[Passage]]:
         hits = self.store.search_batch(embeddings, k)
         wanted = sorted({h.chunk_id for row in hits for h in row})
         chunks = {c.chunk_id: c for c in self.store.get_chunks(wanted)} if wanted else {}
@@ -119,10 +113,24 @@ class Retriever:
         ]
 
     def vectors(self, passages: Sequence[Passage]) -> list[torch.Tensor]:
-        """The stored summary vectors of each passage, on the model's device and in its dtype."""
+        """The stored summary vectors of each passage, on the model's device and in its dtype.
+
+        Raises ``StoreChangedError`` for passages that an update or a rebuild of the index removed after
+        they were retrieved (``answer`` and friends retrieve and read in one snapshot, so never do)."""
         if not passages:
             return []
-        return self.store.get_vectors([p.chunk_id for p in passages], dtype=self.dtype, device=self.device)
+        return self.store.read_consistent(lambda: self._vectors(passages))
+
+    def _vectors(self, passages: Sequence[Passage]) -> list[torch.Tensor]:
+        ids = [p.chunk_id for p in passages]
+        stored = self.store.find_chunks(ids)
+        gone = [p.chunk_id for p in passages if not same_chunk(p, stored.get(p.chunk_id))]
+        if gone:
+            raise StoreChangedError(
+                f"{len(gone)} passage(s) (chunk ids {gone[:5]}) are no longer in the index at "
+                f"{self.index_dir}: it changed after they were retrieved; search again"
+            )
+        return self.store.get_vectors(ids, dtype=self.dtype, device=self.device)
 
     def rerank(self, query: str, passages: Sequence[Passage], method: str = "summary_l2") -> list[Passage]:
         """``passages`` re-ordered best first by ``summary_l2`` or ``upr`` (see retrieval/rerank.py)."""
@@ -178,6 +186,16 @@ class Retriever:
             fed = passages if mode == "replug" else passages[::-1]
             plans.append(Plan(query, mode, fed, note))
         return plans
+
+    def _prepare(self, queries, k, mode, rerank_method, rerank_candidates, timings):
+        """Plans and their summary vectors, read from one committed generation of the index (started over
+        if a writer deletes files of that generation meanwhile)."""
+
+        def read():
+            plans = self._plan(queries, k, mode, rerank_method, rerank_candidates, timings)
+            return plans, self._fetch(plans, timings)
+
+        return self.store.read_consistent(read)
 
     # ---- generation --------------------------------------------------------------------------------
     def _fetch(self, plans: Sequence[Plan], timings: dict[str, float]) -> list[list[torch.Tensor] | None]:
@@ -289,8 +307,7 @@ class Retriever:
         check_extractive(mode, generate_kwargs.get("extractive", False))
         started = time.perf_counter()
         timings = dict.fromkeys(STAGES, 0.0)
-        plans = self._plan(queries, k, mode, rerank_method, rerank_candidates, timings)
-        vectors = self._fetch(plans, timings)
+        plans, vectors = self._prepare(queries, k, mode, rerank_method, rerank_candidates, timings)
         outputs = self._run(plans, vectors, batch_size, max_new_tokens, timings, **generate_kwargs)
         timings["total"] = time.perf_counter() - started
         return [make_answer(plan, output, timings) for plan, output in zip(plans, outputs)]
@@ -320,8 +337,7 @@ class Retriever:
         check_extractive(mode, generate_kwargs.get("extractive", False))
         started = time.perf_counter()
         timings = dict.fromkeys(STAGES, 0.0)
-        plans = self._plan([query], k, mode, rerank, rerank_candidates, timings)
-        vectors = self._fetch(plans, timings)
+        plans, vectors = self._prepare([query], k, mode, rerank, rerank_candidates, timings)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
 
         def run() -> Answer:  # in the worker thread: no store access from here on
@@ -354,7 +370,8 @@ class Retriever:
         one (the paper's retrieval-augmented LM evaluation). ``include_query=False`` scores the
         continuation after the retrieved context only.
         """
-        plan = self._plan([context_query], k, mode, rerank, rerank_candidates, {})[0]
+        plans, vectors = self._prepare([context_query], k, mode, rerank, rerank_candidates, {})
+        plan = plans[0]
         encode = self.tokenizer
         query_ids = encode(context_query, add_special_tokens=False)["input_ids"] if include_query else []
         continuation_ids = encode(continuation, add_special_tokens=False)["input_ids"]
@@ -365,7 +382,7 @@ class Retriever:
             query_ids,
             continuation_ids,
             passages=[p.text for p in plan.passages],
-            vectors=self.vectors(plan.passages) if plan.mode == "fused" else [],
+            vectors=vectors[0] or [],
             scores=[p.score for p in plan.passages],
         )
         components: dict[str, list[float]] = {}
@@ -383,17 +400,3 @@ class Retriever:
             components=components,
             note=plan.note,
         )
-
-
-def make_answer(plan: Plan, output: GenerationOutput, timings: dict[str, float]) -> Answer:
-    return Answer(
-        text=output.text,
-        query=plan.query,
-        mode=plan.mode,
-        passages=list(plan.passages),
-        timings=dict(timings),
-        prompt_tokens=output.prompt_tokens,
-        softprompt_slots=output.softprompt_slots,
-        generated_tokens=output.generated_tokens,
-        note=plan.note,
-    )

@@ -11,11 +11,13 @@ See docs/store-format.md for the format and the crash-safety argument.
 
 from ragcompress.store.check import check_store
 from ragcompress.store.errors import (
+    StoreChangedError,
     StoreCorruptError,
     StoreError,
     StoreFormatError,
     StoreLockedError,
     StoreMismatchError,
+    StoreRebuiltError,
 )
 from ragcompress.store.manifest import (
     ChunkingInfo,
@@ -59,11 +61,13 @@ __all__ = [
     "QuantizedVectors",
     "SearchHit",
     "Store",
+    "StoreChangedError",
     "StoreCorruptError",
     "StoreError",
     "StoreFormatError",
     "StoreLockedError",
     "StoreMismatchError",
+    "StoreRebuiltError",
     "StoreStats",
     "StoreWriter",
     "bytes_per_text_token",

@@ -21,3 +21,11 @@ class StoreMismatchError(StoreError):
 
 class StoreCorruptError(StoreError):
     """A file the committed metadata refers to is missing or does not match its checksum."""
+
+
+class StoreRebuiltError(StoreError):
+    """The store was rebuilt with other models while it was open; it has to be opened again."""
+
+
+class StoreChangedError(StoreError):
+    """Results read from an earlier state of the store (e.g. passages) are no longer in it."""

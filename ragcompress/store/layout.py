@@ -9,32 +9,86 @@ the old store's writer lock. Its first commit swaps the directories:
 Step 2 is the commit point of the rebuild. A crash before step 1 leaves the old store untouched (the
 half-built sibling is deleted by the next rebuild); a crash between 1 and 2 leaves ``.NAME.old``, which
 readers open in place and the next writer renames back; a crash after 2 leaves only garbage to delete.
+
+Nothing here deletes a path the store did not create: a rebuild replaces only a folder that
+``ownership.not_ours_reason`` proves to be a store, and every removal goes through
+``ownership.remove_store_dir``, which unlinks only the names a store writes.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
-import shutil
 from pathlib import Path
 
 import numpy as np
 
-from ragcompress.store.errors import StoreError, StoreFormatError
+from ragcompress.store.errors import StoreError, StoreFormatError, StoreLockedError
 from ragcompress.store.faiss_index import FAISS_NAME, VectorIndex
 from ragcompress.store.fsutil import fsync_dir
-from ragcompress.store.lock import WriterLock
+from ragcompress.store.lock import LOCK_NAME, WriterLock
 from ragcompress.store.manifest import MANIFEST_NAME, Manifest, write_manifest
 from ragcompress.store.meta import META_NAME, MetaDB
+from ragcompress.store.ownership import manifest_state, not_ours_reason, remove_store_dir
 from ragcompress.store.shards import VECTORS_DIR
+
+log = logging.getLogger(__name__)
 
 
 def sibling(path: Path, tag: str) -> Path:
+    # Absolute and normalised first: for "." or "idx/.." the name would be empty or "..".
+    path = Path(os.path.abspath(path))
     return path.parent / f".{path.name}.{tag}"
 
 
 def is_store(path: Path) -> bool:
-    return (path / MANIFEST_NAME).is_file()
+    """Whether ``path`` holds a store: a manifest of ours, or a damaged one in a folder proven ours."""
+    state = manifest_state(Path(path))
+    return state == "ours" or (state == "unreadable" and not_ours_reason(Path(path)) is None)
+
+
+def check_target(path: Path, rebuild: bool) -> None:
+    """Refuse, before anything is written, an ``--index`` that is not new, an empty folder or a store.
+
+    With ``rebuild`` the store must be provably ours, since the rebuild deletes it once it commits."""
+    if path.exists() and not path.is_dir():
+        raise StoreError(f"{path} is a file, not a folder; choose another --index")
+    if not path.exists():
+        return
+    empty = not any(path.iterdir())
+    if rebuild and not empty:
+        reason = not_ours_reason(path)
+        if reason is not None:
+            raise StoreError(
+                f"--rebuild refuses to replace {path}: {reason}; "
+                "move those files out if it is an index, or choose another --index"
+            )
+    elif not empty and not is_store(path):
+        if not_ours_reason(path) is None:
+            raise StoreFormatError(
+                f"{path} is a damaged ragcompress index (no {MANIFEST_NAME}); re-run with --rebuild"
+            )
+        raise StoreError(
+            f"{path} is not a ragcompress index ({not_ours_reason(path)}); nothing was changed: "
+            "choose a new or empty folder for --index"
+        )
+    if rebuild or empty:
+        refuse_if_inside(path)
+
+
+def refuse_if_inside(path: Path) -> None:
+    """Creating or rebuilding a store renames its folder; a process sitting inside it would be stranded
+    in the replaced (deleted) folder, and renaming "." itself fails with "Device or resource busy"."""
+    try:
+        cwd, target = Path.cwd().resolve(), Path(path).resolve()
+    except (OSError, RuntimeError):
+        return
+    if cwd == target or target in cwd.parents:
+        raise StoreError(
+            f"cannot build the index {target} from inside it (the folder is replaced as a whole); "
+            f"cd {target.parent} and re-run with --index {target.name}"
+        )
 
 
 def initialise(directory: Path, manifest: Manifest) -> None:
@@ -49,29 +103,61 @@ def initialise(directory: Path, manifest: Manifest) -> None:
     fsync_dir(directory)
 
 
-def create_fresh(path: Path, manifest: Manifest) -> None:
-    """Create a store at ``path``, which must not exist or be an empty directory."""
+def create_fresh(path: Path, manifest: Manifest) -> WriterLock:
+    """Create a store at ``path``, which must not exist or be an empty directory.
+
+    Returns the new store's writer lock, held from before the store appears at ``path``: a second
+    process creating the same store at the same moment then names this one as the writer."""
+    check_target(path, rebuild=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = sibling(path, f"creating-{os.getpid()}-{secrets.token_hex(4)}")
     initialise(staging, manifest)
+    lock = WriterLock(staging)
+    lock.acquire()  # flock follows the file's inode through the rename below
     try:
         # rename() onto an empty directory replaces it; onto a non-empty one it fails: no clobbering.
         os.rename(staging, path)
     except OSError:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise StoreError(
-            f"{path} already exists and is not an empty directory; choose another path or rebuild"
-        ) from None
-    fsync_dir(path.parent)
+        lock.release()
+        remove_store_dir(staging)
+        _refuse_lost_race(path)
+    lock.path = Path(path) / LOCK_NAME
+    fsync_dir(Path(os.path.abspath(path)).parent)
+    return lock
+
+
+def _refuse_lost_race(path: Path) -> None:
+    if not is_store(path):
+        check_target(path, rebuild=False)  # says why the folder is not ours
+        raise StoreError(f"{path} is not an empty folder; choose a new or empty folder for --index")
+    with WriterLock(path):  # raises StoreLockedError naming the other writer while it works
+        pass
+    raise StoreLockedError(
+        f"{path} was created by another process at the same moment; "
+        "run again once it has finished to add to that index"
+    )
 
 
 def start_rebuild(path: Path, manifest: Manifest) -> tuple[Path, WriterLock]:
     """Build an empty replacement for the store at ``path``; returns it and the old store's held lock."""
+    check_target(path, rebuild=True)  # before the lock: taking it writes writer.lock into the folder
+    old = sibling(path, "old")
+    left = remove_store_dir(old)  # finish_interrupted_swap kept it only if something foreign is inside
+    if left:
+        raise StoreError(
+            f"{old} is left from an earlier rebuild and holds files the index did not create "
+            f"({', '.join(left)}); move them out of it, then run again"
+        )
     old_lock = WriterLock(path)
     old_lock.acquire()  # no one may write the old store while its replacement is being built
     staging = sibling(path, "rebuild")
     try:
-        shutil.rmtree(staging, ignore_errors=True)  # a rebuild that never committed
+        left = remove_store_dir(staging)  # a rebuild that never committed
+        if left:
+            raise StoreError(
+                f"{staging} holds files the index did not create ({', '.join(left)}); "
+                "move it away, then run again"
+            )
         initialise(staging, manifest)
     except BaseException:
         old_lock.release()
@@ -82,11 +168,17 @@ def start_rebuild(path: Path, manifest: Manifest) -> tuple[Path, WriterLock]:
 def swap_in(staging: Path, path: Path) -> None:
     """Replace the store at ``path`` by the committed one at ``staging`` (caller holds both locks)."""
     old = sibling(path, "old")
-    shutil.rmtree(old, ignore_errors=True)
     os.rename(path, old)
     os.rename(staging, path)  # the commit point of a rebuild
-    fsync_dir(path.parent)
-    shutil.rmtree(old, ignore_errors=True)
+    fsync_dir(old.parent)
+    _drop_old(old)
+
+
+def _drop_old(old: Path) -> None:
+    left = remove_store_dir(old)
+    if left:
+        # Put there while the rebuild ran; never ours to delete.
+        log.warning("kept %s: it holds %s, which the index did not create", old, ", ".join(left))
 
 
 def readable_directory(path: Path) -> Path:
@@ -96,7 +188,8 @@ def readable_directory(path: Path) -> Path:
     old = sibling(path, "old")
     if not path.exists() and is_store(old):
         return old  # a rebuild swap was interrupted between its two renames
-    raise StoreFormatError(f"{path} is not a ragcompress store (no {MANIFEST_NAME})")
+    reason = not_ours_reason(path) if path.exists() else "it does not exist"
+    raise StoreFormatError(f"{path} is not a ragcompress store ({reason})")
 
 
 def finish_interrupted_swap(path: Path) -> None:
@@ -110,8 +203,8 @@ def finish_interrupted_swap(path: Path) -> None:
     try:
         if not path.exists():
             os.rename(old, path)  # the rebuild never reached its commit point: keep the old store
-            fsync_dir(path.parent)
+            fsync_dir(old.parent)
         else:
-            shutil.rmtree(old, ignore_errors=True)  # the rebuild committed; this is leftover
+            _drop_old(old)  # the rebuild committed; this is leftover
     finally:
         lock.release()

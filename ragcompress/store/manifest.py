@@ -17,6 +17,11 @@ from ragcompress.store.fsutil import atomic_write_bytes
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
+# Written into every manifest so a store is recognisable beyond doubt: plenty of folders (web apps,
+# browser extensions) hold a file named manifest.json, and --rebuild must never mistake one for ours.
+STORE_FORMAT = "ragcompress-store"
+# What a manifest written before the marker existed always has; with no "format" key these identify one.
+LEGACY_KEYS = ("format_version", "compressor", "embedder", "vector_dtype")
 VECTOR_DTYPES = ("fp16", "bf16", "int8", "fp8")
 SCALE_DTYPES = ("fp32", "fp16")
 FAISS_KINDS = ("flat", "ivf", "hnsw")
@@ -77,6 +82,7 @@ class Manifest:
     counts: Counts = field(default_factory=Counts)
     format_version: int = FORMAT_VERSION
     created_at: str = ""
+    format: str = STORE_FORMAT
 
     def __post_init__(self) -> None:
         problems = validation_problems(self)
@@ -99,6 +105,7 @@ class Manifest:
                 counts=_build(Counts, data.get("counts", {})),
                 format_version=data["format_version"],
                 created_at=data.get("created_at", ""),
+                format=data.get("format", STORE_FORMAT),
             )
         except (KeyError, TypeError) as error:
             raise StoreFormatError(f"invalid manifest: missing or malformed field {error}") from None
@@ -114,6 +121,8 @@ def _build(kind: type, data: Any) -> Any:
 
 def validation_problems(manifest: Manifest) -> list[str]:
     problems = []
+    if manifest.format != STORE_FORMAT:
+        problems.append(f"format {manifest.format!r} is not {STORE_FORMAT!r}")
     if manifest.format_version != FORMAT_VERSION:
         problems.append(f"format_version {manifest.format_version} (this ragcompress reads {FORMAT_VERSION})")
     if manifest.vector_dtype not in VECTOR_DTYPES:
@@ -141,6 +150,16 @@ def new_manifest(**kwargs: Any) -> Manifest:
     return Manifest(**kwargs)
 
 
+def is_store_manifest(data: Any) -> bool:
+    """Whether parsed manifest JSON is one of ours: the format marker, or (older stores) all the keys
+    every manifest has had since format 1 and no marker of another format."""
+    if not isinstance(data, dict):
+        return False
+    if "format" in data:
+        return data["format"] == STORE_FORMAT
+    return all(key in data for key in LEGACY_KEYS)
+
+
 def read_manifest(directory: Path) -> Manifest:
     path = Path(directory) / MANIFEST_NAME
     try:
@@ -151,6 +170,10 @@ def read_manifest(directory: Path) -> Manifest:
         raise StoreFormatError(f"{path} is unreadable: {error}") from None
     if not isinstance(data, dict):
         raise StoreFormatError(f"{path} is not a JSON object")
+    if not is_store_manifest(data):
+        raise StoreFormatError(
+            f"{directory} is not a ragcompress index (its {MANIFEST_NAME} belongs to something else)"
+        )
     return Manifest.from_dict(data)
 
 

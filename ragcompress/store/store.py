@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
@@ -19,13 +18,16 @@ from ragcompress.store.layout import (
     finish_interrupted_swap,
     is_store,
     readable_directory,
+    sibling,
     start_rebuild,
     swap_in,
 )
 from ragcompress.store.lock import WriterLock
 from ragcompress.store.manifest import Counts, Manifest, ensure_compatible, read_manifest, utc_now
 from ragcompress.store.meta import META_NAME, ChunkLocation, MetaDB
+from ragcompress.store.ownership import remove_store_dir
 from ragcompress.store.quantize import bytes_per_vector, dequantize
+from ragcompress.store.reading import ConsistentReads
 from ragcompress.store.records import Chunk, CompactResult, Document, SearchHit, StoreStats
 from ragcompress.store.shards import VECTORS_DIR, ShardReader
 from ragcompress.store.writer import StoreWriter
@@ -34,7 +36,7 @@ log = logging.getLogger(__name__)
 MAX_OPEN_SHARDS = 256
 
 
-class Store:
+class Store(ConsistentReads):
     """A store directory opened for reading (and, unless ``readonly``, for ``begin_update``)."""
 
     def __init__(self, directory: Path, readonly: bool = True, verify_reads: bool = True) -> None:
@@ -43,12 +45,16 @@ class Store:
         self.readonly = readonly
         self.verify_reads = verify_reads
         self.manifest: Manifest = read_manifest(self.directory)
+        # Before the connection opens: a swap in between then reads as "replaced" and is followed.
+        self._identity = self._meta_identity()
         self._meta = MetaDB(self.directory / META_NAME, readonly)
         self._generation = -1
         self._index: VectorIndex | None = None
         self._shard_sha: dict[str, str] = {}
         self._readers: OrderedDict[str, ShardReader] = OrderedDict()
         self._rebuild_lock: WriterLock | None = None  # held while this store replaces another
+        self._held_lock: WriterLock | None = None  # a new store's lock, until its first writer
+        self._pinned = False  # inside snapshot(): every read sees the generation it started at
         self.index_was_stale = False
         self._refresh()
 
@@ -60,17 +66,22 @@ class Store:
         path = Path(path)
         finish_interrupted_swap(path)
         manifest = replace(manifest, counts=Counts(), created_at=manifest.created_at or utc_now())
-        if is_store(path):
-            if not overwrite:
-                raise StoreError(
-                    f"{path} already holds a store; pass overwrite=True (--rebuild) to replace it"
-                )
+        if is_store(path) and not overwrite:
+            raise StoreError(f"{path} already holds a store; pass overwrite=True (--rebuild) to replace it")
+        if overwrite and path.is_dir() and any(path.iterdir()):
+            # start_rebuild refuses any folder that is not provably a store: it is deleted on commit.
             staging, old_lock = start_rebuild(path, manifest)
             store = cls(staging, readonly=False)
             store.path, store._rebuild_lock = path, old_lock
             return store
-        create_fresh(path, manifest)
-        return cls(path, readonly=False)
+        lock = create_fresh(path, manifest)
+        try:
+            store = cls(path, readonly=False)
+        except BaseException:
+            lock.release()
+            raise
+        store._held_lock = lock
+        return store
 
     @classmethod
     def open(cls, path: str | Path, readonly: bool = True, verify_reads: bool = True) -> Store:
@@ -88,7 +99,7 @@ class Store:
         path = Path(path)
         if rebuild:
             return cls.create(path, manifest, overwrite=True)
-        if is_store(path) or (not path.exists() and is_store(path.parent / f".{path.name}.old")):
+        if is_store(path) or (not path.exists() and is_store(sibling(path, "old"))):
             store = cls.open(path, readonly=False)
             try:
                 ensure_compatible(store.manifest, manifest, path)
@@ -104,13 +115,20 @@ class Store:
             raise StoreError(f"{self.path} was opened read-only; open it with readonly=False to write")
         if expect is not None:
             ensure_compatible(self.manifest, expect, self.path)
+        if self._held_lock is not None:
+            # The writer takes its own lock; two flocks of one process on the same file conflict.
+            self._held_lock.release()
+            self._held_lock = None
         return StoreWriter(self, shard_bytes=shard_bytes)
 
     def close(self) -> None:
         self._readers.clear()
         self._meta.close()
+        if self._held_lock is not None:
+            self._held_lock.release()
+            self._held_lock = None
         if self._rebuild_lock is not None:  # a rebuild that never committed: drop it, keep the old
-            shutil.rmtree(self.directory, ignore_errors=True)
+            remove_store_dir(self.directory)
             self._rebuild_lock.release()
             self._rebuild_lock = None
 
@@ -130,10 +148,10 @@ class Store:
 
     def search_batch(self, queries: np.ndarray | torch.Tensor, k: int) -> list[list[SearchHit]]:
         """``search`` for each row of ``[n, dim]``."""
+        self._refresh()  # first: a rebuild may have brought another manifest
         queries = _as_matrix(queries, self.manifest.embedder.dim)
         if self.manifest.faiss.metric == "cosine":
             queries = normalise(queries)
-        self._refresh()
         scores, ids = self._index.search(queries, k)
         return [
             [SearchHit(int(i), float(s)) for s, i in zip(row_scores, row_ids) if i >= 0]
@@ -142,10 +160,16 @@ class Store:
 
     def get_chunks(self, chunk_ids: list[int]) -> list[Chunk]:
         """The chunks with these ids, in the order asked."""
-        rows = {row["chunk_id"]: row for row in self._meta.chunk_rows([int(i) for i in chunk_ids])}
-        _require_all(chunk_ids, rows)
+        found = self.find_chunks(chunk_ids)
+        _require_all(chunk_ids, found)
+        return [found[int(i)] for i in chunk_ids]
+
+    def find_chunks(self, chunk_ids: list[int]) -> dict[int, Chunk]:
+        """chunk id → chunk, for the ids the store holds now (the others are left out)."""
+        self._refresh()
         fields = Chunk.__dataclass_fields__
-        return [Chunk(**{k: v for k, v in rows[int(i)].items() if k in fields}) for i in chunk_ids]
+        rows = self._meta.chunk_rows([int(i) for i in chunk_ids])
+        return {row["chunk_id"]: Chunk(**{k: v for k, v in row.items() if k in fields}) for row in rows}
 
     def get_vectors(
         self,
@@ -154,15 +178,7 @@ class Store:
         device: torch.device | str | None = None,
     ) -> list[torch.Tensor]:
         """The summary vectors ``[n_vectors, hidden]`` of each chunk, dequantised, in the order asked."""
-        self._refresh()
-        try:
-            return self._read_vectors(chunk_ids, dtype, device)
-        except StoreCorruptError:
-            if self._meta.generation() == self._generation:
-                raise
-            # A writer committed (e.g. a compaction deleted a shard) between our lookup and the read.
-            self._refresh()
-            return self._read_vectors(chunk_ids, dtype, device)
+        return self.read_consistent(lambda: self._read_vectors(chunk_ids, dtype, device))
 
     def _read_vectors(
         self, chunk_ids: list[int], dtype: torch.dtype, device: torch.device | str | None
@@ -182,9 +198,11 @@ class Store:
         return [out[int(i)] for i in chunk_ids]
 
     def documents(self) -> list[Document]:
+        self._refresh()
         return [_document(row) for row in self._meta.document_rows()]
 
     def document(self, doc_id: str) -> Document | None:
+        self._refresh()
         rows = self._meta.document_rows(doc_id)
         return _document(rows[0]) if rows else None
 
@@ -193,6 +211,7 @@ class Store:
         return {doc.doc_id: doc.content_hash for doc in self.documents()}
 
     def stats(self) -> StoreStats:
+        self._refresh()
         totals = self._meta.totals()
         m = self.manifest
         vector_bytes = totals["vectors"] * bytes_per_vector(
@@ -225,8 +244,12 @@ class Store:
             return writer.compact(min_dead_fraction)
 
     # ---- internals shared with the writer ----------------------------------------------------------
-    def _refresh(self) -> None:
-        """Follow commits made since we last looked (by us or another process)."""
+    def _refresh(self, pinning: bool = False) -> None:
+        """Follow commits made since we last looked (by us or another process), and a rebuild."""
+        if self._pinned:
+            return  # a snapshot stays at its generation
+        if not pinning and self._replaced():
+            self._reopen()
         generation = self._meta.generation()
         if generation == self._generation:
             return
@@ -243,6 +266,17 @@ class Store:
     def _load_index(self) -> tuple[VectorIndex, bool]:
         """``faiss.index`` if it holds exactly the live chunks, else a rebuild from the shards."""
         m = self.manifest
+        if self.readonly and self._index is not None and m.faiss.kind == "flat":
+            # A reader moves its exact index to the new generation reading only the added chunks'
+            # embeddings: cheap, and it needs no file the writer may be replacing or deleting right now.
+            # (A writer loads the file instead, so that it notices and re-saves a stale one.)
+            live = self._meta.live_chunk_ids()
+            have = self._index.ids()
+            added = np.setdiff1d(live, have)
+            embeddings = self._embeddings(added)  # first: a failed read leaves the index as it was
+            self._index.remove(np.setdiff1d(have, live))
+            self._index.add(added, embeddings)
+            return self._index, False
         try:
             index = VectorIndex.load(self.directory / FAISS_NAME, m.faiss, m.embedder.dim)
             if np.array_equal(index.ids(), self._meta.live_chunk_ids()):
@@ -253,17 +287,26 @@ class Store:
 
     def _build_index(self) -> VectorIndex:
         m = self.manifest
-        ids, embeddings = [], []
+        ids = self._meta.live_chunk_ids()
+        return VectorIndex.build(m.faiss, m.embedder.dim, ids, self._embeddings(ids))
+
+    def _embeddings(self, chunk_ids: np.ndarray) -> np.ndarray:
+        """The stored retrieval embeddings of these chunks ``[n, dim]``, in the order given."""
         by_shard: dict[str, list[ChunkLocation]] = {}
-        for loc in self._meta.locations():
-            by_shard.setdefault(loc.shard, []).append(loc)
+        locations = self._meta.locations(None if len(chunk_ids) > 500 else [int(i) for i in chunk_ids])
+        wanted = {int(i) for i in chunk_ids}
+        for loc in locations:
+            if loc.chunk_id in wanted:
+                by_shard.setdefault(loc.shard, []).append(loc)
+        rows: dict[int, np.ndarray] = {}
         for shard, locs in by_shard.items():
             shard_embeddings = self._reader(shard).embeddings()
-            ids.extend(loc.chunk_id for loc in locs)
-            embeddings.append(shard_embeddings[[loc.row for loc in locs]])
-        dim = m.embedder.dim
-        matrix = np.concatenate(embeddings) if embeddings else np.zeros((0, dim), np.float32)
-        return VectorIndex.build(m.faiss, dim, np.array(ids, dtype=np.int64), matrix)
+            rows.update((loc.chunk_id, shard_embeddings[loc.row]) for loc in locs)
+        _require_all(list(chunk_ids), rows)
+        dim = self.manifest.embedder.dim
+        return (
+            np.stack([rows[int(i)] for i in chunk_ids]) if len(chunk_ids) else np.zeros((0, dim), np.float32)
+        )
 
     def _reader(self, name: str) -> ShardReader:
         reader = self._readers.get(name)
@@ -289,6 +332,7 @@ class Store:
             swap_in(self.directory, self.path)
             self.directory = self.path
         finally:
+            self._identity = self._meta_identity()
             self._meta = MetaDB(self.directory / META_NAME, self.readonly)
             self._readers.clear()
         self._rebuild_lock.release()
