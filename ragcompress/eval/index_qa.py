@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ragcompress.eval.qa import QAResult
 from ragcompress.eval.qa_metrics import (
+    ANSWER_KINDS,
     answer_kind,
     contains_answer,
     exact_match,
@@ -232,7 +233,9 @@ def by_kind(rows: Sequence[dict], kinds: dict[str, str]) -> dict[str, dict]:
     grouped: dict[str, list[dict]] = {}
     for row in rows:
         grouped.setdefault(kinds[row["id"]], []).append(row)
-    return {kind: _means(grouped[kind]) for kind in sorted(grouped)}
+    # The answer-form kinds in their usual order (year, number, name, word), any others by name.
+    order = sorted(grouped, key=lambda kind: (ANSWER_KINDS.index(kind) if kind in ANSWER_KINDS else 99, kind))
+    return {kind: _means(grouped[kind]) for kind in order}
 
 
 def gold_ranks(retriever, questions: Sequence[dict], k: int) -> list[int | None]:
