@@ -170,8 +170,9 @@ def test_bad_settings_fail_before_anything_loads(tmp_path):
             index_corpus(corpus, tmp_path / "index", progress=False, **options)
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "notes.txt").write_text("not an index")
-    with pytest.raises(IndexingError, match="not an index; choose another --index"):
+    with pytest.raises(IndexingError, match="not a ragcompress index .*notes.txt.*choose a new or empty folder"):
         index_corpus(corpus, tmp_path / "taken", progress=False)
+    assert [p.name for p in (tmp_path / "taken").iterdir()] == ["notes.txt"]  # not even a writer.lock
 
 
 def test_bad_files_are_skipped_and_reported(tmp_path, tiny_models, deny_reads):
