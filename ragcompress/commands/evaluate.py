@@ -211,7 +211,9 @@ def qa_command(
     except QAEvalError as exc:
         _fail(str(exc))
     if retrieval is not None:
-        _qa_precomputed(data, questions, retrieval, chosen, model, limit, batch_size, device, out)
+        _qa_precomputed(
+            data, questions, retrieval, chosen, model, limit, batch_size, max_new_tokens, device, out
+        )
         return
     from ragcompress.eval.index_qa import IndexSettings, load_qa_set, run_sweep
     from ragcompress.store.manifest import VECTOR_DTYPES
@@ -253,7 +255,9 @@ def _write_qa(results, out: Path | None) -> None:
     typer.echo("saved " + ", ".join(str(path) for path in written))
 
 
-def _qa_precomputed(data, questions, retrieval, modes, model, limit, batch_size, device, out) -> None:
+def _qa_precomputed(
+    data, questions, retrieval, modes, model, limit, batch_size, max_new_tokens, device, out
+) -> None:
     """The old in-memory path, kept for the model card's earlier records: whole synthetic documents as
     passages, retrieved beforehand into ``retrieval``; no chunking, store or quantization."""
     from ragcompress.eval.qa import QA_MODES, evaluate_qa
@@ -272,7 +276,14 @@ def _qa_precomputed(data, questions, retrieval, modes, model, limit, batch_size,
     except (ValueError, OSError) as exc:
         _fail(str(exc))
     result = evaluate_qa(
-        compressor, tokenizer, dataset, results, modes=modes, batch_size=batch_size, limit=limit
+        compressor,
+        tokenizer,
+        dataset,
+        results,
+        modes=modes,
+        batch_size=batch_size,
+        max_new_tokens=max_new_tokens,
+        limit=limit,
     )
     typer.echo(result.table())
     if out:

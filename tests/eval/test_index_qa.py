@@ -210,6 +210,46 @@ def test_default_model_answers_through_the_index_and_fused_beats_none(tmp_path):
     assert result.scores["fused"]["em"] >= result.scores["none"]["em"] + 0.3, result.predictions["none"]
 
 
+def test_an_index_of_other_settings_is_refused_when_named_and_rebuilt_when_ours(
+    tmp_path, dataset, tiny_compressor_dir, monkeypatch
+):
+    from ragcompress.eval import index_qa
+
+    def run(*extra):
+        return (
+            "eval", "qa", dataset, "--model", tiny_compressor_dir, "--modes", "fused", "--limit", 2,
+            "--overlap", 8, "--max-new-tokens", 2, "--device", "cpu", *extra,
+        )  # fmt: skip
+
+    named = tmp_path / "named"
+    invoke(*run("--index", named, "--chunk-tokens", 64))
+    message = refused(*run("--index", named, "--chunk-tokens", 48))
+    assert "pass --rebuild to start" in message and str(named) in message
+    invoke(*run("--index", named, "--chunk-tokens", 48, "--rebuild", "--out", tmp_path / "named.json"))
+    assert QAResult.load(tmp_path / "named.json").meta["chunk_tokens"] == 48
+    # Without --index the folder is ours (a cache per corpus and settings): other settings start it over.
+    monkeypatch.setattr(index_qa, "default_index_root", lambda corpus, settings: tmp_path / "cache")
+    invoke(*run("--chunk-tokens", 64))
+    invoke(*run("--chunk-tokens", 48, "--out", tmp_path / "ours.json"))
+    meta = QAResult.load(tmp_path / "ours.json").meta
+    assert meta["index"]["dir"] == str(tmp_path / "cache" / "fp16") and meta["index"]["chunks_compressed"] > 0
+
+
+def test_a_precomputed_retrieval_runs_the_old_in_memory_path(tmp_path, dataset, tiny_compressor_dir):
+    questions = [json.loads(line) for line in (dataset / "questions.jsonl").read_text().splitlines()]
+    docs = sorted(p.stem for p in (dataset / "corpus").glob("*.txt"))
+    results = {q["id"]: [d for d in docs if d not in q["doc_ids"]][:1] + q["doc_ids"][:1] for q in questions}
+    retrieval = tmp_path / "retrieval.json"
+    retrieval.write_text(json.dumps({"k": 2, "recall_at_k": 1.0, "results": results}))
+    output = invoke(
+        "eval", "qa", dataset, "--retrieval", retrieval, "--model", tiny_compressor_dir, "--modes", "none,fused",
+        "--max-new-tokens", 2, "--device", "cpu", "--out", tmp_path / "old.json",
+    )  # fmt: skip
+    assert "QA with k=2 retrieved passages (recall@k 1.000)" in output
+    old = QAResult.load(tmp_path / "old.json")
+    assert old.meta == {} and set(old.scores) == {"none", "fused"} and old.scores["fused"]["n"] == len(questions)
+
+
 @pytest.mark.parametrize(
     ("generated", "answers", "expected"),
     [
