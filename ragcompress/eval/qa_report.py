@@ -231,6 +231,7 @@ def plot_comparison(
     counts = [summary["both"], summary["only_a"], summary["only_b"], summary["neither"]]
     bars = left.bar(list(groups), counts, color=[colors[g] for g in groups])
     left.bar_label(bars)
+    left.set_xlabel("exact match of A and B on the same question")
     left.set_ylabel("questions (count)")
     left.set_title(f"exact match, {mode}: sign test p = {summary['p_value']:.2g}")
     # Deterministic jitter, so many questions at F1 0 or 1 do not hide behind one another.
