@@ -77,7 +77,10 @@ def up_to_date(
     """
     if not is_store(index_dir):
         return None
-    compressor, embedder_id = compressor_identity(model), embedder_identity(embedder)
+    try:
+        compressor, embedder_id = compressor_identity(model), embedder_identity(embedder)
+    except (OSError, RuntimeError):  # missing or unreadable model files: loading reports them properly
+        return None
     if compressor is None or embedder_id is None:
         return None
     with Store.open(index_dir, readonly=False) as store:

@@ -59,8 +59,11 @@ def index_child(corpus: str, index: str, model: str, hold: float, options: dict 
 
 
 def reader_child(index: str, conn) -> None:
-    """Search and answer over ``index`` until the parent sends anything; then send back
-    ``(searches, answers, errors)``, each error as one line. Opens the index once it exists."""
+    """Search (and every tenth time answer) over ``index`` until the parent sends anything; then send
+    back ``(searches, answers, errors)``, each error as one line. Opens the index once it exists.
+
+    Searches dominate because a commit must land inside one read to show a race, and a search is
+    cheap; answers (generation) cover the vector reads."""
     from ragcompress.retrieval import Retriever
 
     while not is_store(Path(index)):
@@ -71,10 +74,12 @@ def reader_child(index: str, conn) -> None:
         while not conn.poll():
             question = QUESTIONS[(searches + answers) % len(QUESTIONS)]
             try:
-                retriever.search(question, k=3)
-                searches += 1
-                retriever.answer(question, k=2, mode="fused", max_new_tokens=2)
-                answers += 1
+                if (searches + answers) % 10 == 9:
+                    retriever.answer(question, k=2, mode="fused", max_new_tokens=2)
+                    answers += 1
+                else:
+                    retriever.search(question, k=3)
+                    searches += 1
             except Exception as error:  # every kind counts: the test asserts there are none
                 errors.append(f"{type(error).__name__}: {error}")
     conn.send((searches, answers, errors))
