@@ -22,7 +22,16 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
-from ragcompress.modeling.positions import segment_position_ids
+from ragcompress.modeling.cache_api import (
+    cache_in,
+    forward_cache_kwarg,
+    one_cache,
+    output_cache,
+    output_cache_field,
+    remember_softprompt_slots,
+    remembered_softprompt_slots,
+)
+from ragcompress.modeling.positions import segment_position_ids, split_segments
 
 DEFAULT_SUMMARY_LENGTH = 50
 # "none": summary vectors are the last hidden states as they are (the official models).
@@ -71,36 +80,6 @@ def set_autocompressor_defaults(config, summary_length: int | None = None) -> No
         raise ValueError(
             f"summary_readout={config.summary_readout!r} is unknown; use one of {SUMMARY_READOUTS}"
         )
-
-
-def split_segments(
-    segment_lengths: int | list[int] | tuple[int, ...] | None, total: int
-) -> list[tuple[int, int]]:
-    """``[(start, end), ...]`` of each segment; an int cuts ``total`` into pieces of that size."""
-    if total <= 0:
-        raise ValueError("the input is empty: pass at least one token")
-    if segment_lengths is None:
-        lengths = [total]
-    elif isinstance(segment_lengths, int):
-        if segment_lengths <= 0:
-            raise ValueError(f"segment_lengths={segment_lengths} must be a positive number of tokens")
-        lengths = [segment_lengths] * (total // segment_lengths)
-        if total % segment_lengths:
-            lengths.append(total % segment_lengths)
-    else:
-        lengths = [int(n) for n in segment_lengths]
-        if any(n <= 0 for n in lengths):
-            raise ValueError(f"segment_lengths={lengths} has a segment of no tokens; every segment needs ≥ 1")
-        if sum(lengths) != total:
-            raise ValueError(
-                f"segment_lengths={lengths} sum to {sum(lengths)} but the input has {total} tokens; "
-                "pass lengths that add up to the input length"
-            )
-    bounds, start = [], 0
-    for n in lengths:
-        bounds.append((start, start + n))
-        start += n
-    return bounds
 
 
 class AutoCompressorMixin:
@@ -208,15 +187,17 @@ class AutoCompressorMixin:
         return softprompt.to(device=ref.device, dtype=ref.dtype)
 
     def _text_mask(
-        self, attention_mask, batch: int, new_tokens: int, past_slots: int, device
+        self, attention_mask, batch: int, new_tokens: int, past_slots: int, cached_softprompt: int, device
     ) -> tuple[torch.Tensor, int]:
         """The text-only mask and how many cached slots hold a soft prompt.
 
         With a cache, ``attention_mask`` covers every text token seen so far plus the new ones (the
-        convention of ``generate``); the cached slots it does not cover are the soft prompt.
+        convention of ``generate``); the cached slots it does not cover are the soft prompt. Without a
+        mask (no padding) that count is ``cached_softprompt``, as recorded on the cache.
         """
         if attention_mask is None:
-            return torch.ones(batch, past_slots + new_tokens, dtype=torch.long, device=device), 0
+            text = past_slots - cached_softprompt + new_tokens
+            return torch.ones(batch, text, dtype=torch.long, device=device), cached_softprompt
         if attention_mask.dim() != 2 or attention_mask.shape[0] != batch:
             raise ValueError(
                 f"attention_mask must be [batch, tokens] = [{batch}, ≥{new_tokens}], got {tuple(attention_mask.shape)}"
@@ -232,17 +213,19 @@ class AutoCompressorMixin:
     def _before_training_forward(self) -> None:
         """Hook for architectures that must protect a parameter in training (OPT's position row 1)."""
 
-    def _run_decoder(self, inputs_embeds, attention_mask, position_ids, past_key_values, use_cache, **kwargs):
+    def _run_decoder(self, inputs_embeds, attention_mask, position_ids, cache, use_cache, **kwargs):
+        # the decoder gets the cache under the name it declares (see cache_api: renamed in 5.24)
+        kwargs[forward_cache_kwarg(type(self.model))] = cache
+
         def run(embeds, mask, positions):
             out = self.model(
                 inputs_embeds=embeds,
                 attention_mask=mask,
                 position_ids=positions,
-                past_key_values=past_key_values,
                 use_cache=use_cache,
                 **kwargs,
             )
-            return out.last_hidden_state, out.past_key_values
+            return out.last_hidden_state, output_cache(out)
 
         if self.config.segment_gradient_checkpointing and self.training and torch.is_grad_enabled():
             # Keep only each segment's inputs (including the incoming soft prompt) and recompute the
@@ -267,6 +250,7 @@ class AutoCompressorMixin:
         segment_lengths: int | list[int] | None = None,
         softprompt: torch.Tensor | None = None,
         output_softprompt: bool = False,
+        cache=None,
         past_key_values=None,
         use_cache: bool | None = None,
         logits_to_keep: int = 0,
@@ -285,7 +269,8 @@ class AutoCompressorMixin:
                 segment.
             softprompt: ``[batch, slots, width]`` summary vectors to read before the first segment.
             output_softprompt: also append summary tokens to the last segment (to compress it).
-            past_key_values / use_cache: HF cache for the last segment (generation).
+            cache / use_cache: HF cache for the last segment (generation); ``past_key_values`` is the
+                same argument under the name transformers < 5.24 uses, accepted on every version.
             logits_to_keep: keep only the logits of the last n text tokens (0: all).
         """
         if position_ids is not None:
@@ -299,10 +284,15 @@ class AutoCompressorMixin:
         embeds = self.get_input_embeddings()(input_ids) if inputs_embeds is None else inputs_embeds
         batch, total = embeds.shape[:2]
 
-        past_slots = past_key_values.get_seq_length() if past_key_values is not None else 0
+        cache = one_cache(cache, past_key_values)
+        # generate in transformers < 5.4 passes cache_position counted over text tokens only; the decoder
+        # must number cache slots (soft prompt included), which it does itself when given none.
+        kwargs.pop("cache_position", None)
+        past_slots = cache.get_seq_length() if cache is not None else 0
         unpadded = attention_mask is None and past_slots == 0
+        recorded = remembered_softprompt_slots(cache) if past_slots else 0
         text_mask, cached_softprompt = self._text_mask(
-            attention_mask, batch, total, past_slots, embeds.device
+            attention_mask, batch, total, past_slots, recorded, embeds.device
         )
         past_text = past_slots - cached_softprompt
         softprompt = self._check_softprompt(softprompt, batch, embeds)
@@ -313,7 +303,7 @@ class AutoCompressorMixin:
                     "the cache already holds the soft prompt; pass softprompt only on the first call"
                 )
             if len(bounds) > 1:
-                raise ValueError("with past_key_values the input continues one segment; pass one segment")
+                raise ValueError("with a cache the input continues one segment; pass one segment")
         if use_cache and output_softprompt:
             raise ValueError(
                 "use_cache=True with output_softprompt=True would cache summary tokens; pick one"
@@ -350,17 +340,19 @@ class AutoCompressorMixin:
                 # which is exactly the decoder's default. Passing neither lets SDPA take its is_causal
                 # kernel without inspecting a mask (no host-device sync per segment).
                 mask = positions = None
-            hidden, cache = self._run_decoder(
+            hidden, segment_cache = self._run_decoder(
                 segment_embeds,
                 mask,
                 positions,
-                past_key_values if last else None,
+                cache if last else None,
                 use_cache if last else False,
                 **kwargs,
             )
             text_hidden.append(hidden[:, new_soft : new_soft + end - start])
             if last:
-                new_cache = cache
+                new_cache = segment_cache
+                if new_cache is not None and not past_slots:  # what a mask-less next call needs to know
+                    remember_softprompt_slots(new_cache, soft_slots)
             if with_summary:
                 summary = hidden[:, hidden.shape[1] - kappa :]
                 if self.config.summary_readout == "affine":
@@ -380,15 +372,18 @@ class AutoCompressorMixin:
         return AutoCompressorOutput(
             loss=loss,
             logits=logits,
-            past_key_values=new_cache,
             softprompt=softprompt,
+            **{output_cache_field(AutoCompressorOutput): new_cache},
         )
 
     # ------------------------------------------------------------------ generation
-    def prepare_inputs_for_generation(self, input_ids, past_key_values=None, softprompt=None, **kwargs):
-        inputs = super().prepare_inputs_for_generation(input_ids, past_key_values=past_key_values, **kwargs)
+    def prepare_inputs_for_generation(self, input_ids, softprompt=None, **kwargs):
+        # The cache arrives as past_key_values (transformers < 5.24) or cache (>= 5.24): pass it on under
+        # the name it came in and read it back from the result, whichever that is.
+        inputs = super().prepare_inputs_for_generation(input_ids, **kwargs)
+        cache = cache_in(inputs)
         # The soft prompt goes in once, with the prompt; afterwards it lives in the cache.
-        if past_key_values is None or past_key_values.get_seq_length() == 0:
+        if cache is None or cache.get_seq_length() == 0:
             inputs["softprompt"] = softprompt
         inputs.pop("position_ids", None)
         return inputs

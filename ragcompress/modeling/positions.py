@@ -1,4 +1,4 @@
-"""Position ids for the three kinds of slot in an AutoCompressor segment.
+"""Position ids for the three kinds of slot in an AutoCompressor segment, and where segments start and end.
 
 Every segment the model sees is laid out as ``[soft prompt ; text ; summary tokens]``. How those slots
 are numbered must match what the official checkpoints were trained with, so it is a *style* chosen by
@@ -58,3 +58,33 @@ def segment_position_ids(
     else:
         raise ValueError(f"position style {style!r} is unknown; use one of {POSITION_STYLES}")
     return torch.cat([soft, text, summary], dim=1).long()
+
+
+def split_segments(
+    segment_lengths: int | list[int] | tuple[int, ...] | None, total: int
+) -> list[tuple[int, int]]:
+    """``[(start, end), ...]`` of each segment; an int cuts ``total`` into pieces of that size."""
+    if total <= 0:
+        raise ValueError("the input is empty: pass at least one token")
+    if segment_lengths is None:
+        lengths = [total]
+    elif isinstance(segment_lengths, int):
+        if segment_lengths <= 0:
+            raise ValueError(f"segment_lengths={segment_lengths} must be a positive number of tokens")
+        lengths = [segment_lengths] * (total // segment_lengths)
+        if total % segment_lengths:
+            lengths.append(total % segment_lengths)
+    else:
+        lengths = [int(n) for n in segment_lengths]
+        if any(n <= 0 for n in lengths):
+            raise ValueError(f"segment_lengths={lengths} has a segment of no tokens; every segment needs ≥ 1")
+        if sum(lengths) != total:
+            raise ValueError(
+                f"segment_lengths={lengths} sum to {sum(lengths)} but the input has {total} tokens; "
+                "pass lengths that add up to the input length"
+            )
+    bounds, start = [], 0
+    for n in lengths:
+        bounds.append((start, start + n))
+        start += n
+    return bounds

@@ -14,6 +14,7 @@ import torch
 from transformers import DynamicCache
 
 from ragcompress.modeling import unwrap
+from ragcompress.modeling.cache_api import output_cache
 from ragcompress.prompting import join_passages, question_prompt_ids
 from ragcompress.retrieval.generation import GenerationOutput, left_pad
 
@@ -74,7 +75,7 @@ def replug_generate(
     out = model(
         input_ids=ids,
         attention_mask=mask,
-        past_key_values=DynamicCache(config=core.config),
+        cache=DynamicCache(config=core.config),
         use_cache=True,
         logits_to_keep=1,
     )
@@ -93,7 +94,7 @@ def replug_generate(
             out = model(
                 input_ids=torch.full((len(rows), 1), token, dtype=torch.long, device=device),
                 attention_mask=mask,
-                past_key_values=out.past_key_values,
+                cache=output_cache(out),
                 use_cache=True,
             )
     finally:

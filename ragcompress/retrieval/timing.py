@@ -12,6 +12,8 @@ from contextlib import contextmanager
 
 import torch
 
+from ragcompress.modeling.cache_api import cache_in
+
 
 def _sync(device: torch.device | None) -> None:
     # CUDA kernels run asynchronously: without a sync the clock would stop before the work does
@@ -35,7 +37,7 @@ class ForwardTimer:
             self._device = None
 
     def _before(self, module, args, kwargs) -> None:
-        cache = kwargs.get("past_key_values")
+        cache = cache_in(kwargs)  # generate passes past_key_values before transformers 5.24, cache after
         self._is_prefill = cache is None or cache.get_seq_length() == 0
         _sync(self._device)
         self._started = time.perf_counter()

@@ -1,9 +1,13 @@
 """Generation with a soft prompt: cached == full, batched left padding, sampling, beam search."""
 
+import warnings
+
 import pytest
 import torch
 from tiny import random_ids, tiny_model
 from transformers import DynamicCache
+
+from ragcompress.modeling.cache_api import output_cache
 
 
 @pytest.mark.parametrize("arch", ["llama", "opt", "qwen3", "gemma3"])
@@ -32,8 +36,12 @@ def test_cached_decoding_equals_full_forward(arch):
     torch.testing.assert_close(cached[real], full[real], atol=1e-4, rtol=1e-4)
 
 
-def test_generate_greedy_matches_manual_full_forward_loop():
-    model = tiny_model("llama", summary_length=3)
+# OPT numbers text positions from 0 after the soft prompt, so a decoding step that mistakes the cached
+# soft prompt for text gets wrong positions (what happened when generate began to drop an all-ones mask in
+# transformers 5.18); Llama numbers all slots consecutively and would not notice.
+@pytest.mark.parametrize("arch", ["llama", "opt"])
+def test_generate_greedy_matches_manual_full_forward_loop(arch):
+    model = tiny_model(arch, summary_length=3)
     prompt = random_ids(1, 5)
     soft = torch.randn(1, 6, 32)
     out = model.generate(
@@ -130,3 +138,35 @@ def test_beam_search_returns_the_manual_reference_best_sequence(arch):
         pad_token_id=0,
     )
     assert both[1].tolist() == _manual_beam_search(model, prompts[1:], softs[1:], num_beams=3, steps=4)
+
+
+@pytest.mark.parametrize("name", ["cache", "past_key_values"])
+def test_maskless_cached_steps_equal_full_forward_under_either_cache_name(name):
+    """No mask at all (as generate passes for unpadded prompts): the cache knows its soft-prompt slots."""
+    model = tiny_model("opt", summary_length=3)
+    ids = random_ids(1, 8)
+    soft = torch.randn(1, 5, 32)
+    full = model(ids, softprompt=soft).logits
+    out = model(ids[:, :5], softprompt=soft, use_cache=True, **{name: DynamicCache(config=model.config)})
+    steps = [out.logits]
+    for t in range(5, 8):
+        out = model(ids[:, t : t + 1], use_cache=True, **{name: output_cache(out)})
+        steps.append(out.logits)
+    torch.testing.assert_close(torch.cat(steps, 1), full, atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match="not two different caches"):
+        model(ids, cache=DynamicCache(config=model.config), past_key_values=DynamicCache(config=model.config))
+
+
+def test_generation_uses_the_cache_name_of_the_installed_transformers():
+    """No deprecation warning about the cache's name on any 5.x (renamed past_key_values -> cache in 5.24)."""
+    model = tiny_model("llama", summary_length=2)
+    prompt = random_ids(2, 4)
+    mask = torch.ones_like(prompt)
+    mask[0, 0] = 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.generate(
+            prompt, attention_mask=mask, softprompt=torch.randn(2, 4, 32), max_new_tokens=3, pad_token_id=0
+        )
+        model(prompt, use_cache=True)
+    assert [str(w.message) for w in caught if "past_key_values" in str(w.message)] == []
