@@ -10,7 +10,8 @@ are the κ rows of ``embed_summary``, the only parameter an AutoCompressor adds 
 
 `AutoCompressorMixin` adds that loop to any Hugging Face ``*ForCausalLM`` whose decoder (``self.model``)
 accepts ``inputs_embeds`` and ``position_ids``. It keeps no state between calls: positions and masks are
-derived from the arguments of each call, so caches, beam search and batched padding work unchanged.
+derived from the arguments of each call (and, when no mask is passed, from how many soft-prompt slots the
+cache says it holds), so caches, beam search and batched padding work unchanged.
 """
 
 from __future__ import annotations
@@ -23,14 +24,16 @@ from torch.utils.checkpoint import checkpoint
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from ragcompress.modeling.cache_api import (
-    cache_in,
+    filled_slots,
     forward_cache_kwarg,
     one_cache,
     output_cache,
     output_cache_field,
     remember_softprompt_slots,
     remembered_softprompt_slots,
+    takes_cache_position,
 )
+from ragcompress.modeling.generation import SoftPromptGenerationMixin
 from ragcompress.modeling.positions import segment_position_ids, split_segments
 
 DEFAULT_SUMMARY_LENGTH = 50
@@ -82,7 +85,7 @@ def set_autocompressor_defaults(config, summary_length: int | None = None) -> No
         )
 
 
-class AutoCompressorMixin:
+class AutoCompressorMixin(SoftPromptGenerationMixin):
     """Adds summary tokens and the segment loop to a ``*ForCausalLM`` class (put it first in the bases)."""
 
     # How slots are numbered; see ragcompress.modeling.positions. OPT overrides this.
@@ -213,9 +216,16 @@ class AutoCompressorMixin:
     def _before_training_forward(self) -> None:
         """Hook for architectures that must protect a parameter in training (OPT's position row 1)."""
 
-    def _run_decoder(self, inputs_embeds, attention_mask, position_ids, cache, use_cache, **kwargs):
+    def _run_decoder(
+        self, inputs_embeds, attention_mask, position_ids, cache, use_cache, cache_start=0, **kwargs
+    ):
         # the decoder gets the cache under the name it declares (see cache_api: renamed in 5.24)
         kwargs[forward_cache_kwarg(type(self.model))] = cache
+        if cache is not None and takes_cache_position(type(self.model)):
+            # transformers < 5.4: where this call's slots go, or the decoder asks the cache (see filled_slots)
+            kwargs["cache_position"] = torch.arange(
+                cache_start, cache_start + inputs_embeds.shape[1], device=inputs_embeds.device
+            )
 
         def run(embeds, mask, positions):
             out = self.model(
@@ -286,9 +296,8 @@ class AutoCompressorMixin:
 
         cache = one_cache(cache, past_key_values)
         # generate in transformers < 5.4 passes cache_position counted over text tokens only; the decoder
-        # must number cache slots (soft prompt included), which it does itself when given none.
-        kwargs.pop("cache_position", None)
-        past_slots = cache.get_seq_length() if cache is not None else 0
+        # must number cache slots (soft prompt included): _run_decoder gives it those.
+        past_slots = filled_slots(cache, kwargs.pop("cache_position", None))
         unpadded = attention_mask is None and past_slots == 0
         recorded = remembered_softprompt_slots(cache) if past_slots else 0
         text_mask, cached_softprompt = self._text_mask(
@@ -346,6 +355,7 @@ class AutoCompressorMixin:
                 positions,
                 cache if last else None,
                 use_cache if last else False,
+                past_slots,
                 **kwargs,
             )
             text_hidden.append(hidden[:, new_soft : new_soft + end - start])
@@ -375,15 +385,3 @@ class AutoCompressorMixin:
             softprompt=softprompt,
             **{output_cache_field(AutoCompressorOutput): new_cache},
         )
-
-    # ------------------------------------------------------------------ generation
-    def prepare_inputs_for_generation(self, input_ids, softprompt=None, **kwargs):
-        # The cache arrives as past_key_values (transformers < 5.24) or cache (>= 5.24): pass it on under
-        # the name it came in and read it back from the result, whichever that is.
-        inputs = super().prepare_inputs_for_generation(input_ids, **kwargs)
-        cache = cache_in(inputs)
-        # The soft prompt goes in once, with the prompt; afterwards it lives in the cache.
-        if cache is None or cache.get_seq_length() == 0:
-            inputs["softprompt"] = softprompt
-        inputs.pop("position_ids", None)
-        return inputs

@@ -19,10 +19,23 @@ import inspect
 NEW, OLD = "cache", "past_key_values"
 
 
+def _cache_kwarg(function) -> str:
+    # inspect follows functools.wraps, so the decorators transformers puts on forward do not hide it
+    return NEW if NEW in inspect.signature(function).parameters else OLD
+
+
 @functools.cache
 def forward_cache_kwarg(module_cls: type) -> str:
-    """The keyword ``module_cls.forward`` takes its cache under (``inspect`` sees through decorators)."""
-    return NEW if NEW in inspect.signature(module_cls.forward).parameters else OLD
+    """The keyword ``module_cls.forward`` takes its cache under."""
+    return _cache_kwarg(module_cls.forward)
+
+
+@functools.cache
+def generate_cache_kwarg() -> str:
+    """The keyword ``generate`` passes the cache under (to ``prepare_inputs_for_generation``)."""
+    from transformers.generation.utils import GenerationMixin
+
+    return _cache_kwarg(GenerationMixin.prepare_inputs_for_generation)
 
 
 @functools.cache
@@ -63,3 +76,25 @@ def remember_softprompt_slots(cache, slots: int) -> None:
 
 def remembered_softprompt_slots(cache) -> int:
     return getattr(cache, _SOFTPROMPT_SLOTS, 0)
+
+
+def filled_slots(cache, text_cache_position) -> int:
+    """How many slots ``cache`` holds, soft prompt included.
+
+    ``generate`` before transformers 5.4 passes ``cache_position``, counted over text tokens, and its static
+    cache finds its length by looking for non-zero keys in batch row 0, which undercounts a left-padded
+    row whose padding embeds to zeros. There the count is generate's position plus the soft prompt.
+    """
+    if cache is None:
+        return 0
+    if text_cache_position is None:
+        # int(): some releases (5.4 among them) return a static cache's length as a tensor
+        return int(cache.get_seq_length())
+    text = int(text_cache_position[0])
+    return text + remembered_softprompt_slots(cache) if text else 0
+
+
+@functools.cache
+def takes_cache_position(module_cls: type) -> bool:
+    """Whether the decoder numbers cache slots from a ``cache_position`` argument (transformers < 5.4)."""
+    return "cache_position" in inspect.signature(module_cls.forward).parameters
