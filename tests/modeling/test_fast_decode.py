@@ -1,0 +1,90 @@
+"""The fast decode path (static cache, prepared 4-D mask, one decoder call per token) equals ``generate``.
+
+On CPU the step runs without CUDA-graph capture but through the same code: the same cache, buffers,
+mask and position arithmetic that the GPU replays.
+"""
+
+import pytest
+import torch
+from tiny import EOS, random_ids, tiny_model
+
+from ragcompress.modeling.fast_decode import CACHE_BUCKET, _GRAPHS, fast_generate, unsupported_reason
+
+
+def _left_padded(lengths, seed=1):
+    ids = torch.zeros(len(lengths), max(lengths), dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for row, n in enumerate(lengths):
+        ids[row, ids.shape[1] - n :] = random_ids(1, n, seed=seed + row)[0]
+        mask[row, ids.shape[1] - n :] = 1
+    return ids, mask
+
+
+GREEDY = dict(max_new_tokens=8, do_sample=False, pad_token_id=0)
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+@pytest.mark.parametrize("slots", [7, 0], ids=["fused", "no-softprompt"])
+@pytest.mark.parametrize("lengths", [[5], [4, 9, 6]], ids=["one", "padded-batch"])
+def test_fast_greedy_equals_generate(attn, slots, lengths):
+    model = tiny_model("llama", summary_length=3, attn=attn).eval()
+    ids, mask = _left_padded(lengths)
+    soft = torch.randn(len(lengths), slots, 32) if slots else None
+    plain = model.generate(ids, attention_mask=mask, softprompt=soft, eos_token_id=None, **GREEDY)
+    fast = fast_generate(model, ids, attention_mask=mask, softprompt=soft, eos_token_id=None, **GREEDY)
+    assert fast.tolist() == plain.tolist()
+    assert fast.shape == (len(lengths), ids.shape[1] + GREEDY["max_new_tokens"])
+
+
+def test_fast_stops_and_pads_like_generate():
+    """With an end-of-sequence token, finished rows are padded and decoding stops when all are done."""
+    model = tiny_model("qwen3", summary_length=3, attn="sdpa").eval()
+    ids, mask = _left_padded([4, 9, 6], seed=5)
+    soft = torch.randn(3, 6, 32)
+    first = fast_generate(model, ids, mask, soft, eos_token_id=None, **GREEDY)
+    # each row's second and third tokens end it: rows finish at different steps, all within three
+    eos = sorted({int(t) for t in first[:, ids.shape[1] + 1 : ids.shape[1] + 3].flatten()} | {EOS})
+    kwargs = {**GREEDY, "max_new_tokens": 20, "eos_token_id": eos}
+    plain = model.generate(ids, attention_mask=mask, softprompt=soft, **kwargs)
+    fast = fast_generate(model, ids, mask, soft, **kwargs)
+    assert fast.tolist() == plain.tolist()
+    assert fast.shape[1] <= ids.shape[1] + 3  # stopped once every row was done, not after 20
+
+
+def test_one_graph_per_bucket_and_reuse():
+    """A new question length inside the same cache bucket reuses the step (no new capture or compile)."""
+    model = tiny_model("llama", summary_length=3, attn="sdpa").eval()
+    soft = torch.randn(1, 7, 32)
+    for n in (5, 11, 30):
+        ids, mask = _left_padded([n])
+        fast = fast_generate(model, ids, mask, soft, eos_token_id=None, **GREEDY)
+        plain = model.generate(ids, attention_mask=mask, softprompt=soft, eos_token_id=None, **GREEDY)
+        assert fast.tolist() == plain.tolist()
+    assert list(_GRAPHS[model]) == [(1, CACHE_BUCKET, torch.float32, "cpu", "sdpa")]
+    # batch 3 runs in the batch-4 bucket
+    ids, mask = _left_padded([5, 8, 3])
+    fast_generate(model, ids, mask, torch.randn(3, 7, 32), eos_token_id=None, **GREEDY)
+    assert (4, CACHE_BUCKET, torch.float32, "cpu", "sdpa") in _GRAPHS[model]
+
+
+def test_sampling_is_seeded_and_respects_top_k():
+    model = tiny_model("llama", summary_length=3, attn="sdpa").eval()
+    ids, mask = _left_padded([5, 9])
+    soft = torch.randn(2, 7, 32)
+    kwargs = dict(max_new_tokens=6, do_sample=True, temperature=0.7, top_k=1, top_p=0.9, eos_token_id=None)
+    a = fast_generate(model, ids, mask, soft, generator=torch.Generator().manual_seed(3), **kwargs)
+    greedy = fast_generate(model, ids, mask, soft, max_new_tokens=6, eos_token_id=None)
+    assert a.tolist() == greedy.tolist()  # top_k=1 leaves one choice
+    kwargs["top_k"] = 20
+    b = fast_generate(model, ids, mask, soft, generator=torch.Generator().manual_seed(3), **kwargs)
+    c = fast_generate(model, ids, mask, soft, generator=torch.Generator().manual_seed(3), **kwargs)
+    assert b.tolist() == c.tolist()
+
+
+def test_unsupported_reasons():
+    assert unsupported_reason(tiny_model("llama", attn="sdpa"), {"max_new_tokens": 4}) is None
+    assert "opt" in unsupported_reason(tiny_model("opt", attn="sdpa"), {})
+    assert "sliding" in unsupported_reason(tiny_model("gemma3", attn="sdpa"), {})
+    assert "num_beams" in unsupported_reason(tiny_model("llama", attn="sdpa"), {"num_beams": 2})
+    with pytest.raises(ValueError, match="fast decoding does not apply"):
+        fast_generate(tiny_model("opt", attn="sdpa"), torch.ones(1, 3, dtype=torch.long))
