@@ -8,7 +8,7 @@ import pytest
 import torch
 from tiny import EOS, random_ids, tiny_model
 
-from ragcompress.modeling.fast_decode import CACHE_BUCKET, _GRAPHS, fast_generate, unsupported_reason
+from ragcompress.modeling.fast_decode import _GRAPHS, CACHE_BUCKET, fast_generate, unsupported_reason
 
 
 def _left_padded(lengths, seed=1):
