@@ -33,9 +33,9 @@ def ppl_command(
     out: Path | None = typer.Option(None, help="write the result as JSON"),
 ) -> None:
     """Final-segment PPL with no context, compressed context (1..n steps) and plain-text context."""
+    from ragcompress.data.documents import DataError
     from ragcompress.eval.ppl import document_windows, evaluate_ppl
     from ragcompress.loading import load_compressor
-    from ragcompress.training.data import DataError
 
     try:
         compressor, tokenizer, info = load_compressor(model, device=device)
@@ -260,8 +260,8 @@ def _qa_precomputed(
 ) -> None:
     """The old in-memory path, kept for the model card's earlier records: whole synthetic documents as
     passages, retrieved beforehand into ``retrieval``; no chunking, store or quantization."""
+    from ragcompress.data.qa_dataset import read
     from ragcompress.eval.qa import QA_MODES, evaluate_qa
-    from ragcompress.eval.synthqa import read
     from ragcompress.loading import load_compressor
 
     if questions is not None:
@@ -292,4 +292,7 @@ def _qa_precomputed(
 
 
 def register(app: typer.Typer) -> None:
+    from ragcompress.commands import evaluate_rlm
+
+    evaluate_rlm.register(eval_app)
     app.add_typer(eval_app, name="eval")
