@@ -3,7 +3,7 @@
 python scripts/card_tables.py --eval runs/default/eval --models stage2 stage1 base
 
 A model may also be LABEL=FOLDER:MODEL, to put a column from another run's eval folder beside them:
-python scripts/card_tables.py --eval docs/runs/v5/eval --models stage2 v4-stage2=docs/runs/v4/eval:stage2
+python scripts/card_tables.py --eval experiments/runs/v5/eval --models stage2 v4-stage2=experiments/runs/v4/eval:stage2
 """
 
 from __future__ import annotations

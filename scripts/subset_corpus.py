@@ -1,6 +1,6 @@
 """Write a corpus whose train split holds only the listed documents (validation and test stay whole).
 
-    python scripts/subset_corpus.py --ids docs/runs/v2/phase1-corpus-subset.json --corpus data/corpus --out data/corpus-sub
+    python scripts/subset_corpus.py --ids experiments/runs/v2/phase1-corpus-subset.json --corpus data/corpus --out data/corpus-sub
 
 The ids file maps each source to its train document ids in file order (and the sha256 of the train file
 they make), as kept for phase 1 of the v2 default model, so that run can be repeated exactly.

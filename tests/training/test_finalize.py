@@ -112,7 +112,7 @@ def test_finalize_out_writes_elsewhere_and_leaves_the_stage_alone(tmp_path):
 
 
 def _gpu_script(name, stash, out, *args):
-    """Run scripts/gpu/<name> as the GPU machine would, with /root/stash replaced by ``stash``."""
+    """Run experiments/gpu/<name> as the GPU machine would, with /root/stash replaced by ``stash``."""
     env = {
         **os.environ,
         "S": str(stash),
@@ -120,7 +120,7 @@ def _gpu_script(name, stash, out, *args):
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",  # python3 = this one
     }
     return subprocess.run(
-        ["bash", f"scripts/gpu/{name}", *args],
+        ["bash", f"experiments/gpu/{name}", *args],
         cwd=SCRIPT.parents[1],
         env=env,
         capture_output=True,

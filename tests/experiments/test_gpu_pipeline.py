@@ -1,4 +1,4 @@
-"""scripts/gpu/pipeline_v2.sh and watch_v1.sh, dry-run on CPU: which command runs on which GPUs.
+"""experiments/gpu/pipeline_v2.sh and watch_v1.sh, dry-run on CPU: which command runs on which GPUs.
 
 The GPU machine is four GPUs here (a fake ``nvidia-smi``), and ``python3`` is a fake that records each
 command with its ``CUDA_VISIBLE_DEVICES`` and makes the ``final`` folder a training stage would write.
@@ -38,7 +38,8 @@ def _machine(tmp_path):
     stash = tmp_path / "stash"
     (stash / "work" / "stage2a" / "final").mkdir(parents=True)
     (stash / "repo").mkdir()
-    shutil.copytree(REPO / "scripts", stash / "repo" / "scripts")
+    shutil.copytree(REPO / "scripts", stash / "repo" / "scripts")  # as launch_v1.sh copies them
+    shutil.copytree(REPO / "experiments" / "gpu", stash / "repo" / "experiments" / "gpu")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for name, text in (("python3", FAKE_PYTHON), ("nvidia-smi", FAKE_NVIDIA_SMI)):
@@ -56,7 +57,7 @@ def _machine(tmp_path):
 
 def _run(script, env, *args, **extra):
     done = subprocess.run(
-        ["bash", f"scripts/gpu/{script}", *args],
+        ["bash", f"experiments/gpu/{script}", *args],
         cwd=Path(env["S"]) / "repo",
         env={**env, **extra},
         capture_output=True,

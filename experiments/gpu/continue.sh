@@ -1,7 +1,7 @@
 # Every later call: carry on with whatever is left (stage 1 → stage 2 → eval → export → benchmark)
 # within BUDGET seconds. Training stages pause with a checkpoint and resume on the next call.
 set -e
-source scripts/gpu/env.sh
+source experiments/gpu/env.sh
 BUDGET=${1:-540}
 START=$(date +%s)
 left() { echo $(( BUDGET - ($(date +%s) - START) )); }

@@ -1,6 +1,6 @@
 # Call 2: join the halves, install the few missing wheels, convert the base once, then train.
 set -e
-source scripts/gpu/env.sh
+source experiments/gpu/env.sh
 cp .gpuB/gguf.part01 .gpuB/corpus.part01 $S/
 cat $S/gguf.part00 $S/gguf.part01 > $S/SmolLM2-135M-Instruct.Q4_1.gguf
 [ "$(sha256sum < $S/SmolLM2-135M-Instruct.Q4_1.gguf | cut -d' ' -f1)" = "$(cut -d' ' -f1 .gpuB/gguf.sha256)" ]

@@ -1,7 +1,7 @@
 # Third GPU session (default model v1): the whole run as one background job, so it survives between
 # calls. Stage 1 from the base with the affine summary readout from step 0 and 25% repeat rows, then
 # stage 2 from it, then the PPL/QA evaluation of base, stage 1 and stage 2, then the export.
-cd /root/stash/repo && source scripts/gpu/env.sh
+cd /root/stash/repo && source experiments/gpu/env.sh
 W=$S/work; mkdir -p $W
 T0=$(date +%s); el() { echo $(( $(date +%s) - T0 )); }
 python3 scripts/train_default.py stage1 --work $W --corpus $S/corpus --max-seconds ${STAGE1_S:-720} --set \

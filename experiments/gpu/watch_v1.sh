@@ -18,6 +18,6 @@ for s in stage1 stage2; do  # variants
   for d in $W/*/$s; do [ -d $d/final ] && [[ $d != $W/ablate-* ]] && tar -C $d -cf $OUT/$(basename $(dirname $d))-$s-final.tar final; done
 done
 [ -d $W/stage2/final ] && [ -f $S/repo/ragcompress/default_adapter/ragcompress.json ] && tar -C $S/repo/ragcompress -cf $OUT/default_adapter.tar default_adapter
-bash scripts/gpu/salvage.sh  # the stages still training, as adapters, in case this machine is lost
+bash experiments/gpu/salvage.sh  # the stages still training, as adapters, in case this machine is lost
 ls $W
 true

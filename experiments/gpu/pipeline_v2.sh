@@ -31,7 +31,7 @@
 # QA_ENTITIES: how many synthetic entities stage 2's QA set draws its questions from (default 2,000,
 #   about 4,000 questions; v5's 611 steps read them about five times)
 
-cd ${S:-/root/stash}/repo && source scripts/gpu/env.sh  # S: tests run it elsewhere
+cd ${S:-/root/stash}/repo && source experiments/gpu/env.sh  # S: tests run it elsewhere
 W=${WORK:-$S/work}; mkdir -p $W   # WORK: a variant's own folder (PHASE@NAME below)
 T0=$(date +%s); el() { echo $(( $(date +%s) - T0 )); }
 if [[ "$PHASE" == *+* ]]; then  # a combined phase: one sub-pipeline per part, on its own GPUs
@@ -46,7 +46,7 @@ if [[ "$PHASE" == *+* ]]; then  # a combined phase: one sub-pipeline per part, o
     fi
     echo "phase $P on GPUs $DEVS" >> $W/pipeline.log
     CUDA_VISIBLE_DEVICES=$DEVS PHASE=${P%@*} VARIANT=$V WORK=${V:+$W/$V} SUBPHASE=1 \
-      bash scripts/gpu/pipeline_v2.sh > $S/pipeline-$P.out 2>&1 &
+      bash experiments/gpu/pipeline_v2.sh > $S/pipeline-$P.out 2>&1 &
   done
   wait
   echo "all phases done at $(el) s" >> $W/pipeline.log

@@ -1,4 +1,4 @@
-# Environment for the default-model runs on a lent GPU machine (see scripts/gpu/README.md).
+# Environment for the default-model runs on a lent GPU machine (see experiments/gpu/README.md).
 export S=${S:-/root/stash}  # tests point it elsewhere
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=true
 export PYTHONPATH=$S/site:$PWD

@@ -5,7 +5,7 @@
 # stage has no final adapter yet, it finalizes a private copy of that checkpoint (train_default.py
 # finalize --out) and writes $OUT/salvage-<stage>-<step>.tar holding final/. A stage with its final
 # adapter is skipped: watch_v1.sh returns the final itself.
-source scripts/gpu/env.sh
+source experiments/gpu/env.sh
 W=$S/work
 for pointer in $(find $W -maxdepth 4 -path '*/checkpoints/latest' 2>/dev/null | sort); do
   stage=$(dirname "$(dirname $pointer)")
