@@ -31,7 +31,16 @@ from ragcompress.modeling.models import unwrap
 CACHE_BUCKET = 256  # cache lengths are rounded up to a multiple of this many slots
 # generate arguments this path implements; any other sends the call to generate
 SUPPORTED_KWARGS = frozenset(
-    {"max_new_tokens", "do_sample", "temperature", "top_k", "top_p", "pad_token_id", "eos_token_id"}
+    {
+        "max_new_tokens",
+        "do_sample",
+        "temperature",
+        "top_k",
+        "top_p",
+        "pad_token_id",
+        "eos_token_id",
+        "streamer",
+    }
 )
 MASKED_ATTENTION = ("sdpa", "eager")  # implementations that take a prepared 4-D mask as it is
 
@@ -155,12 +164,14 @@ def fast_generate(
     pad_token_id: int | None = None,
     eos_token_id: int | list[int] | None = None,
     generator: torch.Generator | None = None,
+    streamer=None,
 ) -> torch.Tensor:
     """``generate`` for an AutoCompressor through a static cache and a replayed decode step.
 
     ``input_ids`` / ``attention_mask`` are a left-padded ``[batch, tokens]`` prompt, ``softprompt`` the
     fused summary vectors in front of it. Returns ``[batch, tokens + new]`` like ``generate``: rows that
-    finish early are padded with ``pad_token_id``, and decoding stops when every row has finished.
+    finish early are padded with ``pad_token_id``, and decoding stops when every row has finished. A
+    ``streamer`` gets the prompt and then each new token, as from ``generate`` (one sync per token).
     """
     reason = unsupported_reason(model, {})
     if reason is not None:
@@ -200,6 +211,8 @@ def fast_generate(
         cache=graph.cache,
     )
     logits = out.logits[:, -1].float()
+    if streamer is not None:
+        streamer.put(input_ids[:rows].cpu())
     filled = slots + prompt
     graph.keep.zero_()
     graph.keep[:, :slots] = True
@@ -217,6 +230,8 @@ def fast_generate(
         token = _choose(logits, do_sample, temperature, top_k, top_p, generator)
         token = torch.where(finished, torch.full_like(token, pad), token)
         new[:, step] = token
+        if streamer is not None:
+            streamer.put(token[:rows].cpu())
         finished |= torch.isin(token, eos)
         # a sync every 8 steps (not every step) to stop once every row is done
         if len(eos) and (step % 8 == 7 or step == max_new_tokens - 1) and bool(finished[:rows].all()):
@@ -229,6 +244,8 @@ def fast_generate(
         graph.slot.fill_(filled + step)
         graph.keep[:, filled + step] = True
         logits = graph.step()
+    if streamer is not None:
+        streamer.end()
     return torch.cat([input_ids[:rows], new[:rows, :steps]], dim=1)
 
 

@@ -12,16 +12,20 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
 from ragcompress.modeling import compress, unwrap
+from ragcompress.modeling.fast_decode import fast_generate, unsupported_reason
 from ragcompress.prompting import join_passages, question_prompt_ids
 from ragcompress.retrieval.extractive import PassageSpanConstraint
 
 MODES = ("fused", "text", "none")
+logger = logging.getLogger(__name__)
+_FALLBACKS_LOGGED: set[str] = set()
 
 
 @dataclass
@@ -131,7 +135,9 @@ def generate_outputs(
         "pad_token_id": pad_id,
         "eos_token_id": tokenizer.eos_token_id,
     }
+    fast = generate_kwargs.pop("fast_decode", None)
     kwargs.update(generate_kwargs)
+    kwargs["fast_decode"] = _decode_fast(model, device, kwargs, extractive, fast)
     answers: list[GenerationOutput | None] = [None] * len(questions)
     order = list(range(len(questions)))
     if mode == "fused":  # rows in a batch must share the soft-prompt width
@@ -171,13 +177,18 @@ def _generate(model, tokenizer, rows, vectors, pad_id, device, kwargs, spans=Non
             **kwargs,
             "logits_processor": LogitsProcessorList([*kwargs.get("logits_processor", []), constraint]),
         }
+    kwargs = dict(kwargs)
+    fast = kwargs.pop("fast_decode", False)
     softprompt = None
     if vectors is not None:
         dtype = unwrap(model).embed_summary.weight.dtype
         softprompt = torch.stack([fuse(v) for v in vectors]).to(device=device, dtype=dtype)
         if softprompt.shape[1] == 0:
             softprompt = None
-    out = model.generate(input_ids=ids, attention_mask=mask, softprompt=softprompt, **kwargs)
+    if fast:
+        out = fast_generate(model, ids, mask, softprompt, **kwargs)
+    else:
+        out = model.generate(input_ids=ids, attention_mask=mask, softprompt=softprompt, **kwargs)
     new = out[:, ids.shape[1] :]
     texts = tokenizer.batch_decode(new, skip_special_tokens=True)
     slots = 0 if softprompt is None else softprompt.shape[1]
@@ -188,3 +199,21 @@ def _generate(model, tokenizer, rows, vectors, pad_id, device, kwargs, spans=Non
         count = ends[0] + 1 if ends else len(generated)
         outputs.append(GenerationOutput(text, len(row), slots, count))
     return outputs
+
+
+def _decode_fast(model, device, kwargs, extractive: bool, wanted: bool | None) -> bool:
+    """Whether to decode through `fast_generate`; see `generate_outputs`'s ``fast_decode``."""
+    if wanted is False or (wanted is None and torch.device(device).type != "cuda"):
+        return False
+    if extractive:
+        reason = "extractive answers constrain each token with a logits processor"
+    else:
+        reason = unsupported_reason(model, kwargs)
+    if reason is None:
+        return True
+    if wanted:
+        raise ValueError(f"fast_decode=True cannot run here: {reason}; pass fast_decode=None or False")
+    if reason not in _FALLBACKS_LOGGED:
+        _FALLBACKS_LOGGED.add(reason)
+        logger.warning("decoding through generate, not the fast path: %s", reason)
+    return False

@@ -88,3 +88,37 @@ def test_unsupported_reasons():
     assert "num_beams" in unsupported_reason(tiny_model("llama", attn="sdpa"), {"num_beams": 2})
     with pytest.raises(ValueError, match="fast decoding does not apply"):
         fast_generate(tiny_model("opt", attn="sdpa"), torch.ones(1, 3, dtype=torch.long))
+
+
+@pytest.mark.parametrize("mode", ["fused", "text", "none"])
+def test_generate_outputs_fast_equals_plain(mode):
+    """The product's batched answering gives the same answers and token counts on either path."""
+    from tiny import tiny_tokenizer
+
+    from ragcompress.retrieval.generation import generate_outputs
+
+    model, tokenizer = tiny_model("llama", summary_length=3, attn="sdpa"), tiny_tokenizer()
+    questions = ["t5 t9 t17", "t40 t41", "t7 t8 t9 t10 t11 t12"]
+    passages = [["t20 t21 t22 t23", "t30 t31"], ["t50 t51 t52", "t60"], ["t70 t71", "t80 t81 t82"]]
+    kwargs = dict(mode=mode, passages=passages, batch_size=2, max_new_tokens=6)
+    plain = generate_outputs(model, tokenizer, questions, fast_decode=False, **kwargs)
+    fast = generate_outputs(model, tokenizer, questions, fast_decode=True, **kwargs)
+    assert fast == plain
+    assert all(o.generated_tokens >= 1 for o in fast)
+
+
+def test_generate_outputs_fallback(caplog):
+    from tiny import tiny_tokenizer
+
+    from ragcompress.retrieval.generation import generate_outputs
+
+    tokenizer = tiny_tokenizer()
+    with pytest.raises(ValueError, match="fast_decode=True cannot run here: .*opt"):
+        generate_outputs(tiny_model("opt", attn="sdpa"), tokenizer, ["t5"], mode="none", fast_decode=True)
+    model = tiny_model("llama", summary_length=3, attn="sdpa")
+    with pytest.raises(ValueError, match="num_beams"):
+        generate_outputs(model, tokenizer, ["t5"], mode="none", fast_decode=True, num_beams=2)
+    # on CPU the default is generate, with nothing to log; extractive answers always take generate
+    with caplog.at_level("WARNING"):
+        generate_outputs(model, tokenizer, ["t5"], mode="none", max_new_tokens=2)
+    assert not caplog.records
