@@ -26,7 +26,7 @@ from indexing.engines.base import WorkBatch, WorkResult
 from indexing.readers import Document
 from indexing.walk import under_any
 from ragcompress.store import Store
-from ragcompress.store.writer import PARTIAL
+from ragcompress.store.records import INDEXED, PARTIAL
 
 DEFAULT_COMMIT_EVERY = 256  # documents per commit, at most
 DEFAULT_COMMIT_CHUNKS = 256  # chunks per commit, at least (grows with throughput, see _chunk_cap)
@@ -118,7 +118,7 @@ class StoreUpdate:
         unreadable = list(unreadable)
         kept = {doc.doc_id for doc in stored if doc.doc_id not in current and under_any(doc.path, unreadable)}
         removed = [doc_id for doc_id in existing if doc_id not in current and doc_id not in kept]
-        partial = {doc.doc_id: doc.n_chunks for doc in stored if doc.status == PARTIAL}
+        partial = {doc.doc_id: doc.n_chunks for doc in stored if doc.partial}
         # A partial document of unchanged text resumes after its committed chunks (the manifest pins the
         # chunking and tokenizer, so re-chunking gives the same chunks); one whose text changed starts over.
         self.resume = {
@@ -227,7 +227,7 @@ class StoreUpdate:
                 embeddings,
                 [group.vectors[s] for s in slots],
                 metadata=doc.metadata,
-                status="indexed" if group.ends[d] else PARTIAL,
+                status=INDEXED if group.ends[d] else PARTIAL,
                 # A later piece continues the partial document its first piece (this run's or a killed
                 # run's) committed; a first piece replaces whatever version the store holds.
                 replace=group.first[d] == 0 and doc.doc_id in self.existing,
@@ -241,9 +241,7 @@ class StoreUpdate:
 
     def _commit(self) -> None:
         started = time.perf_counter()
-        store = self.writer.store
-        # A rebuild (built elsewhere until its first commit swaps it in) must commit even when empty.
-        if not self.writer.has_changes and store.directory == store.path:
+        if not self.writer.needs_commit:
             return
         generation = self.writer.commit()
         self.commits += 1

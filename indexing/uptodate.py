@@ -20,7 +20,6 @@ from ragcompress.store import FaissInfo, Manifest, Store
 from ragcompress.store.layout import is_store
 from ragcompress.store.manifest import ensure_compatible
 from ragcompress.store.records import StoreStats
-from ragcompress.store.writer import PARTIAL
 
 Settings = tuple[int, int, str, str]  # chunk_tokens, overlap, vector_dtype, faiss_kind
 
@@ -97,7 +96,7 @@ def up_to_date(
         try:
             # The same test the update applies (indexing.update): a document is done when its id and
             # content hash are in the store and it is whole (not a partial long document).
-            held = {doc.doc_id: (doc.content_hash, doc.status == PARTIAL) for doc in store.documents()}
+            held = {doc.doc_id: (doc.content_hash, doc.partial) for doc in store.documents()}
             current = {doc.doc_id: (doc.content_hash, False) for doc in documents}
             return store.stats() if held == current else None
         finally:

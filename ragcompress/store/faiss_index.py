@@ -38,6 +38,12 @@ MIN_LISTS = 8
 log = logging.getLogger(__name__)
 
 
+def normalise(matrix: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows kept): what the "cosine" metric stores and searches with."""
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return (matrix / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+
+
 def ivf_lists_for(n: int) -> int:
     """nlist for ``n`` vectors: ~4·sqrt(n), limited by the training points available (0 = stay flat)."""
     nlist = min(int(4 * math.sqrt(n)), n // MIN_POINTS_PER_LIST)

@@ -31,15 +31,28 @@ class Chunk:
     n_vectors: int
 
 
+# A document's status: whole, or committed in pieces whose last piece is not in yet (a long document;
+# see StoreWriter.add_document and indexing/write.py).
+INDEXED = "indexed"
+PARTIAL = "partial"
+
+
 @dataclass(frozen=True)
 class Document:
+    """A stored document: where it came from, its content hash and what the store holds of it."""
+
     doc_id: str
     path: str
     content_hash: str
     n_chunks: int
     n_tokens: int
     metadata: dict[str, Any] = field(default_factory=dict)
-    status: str = "indexed"
+    status: str = INDEXED
+
+    @property
+    def partial(self) -> bool:
+        """Committed in pieces, the last one not in yet: its row counts only the committed chunks."""
+        return self.status == PARTIAL
 
 
 @dataclass(frozen=True)

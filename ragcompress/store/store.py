@@ -1,62 +1,96 @@
-"""``Store``: the on-disk index of a compressed corpus (read side; writes go through ``StoreWriter``)."""
+"""``Store``: the one door to a built index — open or create it, search it, read its chunks and summary
+vectors, list its documents, update it (``begin_update`` → ``StoreWriter``), check and compact it.
+
+The open state it reads through (manifest, SQLite, FAISS, shard readers) is an ``OpenStore`` (state.py),
+which the writer commits through; imports run one way: store.py → writer.py → state.py.
+"""
 
 from __future__ import annotations
 
-import logging
-from collections import OrderedDict
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
 
 from ragcompress.store.check import check_store
 from ragcompress.store.errors import StoreCorruptError, StoreError
-from ragcompress.store.faiss_index import FAISS_NAME, VectorIndex
+from ragcompress.store.faiss_index import normalise
 from ragcompress.store.layout import (
+    check_target,
     create_fresh,
     finish_interrupted_swap,
     is_store,
     readable_directory,
     sibling,
     start_rebuild,
-    swap_in,
 )
 from ragcompress.store.lock import WriterLock
-from ragcompress.store.manifest import Counts, Manifest, ensure_compatible, read_manifest, utc_now
-from ragcompress.store.meta import META_NAME, ChunkLocation, MetaDB
+from ragcompress.store.manifest import Counts, Manifest, ensure_compatible, utc_now
+from ragcompress.store.meta import ChunkLocation
 from ragcompress.store.ownership import remove_store_dir
 from ragcompress.store.quantize import bytes_per_vector, dequantize
-from ragcompress.store.reading import ConsistentReads
 from ragcompress.store.records import Chunk, CompactResult, Document, SearchHit, StoreStats
-from ragcompress.store.shards import VECTORS_DIR, ShardReader
+from ragcompress.store.state import OpenStore, require_all
 from ragcompress.store.writer import StoreWriter
 
-log = logging.getLogger(__name__)
-MAX_OPEN_SHARDS = 256
+T = TypeVar("T")
 
 
-class Store(ConsistentReads):
+class Store:
     """A store directory opened for reading (and, unless ``readonly``, for ``begin_update``)."""
 
     def __init__(self, directory: Path, readonly: bool = True, verify_reads: bool = True) -> None:
-        self.path = Path(directory)  # where the store lives (or will, for an uncommitted rebuild)
-        self.directory = Path(directory)  # where its files are right now
-        self.readonly = readonly
-        self.verify_reads = verify_reads
-        self.manifest: Manifest = read_manifest(self.directory)
-        # Before the connection opens: a swap in between then reads as "replaced" and is followed.
-        self._identity = self._meta_identity()
-        self._meta = MetaDB(self.directory / META_NAME, readonly)
-        self._generation = -1
-        self._index: VectorIndex | None = None
-        self._shard_sha: dict[str, str] = {}
-        self._readers: OrderedDict[str, ShardReader] = OrderedDict()
-        self._rebuild_lock: WriterLock | None = None  # held while this store replaces another
+        self._state = OpenStore(Path(directory), readonly, verify_reads)
         self._held_lock: WriterLock | None = None  # a new store's lock, until its first writer
-        self._pinned = False  # inside snapshot(): every read sees the generation it started at
-        self.index_was_stale = False
-        self._refresh()
+
+    # ---- what it is --------------------------------------------------------------------------------
+    @property
+    def path(self) -> Path:
+        """Where the store lives (or will, for a rebuild that has not committed yet)."""
+        return self._state.path
+
+    @property
+    def directory(self) -> Path:
+        """Where its files are right now (a rebuild's staging folder until its first commit)."""
+        return self._state.directory
+
+    @property
+    def readonly(self) -> bool:
+        return self._state.readonly
+
+    @property
+    def manifest(self) -> Manifest:
+        return self._state.manifest
+
+    @property
+    def index_was_stale(self) -> bool:
+        """Whether faiss.index was behind the committed metadata when last loaded (rebuilt in memory)."""
+        return self._state.index_was_stale
+
+    @staticmethod
+    def exists(path: str | Path) -> bool:
+        """Whether ``path`` holds a store (a damaged one in a folder proven to be a store counts)."""
+        return is_store(Path(path))
+
+    @staticmethod
+    def check_path(path: str | Path) -> list[str]:
+        """``check()`` for a store that may not even open: problems found, one line each."""
+        return check_store(Path(path))
+
+    @staticmethod
+    def probe_writable(path: str | Path, rebuild: bool = False) -> None:
+        """Raise ``StoreError`` (or ``StoreLockedError``) now if ``open_or_create(path, rebuild=rebuild)``
+        would be refused: a file, a folder that is not a store, a store another writer holds. Writes
+        nothing, not even a lock file into a folder that is not provably a store."""
+        path = Path(path)
+        check_target(path, rebuild)
+        if is_store(path):
+            with WriterLock(path):  # taken for real by the writer later; this only fails fast
+                pass
 
     # ---- opening -----------------------------------------------------------------------------------
     @classmethod
@@ -72,7 +106,7 @@ class Store(ConsistentReads):
             # start_rebuild refuses any folder that is not provably a store: it is deleted on commit.
             staging, old_lock = start_rebuild(path, manifest)
             store = cls(staging, readonly=False)
-            store.path, store._rebuild_lock = path, old_lock
+            store._state.path, store._state.rebuild_lock = path, old_lock
             return store
         lock = create_fresh(path, manifest)
         try:
@@ -90,7 +124,7 @@ class Store(ConsistentReads):
         if not readonly:
             finish_interrupted_swap(path)
         store = cls(readable_directory(path), readonly=readonly, verify_reads=verify_reads)
-        store.path = path
+        store._state.path = path
         return store
 
     @classmethod
@@ -119,24 +153,38 @@ class Store(ConsistentReads):
             # The writer takes its own lock; two flocks of one process on the same file conflict.
             self._held_lock.release()
             self._held_lock = None
-        return StoreWriter(self, shard_bytes=shard_bytes)
+        return StoreWriter(self._state, shard_bytes=shard_bytes)
 
     def close(self) -> None:
-        self._readers.clear()
-        self._meta.close()
+        state = self._state
+        state.close()
         if self._held_lock is not None:
             self._held_lock.release()
             self._held_lock = None
-        if self._rebuild_lock is not None:  # a rebuild that never committed: drop it, keep the old
-            remove_store_dir(self.directory)
-            self._rebuild_lock.release()
-            self._rebuild_lock = None
+        if state.rebuild_lock is not None:  # a rebuild that never committed: drop it, keep the old
+            remove_store_dir(state.directory)
+            state.rebuild_lock.release()
+            state.rebuild_lock = None
 
     def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # ---- one committed state -----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[int]:
+        """Pin one committed generation (yielded) for every read in the block: searches, chunk lookups
+        and vector reads all see that state, whatever a writer commits meanwhile. Nested uses share it."""
+        with self._state.snapshot() as generation:
+            yield generation
+
+    def read_consistent(self, read: Callable[[], T], patience: float = 30.0) -> T:
+        """``read()`` inside ``snapshot()``, started over at the new state when a writer deleted files of
+        the pinned generation under it; gives up after ``patience`` seconds of a store changing under
+        every attempt."""
+        return self._state.read_consistent(read, patience)
 
     # ---- reading -----------------------------------------------------------------------------------
     def search(self, query: np.ndarray | torch.Tensor, k: int) -> list[SearchHit]:
@@ -148,27 +196,32 @@ class Store(ConsistentReads):
 
     def search_batch(self, queries: np.ndarray | torch.Tensor, k: int) -> list[list[SearchHit]]:
         """``search`` for each row of ``[n, dim]``."""
-        self._refresh()  # first: a rebuild may have brought another manifest
+        self._state.refresh()  # first: a rebuild may have brought another manifest
         queries = _as_matrix(queries, self.manifest.embedder.dim)
         if self.manifest.faiss.metric == "cosine":
             queries = normalise(queries)
-        scores, ids = self._index.search(queries, k)
+        scores, ids = self._state.index.search(queries, k)
         return [
             [SearchHit(int(i), float(s)) for s, i in zip(row_scores, row_ids) if i >= 0]
             for row_scores, row_ids in zip(scores, ids)
         ]
 
+    def chunk_ids(self) -> np.ndarray:
+        """The ids of every chunk the store holds now, ascending."""
+        self._state.refresh()
+        return self._state.meta.live_chunk_ids()
+
     def get_chunks(self, chunk_ids: list[int]) -> list[Chunk]:
         """The chunks with these ids, in the order asked."""
         found = self.find_chunks(chunk_ids)
-        _require_all(chunk_ids, found)
+        require_all(chunk_ids, found)
         return [found[int(i)] for i in chunk_ids]
 
     def find_chunks(self, chunk_ids: list[int]) -> dict[int, Chunk]:
         """chunk id → chunk, for the ids the store holds now (the others are left out)."""
-        self._refresh()
+        self._state.refresh()
         fields = Chunk.__dataclass_fields__
-        rows = self._meta.chunk_rows([int(i) for i in chunk_ids])
+        rows = self._state.meta.chunk_rows([int(i) for i in chunk_ids])
         return {row["chunk_id"]: Chunk(**{k: v for k, v in row.items() if k in fields}) for row in rows}
 
     def get_vectors(
@@ -183,14 +236,14 @@ class Store(ConsistentReads):
     def _read_vectors(
         self, chunk_ids: list[int], dtype: torch.dtype, device: torch.device | str | None
     ) -> list[torch.Tensor]:
-        locations = {loc.chunk_id: loc for loc in self._meta.locations(int(i) for i in chunk_ids)}
-        _require_all(chunk_ids, locations)
+        locations = {loc.chunk_id: loc for loc in self._state.meta.locations(int(i) for i in chunk_ids)}
+        require_all(chunk_ids, locations)
         by_shard: dict[str, list[ChunkLocation]] = {}
         for loc in locations.values():
             by_shard.setdefault(loc.shard, []).append(loc)
         out: dict[int, torch.Tensor] = {}
         for shard, locs in by_shard.items():
-            reader = self._reader(shard)
+            reader = self._state.reader(shard)
             for loc, quantized in zip(locs, reader.read_rows([loc.row for loc in locs])):
                 if int(reader.offsets[loc.row]) != loc.vec_offset or len(quantized) != loc.n_vectors:
                     raise StoreCorruptError(f"shard {reader.path} row {loc.row} disagrees with meta.sqlite")
@@ -198,12 +251,12 @@ class Store(ConsistentReads):
         return [out[int(i)] for i in chunk_ids]
 
     def documents(self) -> list[Document]:
-        self._refresh()
-        return [_document(row) for row in self._meta.document_rows()]
+        self._state.refresh()
+        return [_document(row) for row in self._state.meta.document_rows()]
 
     def document(self, doc_id: str) -> Document | None:
-        self._refresh()
-        rows = self._meta.document_rows(doc_id)
+        self._state.refresh()
+        rows = self._state.meta.document_rows(doc_id)
         return _document(rows[0]) if rows else None
 
     def content_hashes(self) -> dict[str, str]:
@@ -211,8 +264,8 @@ class Store(ConsistentReads):
         return {doc.doc_id: doc.content_hash for doc in self.documents()}
 
     def stats(self) -> StoreStats:
-        self._refresh()
-        totals = self._meta.totals()
+        self._state.refresh()
+        totals = self._state.meta.totals()
         m = self.manifest
         vector_bytes = totals["vectors"] * bytes_per_vector(
             m.compressor.hidden_size, m.vector_dtype, m.scale_dtype
@@ -231,117 +284,17 @@ class Store(ConsistentReads):
             compressor=m.compressor.id,
             embedder=m.embedder.id,
             vector_dtype=m.vector_dtype,
-            generation=self._meta.generation(),
+            generation=self._state.meta.generation(),
         )
 
     def check(self) -> list[str]:
         """Problems found on disk (manifest, checksums, counts, FAISS); an empty list means healthy."""
-        return check_store(self.directory)
+        return check_store(self._state.directory)
 
     def compact(self, min_dead_fraction: float = 0.25) -> CompactResult:
         """Rewrite shards that are mostly deleted rows (or tiny) into fresh ones; one commit."""
         with self.begin_update() as writer:
             return writer.compact(min_dead_fraction)
-
-    # ---- internals shared with the writer ----------------------------------------------------------
-    def _refresh(self, pinning: bool = False) -> None:
-        """Follow commits made since we last looked (by us or another process), and a rebuild."""
-        if self._pinned:
-            return  # a snapshot stays at its generation
-        if not pinning and self._replaced():
-            self._reopen()
-        generation = self._meta.generation()
-        if generation == self._generation:
-            return
-        with self._meta.snapshot():  # generation, shard list and chunk ids from one committed state
-            generation = self._meta.generation()
-            self._shard_sha = {row["name"]: row["sha256"] for row in self._meta.shard_rows()}
-            for name in [n for n in self._readers if n not in self._shard_sha]:
-                del self._readers[name]
-            self._index, self.index_was_stale = self._load_index()
-            self._generation = generation
-        if self.index_was_stale:
-            log.warning("%s is behind the committed metadata; rebuilt it in memory", FAISS_NAME)
-
-    def _load_index(self) -> tuple[VectorIndex, bool]:
-        """``faiss.index`` if it holds exactly the live chunks, else a rebuild from the shards."""
-        m = self.manifest
-        if self.readonly and self._index is not None and m.faiss.kind == "flat":
-            # A reader moves its exact index to the new generation reading only the added chunks'
-            # embeddings: cheap, and it needs no file the writer may be replacing or deleting right now.
-            # (A writer loads the file instead, so that it notices and re-saves a stale one.)
-            live = self._meta.live_chunk_ids()
-            have = self._index.ids()
-            added = np.setdiff1d(live, have)
-            embeddings = self._embeddings(added)  # first: a failed read leaves the index as it was
-            self._index.remove(np.setdiff1d(have, live))
-            self._index.add(added, embeddings)
-            return self._index, False
-        try:
-            index = VectorIndex.load(self.directory / FAISS_NAME, m.faiss, m.embedder.dim)
-            if np.array_equal(index.ids(), self._meta.live_chunk_ids()):
-                return index, False
-        except (RuntimeError, OSError) as error:
-            log.warning("%s unreadable (%s)", self.directory / FAISS_NAME, error)
-        return self._build_index(), True
-
-    def _build_index(self) -> VectorIndex:
-        m = self.manifest
-        ids = self._meta.live_chunk_ids()
-        return VectorIndex.build(m.faiss, m.embedder.dim, ids, self._embeddings(ids))
-
-    def _embeddings(self, chunk_ids: np.ndarray) -> np.ndarray:
-        """The stored retrieval embeddings of these chunks ``[n, dim]``, in the order given."""
-        by_shard: dict[str, list[ChunkLocation]] = {}
-        locations = self._meta.locations(None if len(chunk_ids) > 500 else [int(i) for i in chunk_ids])
-        wanted = {int(i) for i in chunk_ids}
-        for loc in locations:
-            if loc.chunk_id in wanted:
-                by_shard.setdefault(loc.shard, []).append(loc)
-        rows: dict[int, np.ndarray] = {}
-        for shard, locs in by_shard.items():
-            shard_embeddings = self._reader(shard).embeddings()
-            rows.update((loc.chunk_id, shard_embeddings[loc.row]) for loc in locs)
-        _require_all(list(chunk_ids), rows)
-        dim = self.manifest.embedder.dim
-        return (
-            np.stack([rows[int(i)] for i in chunk_ids]) if len(chunk_ids) else np.zeros((0, dim), np.float32)
-        )
-
-    def _reader(self, name: str) -> ShardReader:
-        reader = self._readers.get(name)
-        if reader is None:
-            if name not in self._shard_sha:
-                self._shard_sha = {row["name"]: row["sha256"] for row in self._meta.shard_rows()}
-            expected = self._shard_sha.get(name)
-            if expected is None:
-                raise StoreCorruptError(f"chunk refers to shard {name}, which meta.sqlite does not list")
-            path = self.directory / VECTORS_DIR / name
-            # Verified once per open: later reads of the same shard trust the memory-mapped file.
-            reader = ShardReader(path, expected if self.verify_reads else None, self.manifest.vector_dtype)
-            self._readers[name] = reader
-            while len(self._readers) > MAX_OPEN_SHARDS:
-                self._readers.popitem(last=False)
-        self._readers.move_to_end(name)
-        return reader
-
-    def _swap_in_rebuild(self) -> None:
-        """Called by the writer right after a rebuild's first commit: replace the old store."""
-        self._meta.close()  # SQLite must not have files open in a directory being renamed
-        try:
-            swap_in(self.directory, self.path)
-            self.directory = self.path
-        finally:
-            self._identity = self._meta_identity()
-            self._meta = MetaDB(self.directory / META_NAME, self.readonly)
-            self._readers.clear()
-        self._rebuild_lock.release()
-        self._rebuild_lock = None
-
-
-def normalise(matrix: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return (matrix / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
 def _as_matrix(values: np.ndarray | torch.Tensor, dim: int) -> np.ndarray:
@@ -352,12 +305,6 @@ def _as_matrix(values: np.ndarray | torch.Tensor, dim: int) -> np.ndarray:
     if matrix.ndim != 2 or matrix.shape[1] != dim:
         raise ValueError(f"expected embeddings of dimension {dim}, got shape {np.shape(values)}")
     return matrix
-
-
-def _require_all(asked: list[int], found: dict) -> None:
-    missing = [int(i) for i in asked if int(i) not in found]
-    if missing:
-        raise KeyError(f"chunk ids not in the store: {missing[:10]}")
 
 
 def _document(row: dict) -> Document:

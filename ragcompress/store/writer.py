@@ -16,36 +16,35 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
 from ragcompress.store.errors import StoreError
-from ragcompress.store.faiss_index import FAISS_NAME
+from ragcompress.store.faiss_index import normalise
 from ragcompress.store.fsutil import fsync_dir, is_temp_name
 from ragcompress.store.lock import WriterLock
 from ragcompress.store.manifest import Counts, write_manifest
 from ragcompress.store.meta import PendingCommit
 from ragcompress.store.quantize import quantize
-from ragcompress.store.records import CompactResult
+from ragcompress.store.records import INDEXED, PARTIAL, CompactResult
 from ragcompress.store.shards import VECTORS_DIR, ShardInfo, ShardRow, shard_name, write_shard
-
-if TYPE_CHECKING:
-    from ragcompress.store.store import Store
+from ragcompress.store.state import OpenStore
 
 log = logging.getLogger(__name__)
-# The status of a document committed in pieces whose last piece is not in yet (see add_document).
-PARTIAL = "partial"
 
 
 class StoreWriter:
-    """Buffered changes to a store, made durable by ``commit()``; holds the store's writer lock."""
+    """Buffered changes to a store, made durable by ``commit()``; holds the store's writer lock.
 
-    def __init__(self, store: Store, shard_bytes: int = 64 << 20) -> None:
-        self.store = store
+    Made by ``Store.begin_update()``; it commits through the store's ``OpenStore`` (state.py), so the
+    ``Store`` that made it sees each commit at once."""
+
+    def __init__(self, state: OpenStore, shard_bytes: int = 64 << 20) -> None:
+        self.state = state
         self.shard_bytes = shard_bytes
-        self._lock = WriterLock(store.directory)
+        self._lock = WriterLock(state.directory)
         self._lock.acquire()
         try:
             self._recover()
@@ -74,14 +73,13 @@ class StoreWriter:
     # ---- recovery ----------------------------------------------------------------------------------
     def _recover(self) -> None:
         """Bring the derived files in line with the last commit (we hold the lock, nobody else writes)."""
-        store = self.store
-        store._refresh()  # follows commits made since the store was opened
-        if store.index_was_stale:  # faiss.index was not the committed one: persist the rebuilt index
-            store._index.save(store.directory / FAISS_NAME)
-            store.index_was_stale = False
-        committed = set(store._shard_sha)
+        state = self.state
+        state.refresh()  # follows commits made since the store was opened
+        if state.index_was_stale:  # faiss.index was not the committed one: persist the rebuilt index
+            state.save_index()
+        committed = set(state.shard_sha)
         removed = 0
-        for directory in (store.directory, store.directory / VECTORS_DIR):
+        for directory in (state.directory, state.directory / VECTORS_DIR):
             for entry in directory.iterdir():
                 garbage = is_temp_name(entry.name) or (
                     directory.name == VECTORS_DIR and entry.name not in committed
@@ -90,13 +88,13 @@ class StoreWriter:
                     entry.unlink()  # written by a writer that died before its commit
                     removed += 1
         if removed:
-            fsync_dir(store.directory / VECTORS_DIR)
+            fsync_dir(state.directory / VECTORS_DIR)
             log.info("removed %d uncommitted file(s) left by an interrupted writer", removed)
-        self._write_counts(store._generation)
+        self._write_counts(state.generation)
 
     # ---- staging changes ---------------------------------------------------------------------------
     def _reset(self) -> None:
-        self._next_id = self.store._meta.next_chunk_id()
+        self._next_id = self.state.meta.next_chunk_id()
         self._documents: dict[str, dict[str, Any]] = {}
         self._chunks: dict[int, dict[str, Any]] = {}  # chunk_id -> row for the chunks table
         self._embeddings: dict[int, np.ndarray] = {}
@@ -111,7 +109,7 @@ class StoreWriter:
         return self._committed_row(doc_id) is not None
 
     def _committed_row(self, doc_id: str) -> dict[str, Any] | None:
-        rows = [] if doc_id in self._removed else self.store._meta.document_rows(doc_id)
+        rows = [] if doc_id in self._removed else self.state.meta.document_rows(doc_id)
         return rows[0] if rows else None
 
     def add_document(
@@ -123,7 +121,7 @@ class StoreWriter:
         embeddings: np.ndarray | torch.Tensor,
         vectors: Sequence[torch.Tensor],
         metadata: dict[str, Any] | None = None,
-        status: str = "indexed",
+        status: str = INDEXED,
         replace: bool = False,
         append: bool = False,
     ) -> list[int]:
@@ -133,7 +131,7 @@ class StoreWriter:
 
         ``append=True`` continues a document stored with status ``"partial"`` (a long document committed
         in pieces): the chunks follow its last ordinal and its row takes the new totals and ``status``."""
-        m = self.store.manifest
+        m = self.state.manifest
         if isinstance(embeddings, torch.Tensor):
             embeddings = embeddings.detach().to("cpu", torch.float32).numpy()
         embeddings = np.asarray(embeddings, dtype=np.float32)
@@ -170,8 +168,7 @@ class StoreWriter:
                 )
             self.remove_document(doc_id)
         if m.faiss.metric == "cosine":
-            norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
-            embeddings = embeddings / np.where(norms > 0, norms, 1.0)
+            embeddings = normalise(embeddings)
 
         ids = []
         for ordinal, (chunk, embedding, tensor) in enumerate(zip(chunks, embeddings, vectors)):
@@ -236,14 +233,19 @@ class StoreWriter:
         )
         return any(map(bool, staged))
 
+    @property
+    def needs_commit(self) -> bool:
+        """Staged changes, or a rebuild whose first commit (even an empty one) replaces the old store."""
+        return self.has_changes or self.state.rebuilding
+
     # ---- making it durable -------------------------------------------------------------------------
     def _flush(self) -> None:
         """Write the buffered rows as one new (not yet committed) shard file."""
         if not self._buffer:
             return
-        name = shard_name(self.store._meta.generation() + 1, len(self._written))
+        name = shard_name(self.state.meta.generation() + 1, len(self._written))
         info = write_shard(
-            self.store.directory / VECTORS_DIR, name, self._buffer, self.store.manifest.vector_dtype
+            self.state.directory / VECTORS_DIR, name, self._buffer, self.state.manifest.vector_dtype
         )
         offset = 0
         for row_index, row in enumerate(self._buffer):
@@ -258,12 +260,11 @@ class StoreWriter:
 
     def commit(self) -> int:
         """Make every staged change durable at once; returns the new generation."""
-        store = self.store
-        # A rebuild commits even when empty: replacing the old store is itself the change.
-        if not self.has_changes and store._rebuild_lock is None:
-            return store._meta.generation()
+        state = self.state
+        if not self.needs_commit:
+            return state.meta.generation()
         self._flush()
-        removed_ids = np.array(store._meta.chunk_ids_of(sorted(self._removed)), dtype=np.int64)
+        removed_ids = np.array(state.meta.chunk_ids_of(sorted(self._removed)), dtype=np.int64)
         pending = PendingCommit(
             shards=list(self._written),
             documents=list(self._documents.values()),
@@ -273,44 +274,43 @@ class StoreWriter:
             dropped_shards=list(self._dropping),
             next_chunk_id=self._next_id,
         )
-        generation = store._meta.apply(pending)  # ← the commit point
+        generation = state.meta.apply(pending)  # ← the commit point
         self._written = []  # committed: no longer ours to delete
-        if store._rebuild_lock is not None:
-            store._swap_in_rebuild()
+        if state.rebuilding:
+            state.swap_in_rebuild()
         self._update_index(removed_ids)
-        store._generation = generation
-        store._shard_sha = {row["name"]: row["sha256"] for row in store._meta.shard_rows()}
+        state.committed(generation)
         self._write_counts(generation)
         self._delete_dropped_shards()
         self._reset()
         return generation
 
     def _update_index(self, removed_ids: np.ndarray) -> None:
-        store = self.store
-        index = store._index
-        n_live = len(store._meta.live_chunk_ids())
+        state = self.state
+        index = state.index
+        n_live = len(state.meta.live_chunk_ids())
         added = sorted(self._embeddings)
         if index.needs_rebuild(n_live, removing=len(removed_ids) > 0):
-            store._index = store._build_index()
+            state.index = state.build_index()
         elif added or len(removed_ids):
             index.remove(removed_ids)
             if added:
                 index.add(np.array(added, dtype=np.int64), np.stack([self._embeddings[i] for i in added]))
         else:
             return  # a compaction moves vectors but not ids: the index is unchanged
-        store._index.save(store.directory / FAISS_NAME)
+        state.save_index()
 
     def _write_counts(self, generation: int) -> None:
-        store = self.store
-        counts = Counts(generation=generation, **store._meta.totals())
-        if store.manifest.counts != counts:
-            store.manifest = replace(store.manifest, counts=counts)
-            write_manifest(store.directory, store.manifest)
+        state = self.state
+        counts = Counts(generation=generation, **state.meta.totals())
+        if state.manifest.counts != counts:
+            state.manifest = replace(state.manifest, counts=counts)
+            write_manifest(state.directory, state.manifest)
 
     def _discard_written(self) -> None:
         for info in self._written:
             try:
-                os.unlink(self.store.directory / VECTORS_DIR / info.name)
+                os.unlink(self.state.directory / VECTORS_DIR / info.name)
             except FileNotFoundError:
                 pass
         self._written = []
@@ -320,9 +320,9 @@ class StoreWriter:
         """Rewrite shards whose rows are mostly deleted, and merge small shards, in one commit."""
         if self.has_changes:
             raise StoreError("commit or discard staged changes before compacting")
-        store = self.store
-        shards = store._meta.shard_rows()
-        live = store._meta.live_rows_per_shard()
+        state = self.state
+        shards = state.meta.shard_rows()
+        live = state.meta.live_rows_per_shard()
         small = [s for s in shards if s["bytes"] < self.shard_bytes // 4]
         chosen = [
             s
@@ -332,11 +332,11 @@ class StoreWriter:
         if not chosen:
             return CompactResult(len(shards), len(shards), 0)
         by_shard: dict[str, list] = {}
-        for loc in store._meta.locations():
+        for loc in state.meta.locations():
             by_shard.setdefault(loc.shard, []).append(loc)
         for shard in chosen:
             locations = by_shard.get(shard["name"], [])
-            reader = store._reader(shard["name"])
+            reader = state.reader(shard["name"])
             embeddings = reader.embeddings()
             for loc, quantized in zip(locations, reader.read_rows([loc.row for loc in locations])):
                 self._buffer.append(ShardRow(loc.chunk_id, quantized, embeddings[loc.row]))
@@ -345,19 +345,19 @@ class StoreWriter:
                     self._flush()
         self._dropping = [s["name"] for s in chosen]
         self.commit()
-        after = len(store._meta.shard_rows())
+        after = len(state.meta.shard_rows())
         before_bytes = sum(s["bytes"] for s in shards)
-        after_bytes = sum(s["bytes"] for s in store._meta.shard_rows())
+        after_bytes = sum(s["bytes"] for s in state.meta.shard_rows())
         return CompactResult(len(shards), after, before_bytes - after_bytes)
 
     def _delete_dropped_shards(self) -> None:
         # Only after the commit: until then the old shards are the committed copy of the data.
         for name in self._dropping:
-            self.store._readers.pop(name, None)
+            self.state.forget_shard(name)
             try:
-                os.unlink(self.store.directory / VECTORS_DIR / name)
+                os.unlink(self.state.directory / VECTORS_DIR / name)
             except FileNotFoundError:
                 pass
         if self._dropping:
-            fsync_dir(self.store.directory / VECTORS_DIR)
+            fsync_dir(self.state.directory / VECTORS_DIR)
         self._dropping = []

@@ -145,5 +145,5 @@ def assert_same_as_clean(index: Path, clean: dict) -> None:
     assert resumed["ids"] == clean["ids"]  # chunk ids continue exactly: nothing lost or duplicated
     with Store.open(index) as store:
         assert {doc.status for doc in store.documents()} == {"indexed"}
-        shards = {row["name"] for row in store._meta.shard_rows()}
+        shards = {row["name"] for row in store._state.meta.shard_rows()}
     assert {p.name for p in (index / "vectors").iterdir()} == shards  # no leftover of a killed run

@@ -68,7 +68,7 @@ def test_round_trip(tmp_path, tiny_models):
     assert store.manifest.compressor.id == info.id and store.manifest.compressor.summary_length == TINY_KAPPA
     assert store.manifest.embedder.dim == 384
     assert store.stats().chunks == len(expected) and report.stats.documents == 6
-    ids = [int(i) for i in store._meta.live_chunk_ids()]
+    ids = [int(i) for i in store.chunk_ids()]
     stored = store.get_chunks(ids)
     assert [(c.doc_id, c.ordinal, c.text, c.char_start, c.char_end) for c in stored] == [
         (c.doc_id, c.ordinal, c.text, c.char_start, c.char_end) for c in expected
@@ -170,7 +170,9 @@ def test_bad_settings_fail_before_anything_loads(tmp_path):
             index_corpus(corpus, tmp_path / "index", progress=False, **options)
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "notes.txt").write_text("not an index")
-    with pytest.raises(IndexingError, match="not a ragcompress index .*notes.txt.*choose a new or empty folder"):
+    with pytest.raises(
+        IndexingError, match="not a ragcompress index .*notes.txt.*choose a new or empty folder"
+    ):
         index_corpus(corpus, tmp_path / "taken", progress=False)
     assert [p.name for p in (tmp_path / "taken").iterdir()] == ["notes.txt"]  # not even a writer.lock
 

@@ -145,7 +145,7 @@ def test_defaults_end_to_end(tmp_path):
     assert store.manifest.compressor.id == info.id and store.manifest.compressor.summary_length == 50
     assert store.manifest.chunking.chunk_tokens == 512 and store.manifest.vector_dtype == "fp16"
     chunks = chunk_documents(read_corpus(corpus).documents, tokenizer, 512, 64)
-    ids = [int(i) for i in store._meta.live_chunk_ids()]
+    ids = [int(i) for i in store.chunk_ids()]
     assert [c.text for c in store.get_chunks(ids)] == [c.text for c in chunks]
     for got, want in zip(
         store.get_vectors(ids), compress(model, [c.token_ids for c in chunks], batch_size=1)

@@ -27,7 +27,10 @@ def committed_prefix(index: Path, order: list[str]) -> list[str]:
         assert store.check() == []
         done = sorted(d.doc_id for d in store.documents())
         for doc in store.documents():
-            assert len(store.get_chunks([c for c in store._meta.chunk_ids_of([doc.doc_id])])) == doc.n_chunks
+            assert (
+                len(store.get_chunks([c for c in store._state.meta.chunk_ids_of([doc.doc_id])]))
+                == doc.n_chunks
+            )
     assert done == sorted(order[: len(done)]), "documents must be committed in corpus order"
     return done
 
@@ -78,7 +81,7 @@ def test_killed_runs_resume_to_a_clean_build(tmp_path, fork_context, corpus, tin
     assert resumed["ids"] == reference["ids"]  # chunk ids continue exactly: nothing lost or duplicated
     assert Store.open(index).check() == []
     assert {p.name for p in (index / "vectors").iterdir()} == {
-        r["name"] for r in Store.open(index)._meta.shard_rows()
+        r["name"] for r in Store.open(index)._state.meta.shard_rows()
     }
 
 

@@ -174,7 +174,7 @@ def test_append_continues_only_a_partial_document(tmp_path):
         stored = store.document(doc.doc_id)
         assert (stored.status, stored.n_chunks) == (status, number + 1)
         assert store.check() == []
-    ids = [int(i) for i in store._meta.live_chunk_ids()]
+    ids = [int(i) for i in store.chunk_ids()]
     assert [(c.ordinal, c.text) for c in store.get_chunks(ids)] == [
         (i, c.text) for i, c in enumerate(doc.chunks)
     ]

@@ -88,7 +88,7 @@ def snapshot(store: Store) -> dict:
         (d.doc_id, d.path, d.content_hash, d.n_chunks, d.n_tokens, d.metadata, d.status)
         for d in store.documents()
     ]
-    ids = [int(i) for i in store._meta.live_chunk_ids()]
+    ids = [int(i) for i in store.chunk_ids()]
     chunks = store.get_chunks(ids)
     key = {c.chunk_id: (c.doc_id, c.ordinal) for c in chunks}
     rows = {key[c.chunk_id]: (c.text, c.char_start, c.char_end, c.n_tokens, c.n_vectors) for c in chunks}

@@ -63,7 +63,7 @@ def _assert_recovers(path, clean, expect_stale_index=None):
     assert final.check() == [] and not final.index_was_stale
     assert_same(snapshot(final), clean)
     # 3. Nothing the crash left behind survives the next writer.
-    shards = {row["name"] for row in final._meta.shard_rows()}
+    shards = {row["name"] for row in final._state.meta.shard_rows()}
     assert {p.name for p in (path / "vectors").iterdir()} == shards
     assert not [p for p in path.iterdir() if is_temp_name(p.name)]
 
@@ -107,7 +107,7 @@ def _first_shard(path):
 def test_flipped_byte_in_a_shard_is_detected(tmp_path):
     path = tmp_path / "s"
     store = build(path, [make_doc(i) for i in range(4)])
-    ids = [int(i) for i in store._meta.live_chunk_ids()]
+    ids = [int(i) for i in store.chunk_ids()]
     store.close()
     shard = _first_shard(path)
     data = bytearray(shard.read_bytes())

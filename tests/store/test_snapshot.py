@@ -50,7 +50,7 @@ def test_a_compaction_under_a_read_starts_it_over_at_the_new_generation(tmp_path
 
     def read():
         attempts.append(reader.stats().generation)
-        ids = [int(i) for i in reader._meta.live_chunk_ids()]
+        ids = [int(i) for i in reader.chunk_ids()]
         if len(attempts) == 1:
             remove_docs(path, ["doc000"], compact=True)  # deletes every shard the pinned state lists
         return ids, reader.get_vectors(ids)
@@ -67,14 +67,14 @@ def test_real_damage_is_still_reported(tmp_path):
         shard.write_bytes(shard.read_bytes()[:-1] + b"\x00")
     reader = Store.open(path)
     with pytest.raises(StoreCorruptError, match="corrupted"):
-        reader.get_vectors([int(i) for i in reader._meta.live_chunk_ids()])
+        reader.get_vectors([int(i) for i in reader.chunk_ids()])
 
 
 def test_an_open_reader_follows_a_rebuild(tmp_path):
     path = tmp_path / "s"
     build(path, [make_doc(i) for i in range(3)]).close()
     reader = Store.open(path)
-    old_ids = [int(i) for i in reader._meta.live_chunk_ids()]
+    old_ids = [int(i) for i in reader.chunk_ids()]
     assert reader.get_vectors(old_ids[:1])  # opens one shard of the old store
     with Store.create(path, make_manifest("fp16"), overwrite=True).begin_update() as writer:
         add(writer, make_doc(7))

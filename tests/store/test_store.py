@@ -20,7 +20,7 @@ def test_vectors_round_trip_through_the_store(tmp_path, dtype):
     docs = [make_doc(i) for i in range(4)]
     store = build(tmp_path / "s", docs, dtype=dtype)
     reopened = Store.open(tmp_path / "s")
-    ids = [int(i) for i in reopened._meta.live_chunk_ids()]
+    ids = [int(i) for i in reopened.chunk_ids()]
     expected = [v for d in docs for v in d.vectors]
     got = reopened.get_vectors(ids)
     assert [g.shape for g in got] == [e.shape for e in expected]  # κ and 2κ vectors per chunk
@@ -73,13 +73,13 @@ def test_ivf_trains_when_large_enough_and_matches_brute_force(tmp_path):
         writer.add_document(
             "small", "p", "h", [ChunkInput("t", 0, 1, 1)] * 20, small, [torch.zeros(1, HIDDEN)] * 20
         )
-    assert store._index._ivf() is None  # too few vectors to train: flat fallback
+    assert store._state.index._ivf() is None  # too few vectors to train: flat fallback
     big = rng.normal(size=(400, DIM)).astype(np.float32)
     with store.begin_update() as writer:
         writer.add_document(
             "big", "p", "h", [ChunkInput("t", 0, 1, 1)] * 400, big, [torch.zeros(1, HIDDEN)] * 400
         )
-    assert store._index._ivf() is not None
+    assert store._state.index._ivf() is not None
     all_embeddings = np.concatenate([small, big])
     all_embeddings /= np.linalg.norm(all_embeddings, axis=1, keepdims=True)
     queries = rng.normal(size=(5, DIM)).astype(np.float32)
@@ -104,9 +104,7 @@ def test_hnsw_search_and_removal(tmp_path):
     assert store.search(q, 1)[0].chunk_id == 7
     with store.begin_update() as writer:
         writer.remove_document(docs[2].doc_id)  # HNSW cannot delete: the index is rebuilt
-    removed = {c for c in range(len(embeddings))} - set(
-        Store.open(tmp_path / "s")._meta.live_chunk_ids().tolist()
-    )
+    removed = {c for c in range(len(embeddings))} - set(Store.open(tmp_path / "s").chunk_ids().tolist())
     found = {h.chunk_id for row in store.search_batch(embeddings, 10) for h in row}
     assert removed and not found & removed
     assert Store.open(tmp_path / "s").check() == []
