@@ -3,6 +3,7 @@
 docs/default-model.md names its sources once, in its "Tables:" command; every table block that
 card_tables.py writes (a `<!-- ppl: ... -->`, `<!-- qa: ... -->` or `<!-- qa by kind: ... -->` comment
 followed by a markdown table) must equal the table rebuilt from those JSON files.
+Every path into experiments/ that the docs cite must exist, so moving or dropping a record breaks no citation.
 """
 
 import importlib.util
@@ -62,3 +63,18 @@ def test_a_stale_number_is_caught():
     changed = row.replace(number, f"{float(number) + 0.001:.3f}", 1)
     with pytest.raises(AssertionError, match="is stale"):
         _check(card.replace(row, changed, 1))
+
+
+def test_every_cited_record_exists():
+    """Paths into experiments/ that the docs cite (card, README, docs/*.md, experiments' READMEs) exist."""
+    docs = [
+        ROOT / "README.md",
+        *sorted((ROOT / "docs").glob("*.md")),
+        *sorted((ROOT / "experiments").glob("*/README.md")),
+    ]
+    cited = set()
+    for doc in docs:
+        cited |= {m.rstrip(".,:;") for m in re.findall(r"(?<![\w/])experiments/[\w./@-]+", doc.read_text())}
+    assert len(cited) > 20, cited  # the card cites the records of every run
+    missing = sorted(c for c in cited if not (ROOT / c).exists())
+    assert not missing, f"cited but not in the repository: {missing}"
