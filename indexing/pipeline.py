@@ -35,7 +35,8 @@ from ragcompress.store import (
 )
 from ragcompress.store.layout import check_target, is_store
 from ragcompress.store.lock import WriterLock
-from ragcompress.store.manifest import FAISS_KINDS, VECTOR_DTYPES
+from ragcompress.store.manifest import FAISS_KINDS
+from ragcompress.store.quantize import VECTOR_DTYPES
 from ragcompress.store.records import StoreStats
 
 

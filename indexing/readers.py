@@ -9,7 +9,6 @@ described for users in docs/indexing-inputs.md; keep them in step.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import importlib.util
 import io
 import json
@@ -27,6 +26,7 @@ from indexing.html_text import html_to_text
 from indexing.walk import CorpusError as CorpusError  # re-exported: callers import it from here
 from indexing.walk import Skipped, list_files, read_failure, shown, sort_key
 from indexing.walk import unescape_name as unescape_name
+from ragcompress.store.fsutil import sha256_bytes
 
 TEXT_SUFFIXES = frozenset({".txt", ".text", ".md", ".markdown", ".rst"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
@@ -82,7 +82,8 @@ def normalize_text(text: str) -> str:
 
 
 def content_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """The sha256 of the normalised text's UTF-8 bytes: what the store records to detect changes."""
+    return sha256_bytes(text.encode("utf-8"))
 
 
 def read_corpus(

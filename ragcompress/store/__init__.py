@@ -30,6 +30,7 @@ from ragcompress.store.manifest import (
     read_manifest,
 )
 from ragcompress.store.quantize import (
+    VECTOR_DTYPES,
     QuantizedVectors,
     bytes_per_text_token,
     bytes_per_vector,
@@ -40,8 +41,8 @@ from ragcompress.store.records import (
     Chunk,
     ChunkInput,
     CompactResult,
-    Document,
     SearchHit,
+    StoredDocument,
     StoreStats,
 )
 from ragcompress.store.store import Store
@@ -54,7 +55,6 @@ __all__ = [
     "CompactResult",
     "CompressorInfo",
     "Counts",
-    "Document",
     "EmbedderInfo",
     "FaissInfo",
     "Manifest",
@@ -69,7 +69,9 @@ __all__ = [
     "StoreMismatchError",
     "StoreRebuiltError",
     "StoreStats",
+    "StoredDocument",
     "StoreWriter",
+    "VECTOR_DTYPES",
     "bytes_per_text_token",
     "check_store",
     "bytes_per_vector",

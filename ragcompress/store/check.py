@@ -16,10 +16,8 @@ from ragcompress.store.faiss_index import FAISS_NAME, VectorIndex
 from ragcompress.store.fsutil import sha256_file
 from ragcompress.store.manifest import Manifest, read_manifest
 from ragcompress.store.meta import META_NAME, MetaDB
-from ragcompress.store.quantize import SCALED
+from ragcompress.store.quantize import SAFETENSORS_DTYPES, SCALED
 from ragcompress.store.shards import VECTORS_DIR, ShardReader
-
-SAFETENSORS_DTYPES = {"fp16": "F16", "bf16": "BF16", "int8": "I8", "fp8": "F8_E4M3"}
 
 
 def check_store(directory: Path) -> list[str]:

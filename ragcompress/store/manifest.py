@@ -14,6 +14,7 @@ from typing import Any
 
 from ragcompress.store.errors import StoreFormatError, StoreMismatchError
 from ragcompress.store.fsutil import atomic_write_bytes
+from ragcompress.store.quantize import SCALE_DTYPES, VECTOR_DTYPES
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -22,8 +23,6 @@ MANIFEST_NAME = "manifest.json"
 STORE_FORMAT = "ragcompress-store"
 # What a manifest written before the marker existed always has; with no "format" key these identify one.
 LEGACY_KEYS = ("format_version", "compressor", "embedder", "vector_dtype")
-VECTOR_DTYPES = ("fp16", "bf16", "int8", "fp8")
-SCALE_DTYPES = ("fp32", "fp16")
 FAISS_KINDS = ("flat", "ivf", "hnsw")
 # "cosine" L2-normalises embeddings and queries and searches by inner product; "ip" uses them as given.
 METRICS = ("cosine", "ip")

@@ -16,14 +16,20 @@ from dataclasses import dataclass
 
 import torch
 
-STORAGE_DTYPES: dict[str, torch.dtype] = {
-    "fp16": torch.float16,
-    "bf16": torch.bfloat16,
-    "int8": torch.int8,
-    "fp8": torch.float8_e4m3fn,
+# The one list of vector storage dtypes (the manifest, the checker and the CLIs import it from here):
+# name -> (the torch dtype the values are held in, that dtype's name in a safetensors header).
+_STORAGE: dict[str, tuple[torch.dtype, str]] = {
+    "fp16": (torch.float16, "F16"),
+    "bf16": (torch.bfloat16, "BF16"),
+    "int8": (torch.int8, "I8"),
+    "fp8": (torch.float8_e4m3fn, "F8_E4M3"),
 }
+VECTOR_DTYPES: tuple[str, ...] = tuple(_STORAGE)
+STORAGE_DTYPES: dict[str, torch.dtype] = {name: dtype for name, (dtype, _) in _STORAGE.items()}
+SAFETENSORS_DTYPES: dict[str, str] = {name: header for name, (_, header) in _STORAGE.items()}
+SCALED = ("int8", "fp8")  # the dtypes stored with one scale per vector
 SCALE_TORCH_DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16}
-SCALED = ("int8", "fp8")
+SCALE_DTYPES: tuple[str, ...] = tuple(SCALE_TORCH_DTYPES)
 INT8_MAX = 127.0
 FP8_MAX = 448.0  # largest finite float8_e4m3fn
 

@@ -38,8 +38,9 @@ PARTIAL = "partial"
 
 
 @dataclass(frozen=True)
-class Document:
-    """A stored document: where it came from, its content hash and what the store holds of it."""
+class StoredDocument:
+    """A document as the store holds it: where it came from, its content hash, its chunk and token counts
+    and status. (The text read from a corpus is ``indexing.Document``.)"""
 
     doc_id: str
     path: str

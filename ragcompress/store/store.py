@@ -33,7 +33,7 @@ from ragcompress.store.manifest import Counts, Manifest, ensure_compatible, utc_
 from ragcompress.store.meta import ChunkLocation
 from ragcompress.store.ownership import remove_store_dir
 from ragcompress.store.quantize import bytes_per_vector, dequantize
-from ragcompress.store.records import Chunk, CompactResult, Document, SearchHit, StoreStats
+from ragcompress.store.records import Chunk, CompactResult, SearchHit, StoredDocument, StoreStats
 from ragcompress.store.state import OpenStore, require_all
 from ragcompress.store.writer import StoreWriter
 
@@ -250,11 +250,11 @@ class Store:
                 out[loc.chunk_id] = dequantize(quantized, dtype, device)
         return [out[int(i)] for i in chunk_ids]
 
-    def documents(self) -> list[Document]:
+    def documents(self) -> list[StoredDocument]:
         self._state.refresh()
         return [_document(row) for row in self._state.meta.document_rows()]
 
-    def document(self, doc_id: str) -> Document | None:
+    def document(self, doc_id: str) -> StoredDocument | None:
         self._state.refresh()
         rows = self._state.meta.document_rows(doc_id)
         return _document(rows[0]) if rows else None
@@ -307,6 +307,6 @@ def _as_matrix(values: np.ndarray | torch.Tensor, dim: int) -> np.ndarray:
     return matrix
 
 
-def _document(row: dict) -> Document:
-    fields = Document.__dataclass_fields__
-    return Document(**{k: v for k, v in row.items() if k in fields})
+def _document(row: dict) -> StoredDocument:
+    fields = StoredDocument.__dataclass_fields__
+    return StoredDocument(**{k: v for k, v in row.items() if k in fields})
