@@ -35,10 +35,10 @@ def main() -> None:
 
     from ragcompress import load_default
     from ragcompress.defaults import ADAPTER_DIR
-    from ragcompress.eval.synthqa import generate
     from ragcompress.modeling import compress
     from ragcompress.retrieval import extractive
     from ragcompress.retrieval.generation import generate_outputs
+    from ragcompress_tools.synthqa import generate
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -19,7 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from ragcompress.data.corpus import (
+from ragcompress.defaults import BASE_ID, cache_root
+from ragcompress_tools.corpus import (
     SOURCES,
     SPLITS,
     Document,
@@ -28,7 +29,6 @@ from ragcompress.data.corpus import (
     read_source,
     split_documents,
 )
-from ragcompress.defaults import BASE_ID, cache_root
 
 MANIFEST_VERSION = 1
 SPLIT_SETTINGS = {"validation": 0.01, "test": 0.01, "min_docs": 2}

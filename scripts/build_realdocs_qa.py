@@ -17,8 +17,8 @@ import json
 import sys
 from pathlib import Path
 
-from ragcompress.data.corpus import SOURCES, locate_input, read_rst_sources
-from ragcompress.eval.synthqa import SynthQA, read, write
+from ragcompress.data.qa_dataset import SynthQA, read, write
+from ragcompress_tools.corpus import SOURCES, locate_input, read_rst_sources
 
 ROOT = Path(__file__).resolve().parents[1]
 SET_DIR = ROOT / "evalsets" / "realdocs"
@@ -55,7 +55,9 @@ def extract(corpus_ids: list[str]) -> list[tuple[str, str]]:
         found = {doc.id: doc.text for doc in read_rst_sources(root, source) if doc.id in ids}
         missing = sorted(ids - found.keys())
         if missing:
-            raise SystemExit(f"{root}: listed pages not found (another package version?): {', '.join(missing)}")
+            raise SystemExit(
+                f"{root}: listed pages not found (another package version?): {', '.join(missing)}"
+            )
         documents += [(doc_id_of(corpus_id), text) for corpus_id, text in found.items()]
     return sorted(documents)
 

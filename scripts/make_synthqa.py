@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import argparse
 
-from ragcompress.eval.synthqa import STYLES, generate, write
-from ragcompress.eval.synthqa_names import SPLIT_BUCKETS
+from ragcompress.data.qa_dataset import write
+from ragcompress_tools.synthqa import STYLES, generate
+from ragcompress_tools.synthqa.names import SPLIT_BUCKETS
 
 
 def main(argv: list[str] | None = None) -> None:

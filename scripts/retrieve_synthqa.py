@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main() -> None:
@@ -27,7 +24,7 @@ def main() -> None:
 
     from ragcompress.defaults import DEFAULT_EMBEDDER_ID, load_default_embedder
     from ragcompress.eval.qa import retrieve
-    from ragcompress.eval.synthqa import generate
+    from ragcompress_tools.synthqa import generate
 
     dataset = generate(args.split, args.entities, args.seed)
     result = retrieve(dataset, args.k, load_default_embedder("cpu"))

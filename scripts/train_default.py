@@ -20,12 +20,10 @@ import argparse
 import json
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 SOURCES = ("austen", "shakespeare", "python-docs", "linux-docs", "gcide")
 
@@ -46,7 +44,8 @@ def synthqa_dir(work: Path, split: str, entities: int, seed: int) -> Path:
     `params.json` records what the folder holds, so asking for another size (`--qa-entities`) rebuilds it
     instead of silently reusing the old questions.
     """
-    from ragcompress.eval.synthqa import generate, write
+    from ragcompress.data.qa_dataset import write
+    from ragcompress_tools.synthqa import generate
 
     target = work / f"synthqa-{split}"
     params = {"split": split, "entities": entities, "seed": seed}

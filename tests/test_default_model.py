@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
+from ragcompress.data.qa_dataset import read
 from ragcompress.defaults import ADAPTER_DIR, DEFAULT_COMPRESSOR_ID, load_default
 from ragcompress.eval.qa_metrics import exact_match, first_answer_span
-from ragcompress.eval.synthqa import read
 from ragcompress.retrieval.generation import generate_answers
 
 pytestmark = pytest.mark.e2e

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ragcompress.data.qa_dataset import DatasetFormatError, read_questions
 from ragcompress.eval.qa import QAResult
 from ragcompress.eval.qa_metrics import (
     ANSWER_KINDS,
@@ -28,7 +29,6 @@ from ragcompress.eval.qa_metrics import (
     f1,
     first_answer_span,
 )
-from ragcompress.eval.synthqa import DatasetFormatError, read_questions
 
 EVAL_MODES = ("none", "text", "fused", "text-extractive", "fused-extractive", "replug")
 
@@ -262,20 +262,19 @@ def run_sweep(
     max_new_tokens: int = 24,
     log: Callable[[str], None] = lambda message: None,
 ) -> list[QAResult]:
-    """One ``QAResult`` per (dtype, k), dtypes outer. ``models`` = ((model, tokenizer, info), (embedder,
-    id)) already loaded, or None to load ``settings.model`` / ``settings.embedder`` on ``device``."""
+    """One ``QAResult`` per (dtype, k), dtypes outer. ``models`` = ``(Compressor, Embedder)`` already
+    loaded (or their older tuple forms), or None to load ``settings.model`` / ``settings.embedder`` on
+    ``device``."""
+    from ragcompress.compressor import Compressor, ModelLoadError
+    from ragcompress.embedder import Embedder
     from ragcompress.retrieval import Retriever
 
-    if models is None:
-        from ragcompress.loading import load_compressor, load_embedder
-
-        try:
-            models = (
-                load_compressor(settings.model, device=device),
-                load_embedder(settings.embedder, device=device),
-            )
-        except (ValueError, OSError) as error:
-            raise QAEvalError(f"--model/--embedder: {error}") from None
+    try:
+        if models is None:
+            models = (settings.model, settings.embedder)
+        models = (Compressor.of(models[0], device=device), Embedder.of(models[1], device=device))
+    except ModelLoadError as error:
+        raise QAEvalError(f"--model/--embedder: {error}") from None
     kinds, kind_source = kinds_of(qa.questions)
     dirs = index_dirs(index, qa.corpus, settings, dtypes)
     results: list[QAResult] = []

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ragcompress.training.data import read_documents
+from ragcompress.data.documents import read_documents
 
 
 @dataclass

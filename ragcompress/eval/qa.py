@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ragcompress.data.qa_dataset import SynthQA, read
 from ragcompress.eval.qa_metrics import (
     ANSWER_KINDS,
     QAScores,
@@ -23,7 +24,6 @@ from ragcompress.eval.qa_metrics import (
     f1,
     first_answer_span,
 )
-from ragcompress.eval.synthqa import SynthQA, read
 from ragcompress.retrieval.generation import generate_answers
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from ragcompress.eval.qa_metrics import ANSWER_KINDS
+
 DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -150,8 +152,6 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(f"config: {message}")
-        from ragcompress.eval.qa_metrics import ANSWER_KINDS
-
         if not isinstance(self.qa_kind_weights, dict):
             raise ValueError("config: qa_kind_weights must map answer kinds to weights, e.g. {year: 3}")
         for kind, weight in self.qa_kind_weights.items():

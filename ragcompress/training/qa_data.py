@@ -7,7 +7,11 @@ by the same pure step → rows function as language-modelling data, so resumed r
 
 from __future__ import annotations
 
+from ragcompress.data.qa_dataset import read
+from ragcompress.eval.heldout import refuse_heldout
+from ragcompress.eval.qa_metrics import answer_kind
 from ragcompress.training.data import batch_indices, stable_share
+from ragcompress.training.qa_examples import training_examples
 
 
 class QAExamples:
@@ -26,10 +30,6 @@ class QAExamples:
         variants: int = 4,
         kind_weights: dict[str, float] | None = None,
     ):
-        from ragcompress.eval.heldout import refuse_heldout
-        from ragcompress.eval.qa_metrics import answer_kind
-        from ragcompress.eval.synthqa import read, training_examples
-
         self.examples: list[dict] = []
         for number, directory in enumerate(dirs):
             dataset = read(directory)

@@ -7,8 +7,8 @@ carry content. Needs data/corpus (scripts/build_corpus.py); run from the repo ro
 import json
 from pathlib import Path
 
+from ragcompress.data.documents import read_documents
 from ragcompress.defaults import load_tokenizer
-from ragcompress.training.data import read_documents
 
 SOURCES = ("austen", "shakespeare", "python-docs", "linux-docs")
 WINDOW = 1024  # one 512-token context segment + the 512 tokens it should help predict

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ragcompress.data.corpus import (
+from ragcompress.defaults import cache_root
+from ragcompress_tools.corpus import (
     SOURCES,
     SPLITS,
     Document,
@@ -24,7 +25,6 @@ from ragcompress.data.corpus import (
     split_documents,
     strip_gutenberg,
 )
-from ragcompress.defaults import cache_root
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -240,7 +240,10 @@ def test_the_built_training_corpus_holds_no_evaluation_page(name, tmp_path):
     listed = {i for i in script.heldout_ids() if i.startswith(f"{name}/")}
     assert listed  # the real-document QA set uses pages of both documentation sources
     script.build_source(name, _input_or_skip(name), tmp_path, None)
-    ids = {split: {json.loads(line)["id"] for line in open(tmp_path / name / f"{split}.jsonl")} for split in SPLITS}
+    ids = {
+        split: {json.loads(line)["id"] for line in open(tmp_path / name / f"{split}.jsonl")}
+        for split in SPLITS
+    }
     assert listed <= set().union(*ids.values())  # every listed page exists in this package version
     assert listed.isdisjoint(ids["train"])
     # the list is enforced, not just lucky: hold out train pages too and they leave the train split only

@@ -14,8 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from ragcompress.cli import app
+from ragcompress.data.qa_dataset import write
 from ragcompress.eval.qa import QAResult
-from ragcompress.eval.synthqa import generate, write
+from ragcompress_tools.synthqa import generate
 from tests.indexing import pipeline_helpers as helpers
 
 tiny_compressor_dir = helpers.tiny_compressor_dir

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from ragcompress.data.corpus import locate_input
+from ragcompress.data.qa_dataset import read, write
 from ragcompress.eval.heldout import HELDOUT_FIELD, HeldOutDataError
-from ragcompress.eval.synthqa import read, write
 from ragcompress.training.qa_data import QAExamples
+from ragcompress_tools.corpus import locate_input
 
 REPO = Path(__file__).resolve().parents[2]
 KINDS = {"name", "number", "term", "code"}

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from ragcompress.data.qa_dataset import DatasetFormatError, SynthQA, read, write
 from ragcompress.eval.qa_metrics import normalize_answer
-from ragcompress.eval.synthqa import DatasetFormatError, SynthQA, generate, read, training_examples, write
-from ragcompress.eval.synthqa_kinds import KINDS
-from ragcompress.eval.synthqa_names import split_of
+from ragcompress.training.qa_examples import training_examples
+from ragcompress_tools.synthqa import generate
+from ragcompress_tools.synthqa.kinds import KINDS
+from ragcompress_tools.synthqa.names import split_of
 
 REPO = Path(__file__).resolve().parents[2]
 

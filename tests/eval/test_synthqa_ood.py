@@ -13,14 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from ragcompress.data.qa_dataset import SynthQA, read, write
 from ragcompress.eval.heldout import HELDOUT_FIELD, HeldOutDataError, refuse_heldout_dir
-from ragcompress.eval.synthqa import SynthQA, generate, read, write
-from ragcompress.eval.synthqa_kinds import CONFUSION_SENTENCES, GENERIC_FILLERS, KINDS
-from ragcompress.eval.synthqa_names import split_of
-from ragcompress.eval.synthqa_ood import HELDOUT_TAG, SHAPES
-from ragcompress.eval.synthqa_ood import KINDS as OOD_KINDS
-from ragcompress.eval.synthqa_ood_parts import ANSWER_KINDS
 from ragcompress.training.qa_data import QAExamples
+from ragcompress_tools.synthqa import generate
+from ragcompress_tools.synthqa.kinds import CONFUSION_SENTENCES, GENERIC_FILLERS, KINDS
+from ragcompress_tools.synthqa.names import split_of
+from ragcompress_tools.synthqa.ood import HELDOUT_TAG, SHAPES
+from ragcompress_tools.synthqa.ood import KINDS as OOD_KINDS
+from ragcompress_tools.synthqa.ood_parts import ANSWER_KINDS
 
 REPO = Path(__file__).resolve().parents[2]
 SHINGLE = 6

@@ -6,14 +6,8 @@ import numpy as np
 import pytest
 from tiny import tiny_tokenizer
 
-from ragcompress.training.data import (
-    DataError,
-    batch_indices,
-    build_sequences,
-    in_validation,
-    pack,
-    read_documents,
-)
+from ragcompress.data.documents import DataError, read_documents
+from ragcompress.training.data import batch_indices, build_sequences, in_validation, pack
 
 
 def _words(n, start=3):

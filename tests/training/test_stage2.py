@@ -9,10 +9,11 @@ from collections import Counter
 import pytest
 from helpers import tiny_train_config
 
+from ragcompress.data.qa_dataset import write
 from ragcompress.eval.qa_metrics import answer_kind
-from ragcompress.eval.synthqa import generate, write
 from ragcompress.training import TrainConfig, train
 from ragcompress.training.qa_data import QAExamples
+from ragcompress_tools.synthqa import generate
 
 
 @pytest.fixture(scope="module")

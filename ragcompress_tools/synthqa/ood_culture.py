@@ -1,12 +1,22 @@
 """Entity kinds of the out-of-distribution synthetic QA set, part two: festivals, software, manuscripts.
 
-Like part one (`synthqa_ood_science`), written to share no kind and no sentence with the training
+Like part one (`ood_science`), written to share no kind and no sentence with the training
 generator.
 """
 
 from __future__ import annotations
 
-from ragcompress.eval.synthqa_ood_parts import Fact, Kind, choice, code, date, integer, invented, person, year
+from ragcompress_tools.synthqa.ood_parts import (
+    Fact,
+    Kind,
+    choice,
+    code,
+    date,
+    integer,
+    invented,
+    person,
+    year,
+)
 
 FESTIVAL = Kind(
     kind="festival",

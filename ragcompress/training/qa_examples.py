@@ -1,6 +1,7 @@
 """Training examples for the answer format ("stage 2"): a question, its gold passage among distractors.
 
-A plain generator over Python dicts, no torch: the trainer tokenises and compresses the passages.
+A plain generator over Python dicts, no torch: the trainer tokenises and compresses the passages. The
+hard distractors come from `entities.jsonl` when a dataset has one (the synthetic generator writes it).
 """
 
 from __future__ import annotations
@@ -9,10 +10,8 @@ import random
 import re
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # synthqa imports this module, so the dataset type is for annotations only
-    from ragcompress.eval.synthqa import SynthQA
+from ragcompress.data.qa_dataset import SynthQA
 
 _CAPITALISED_WORD = re.compile(r"\b[A-Z][a-z]+\b")
 

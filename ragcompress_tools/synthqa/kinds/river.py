@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ragcompress.eval.synthqa_facts import FactSpec, KindSpec, count, fresh, reference, year
-from ragcompress.eval.synthqa_names import NamePool
+from ragcompress_tools.synthqa.facts import FactSpec, KindSpec, count, fresh, reference, year
+from ragcompress_tools.synthqa.names import NamePool
 
 RIVER = KindSpec(
     kind="river",

@@ -1,12 +1,12 @@
 """Entity kinds of the out-of-distribution synthetic QA set, part one: comets, dams, chemical compounds.
 
-None of these kinds, nor any sentence here, appears in the training generator (`synthqa_kinds`); a test
+None of these kinds, nor any sentence here, appears in the training generator (`kinds`); a test
 checks that no six-word run of its templates occurs in documents generated from these.
 """
 
 from __future__ import annotations
 
-from ragcompress.eval.synthqa_ood_parts import (
+from ragcompress_tools.synthqa.ood_parts import (
     Fact,
     Kind,
     choice,

@@ -20,7 +20,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ragcompress.eval.synthqa_names import EntityName, NamePool
+from ragcompress_tools.synthqa.names import EntityName, NamePool
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,12 @@
-"""The out-of-distribution synthetic QA set: `synthqa.generate(..., style="ood")`, for evaluation only.
+"""The out-of-distribution synthetic QA set, `generate(..., style="ood")`: for evaluation only.
 
 The default model is trained (stage 2) on the training generator's documents and scores well on its
 test split, which shares that generator's templates. This set measures what is left when nothing but
 the idea is shared: other entity kinds (comets, dams, compounds, festivals, software, manuscripts;
-`synthqa_ood_science`, `synthqa_ood_culture`), other document shapes (a Markdown table, a fact sheet
+`ood_science`, `ood_culture`), other document shapes (a Markdown table, a fact sheet
 with dotted leaders, a bullet list, narrative prose, an interview transcript, prose plus a list),
 numbers and dates in several formats, and questions that paraphrase the document instead of echoing
-it. Names come from another syllable inventory (`synthqa_ood_parts.Names`).
+it. Names come from another syllable inventory (`ood_parts.Names`).
 
 It must never become training data: only the "dev" and "test" name splits exist, and every question
 carries `"heldout": "synthqa-ood"`, which the stage-2 loader refuses (`ragcompress.eval.heldout`).
@@ -19,9 +19,9 @@ import random
 from dataclasses import dataclass, field
 
 from ragcompress.eval.heldout import HELDOUT_FIELD
-from ragcompress.eval.synthqa_ood_culture import FESTIVAL, MANUSCRIPT, SOFTWARE
-from ragcompress.eval.synthqa_ood_parts import Draw, Fact, Kind, Names, Value
-from ragcompress.eval.synthqa_ood_science import COMET, COMPOUND, DAM
+from ragcompress_tools.synthqa.ood_culture import FESTIVAL, MANUSCRIPT, SOFTWARE
+from ragcompress_tools.synthqa.ood_parts import Draw, Fact, Kind, Names, Value
+from ragcompress_tools.synthqa.ood_science import COMET, COMPOUND, DAM
 
 STYLE = "ood"
 HELDOUT_TAG = "synthqa-ood"
@@ -191,7 +191,7 @@ def _answers_in(value: Value, document: str, where: str) -> list[str]:
 
 
 def make(split: str, n_entities: int, seed: int) -> tuple[list[tuple[str, str]], list[dict], dict[str, dict]]:
-    """(documents, questions, entities) of an out-of-distribution set; see `synthqa.generate`."""
+    """(documents, questions, entities) of an out-of-distribution set; see `generator.generate`."""
     if split not in SPLITS:
         raise ValueError(f"style {STYLE!r} has splits {', '.join(SPLITS)} only: it is never training data")
     if n_entities < 1:

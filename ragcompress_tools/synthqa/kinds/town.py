@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ragcompress.eval.synthqa_facts import FactSpec, KindSpec, count, fresh, pick, reference, year
-from ragcompress.eval.synthqa_kinds.common import INDUSTRIES
-from ragcompress.eval.synthqa_names import NamePool
+from ragcompress_tools.synthqa.facts import FactSpec, KindSpec, count, fresh, pick, reference, year
+from ragcompress_tools.synthqa.kinds.common import INDUSTRIES
+from ragcompress_tools.synthqa.names import NamePool
 
 TOWN = KindSpec(
     kind="town",

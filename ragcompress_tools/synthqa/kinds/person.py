@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ragcompress.eval.synthqa_facts import (
+from ragcompress_tools.synthqa.facts import (
     FactSpec,
     KindSpec,
     count,
@@ -12,8 +12,8 @@ from ragcompress.eval.synthqa_facts import (
     year,
     years_after,
 )
-from ragcompress.eval.synthqa_kinds.common import COLOURS, PROFESSIONS
-from ragcompress.eval.synthqa_names import NamePool
+from ragcompress_tools.synthqa.kinds.common import COLOURS, PROFESSIONS
+from ragcompress_tools.synthqa.names import NamePool
 
 PERSON = KindSpec(
     kind="person",

@@ -1,6 +1,6 @@
-"""Building blocks of the out-of-distribution synthetic QA generator (`synthqa_ood`).
+"""Building blocks of the out-of-distribution synthetic QA generator (`ood`).
 
-Deliberately written apart from the training generator (`synthqa_facts`, `synthqa_names`): another
+Deliberately written apart from the training generator (`facts`, `names`): another
 syllable inventory for invented names, values written in several number and date formats, and facts
 described by row labels (for tables and lists), narrative sentences, spoken lines (for interviews) and
 question phrasings that paraphrase rather than repeat the document's wording.
@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ragcompress.eval.synthqa_names import split_of
+from ragcompress_tools.synthqa.names import split_of
 
 # Answer kinds of this set; each question records one, so scores can be broken down by what is asked.
 ANSWER_KINDS = ("name", "number", "year", "date", "term", "code")

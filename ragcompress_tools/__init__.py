@@ -1,0 +1,11 @@
+"""Training and evaluation tooling: what builds the data, never what answers a query.
+
+Shipped in the same distribution as `ragcompress` but outside its import path, so that
+`import ragcompress` (indexing, retrieval, the CLI) never loads it. It imports the runtime package
+(one way: nothing under `ragcompress/` imports it back).
+
+- `corpus`: the offline training corpus builder (readers per source, normalisation, split);
+  `python -m scripts.build_corpus` drives it.
+- `synthqa`: the synthetic retrieval-QA generator (training style and the held-out "ood" style),
+  written in the QA dataset format of `ragcompress.data.qa_dataset`.
+"""
