@@ -72,8 +72,12 @@ def _bucket_batch(batch: int) -> int:
 class _StepGraph:
     """One decode step for a fixed batch and cache length: static input buffers, the cache, a graph."""
 
-    def __init__(self, core, batch: int, length: int, dtype: torch.dtype, device: torch.device):
+    def __init__(self, core, batch: int, length: int, dtype, device: torch.device, compile: bool = False):
         self.core, self.batch, self.length = core, batch, length
+        # looked up here, not in the step, so a compiled step traces none of it
+        self.cache_kwarg = forward_cache_kwarg(type(core.model))
+        self.pass_slot = takes_cache_position(type(core.model))
+        self.run = torch.compile(self._forward, dynamic=False) if compile else self._forward
         self.cache = StaticCache(config=core.config, max_cache_len=length)
         self.tokens = torch.zeros(batch, 1, dtype=torch.long, device=device)
         self.positions = torch.zeros(batch, 1, dtype=torch.long, device=device)
@@ -91,11 +95,10 @@ class _StepGraph:
         if self.mask_dtype != torch.bool:
             low = torch.finfo(self.mask_dtype).min
             mask = torch.zeros_like(mask, dtype=self.mask_dtype).masked_fill(~mask, low)
-        decoder = self.core.model
-        kwargs = {forward_cache_kwarg(type(decoder)): self.cache}
-        if takes_cache_position(type(decoder)):  # transformers < 5.4 writes the cache where this says
+        kwargs = {self.cache_kwarg: self.cache}
+        if self.pass_slot:  # transformers < 5.4 writes the cache where this says
             kwargs["cache_position"] = self.slot
-        out = decoder(
+        out = self.core.model(
             input_ids=self.tokens, attention_mask=mask, position_ids=self.positions, use_cache=True, **kwargs
         )
         return self.core._logits(out.last_hidden_state[:, -1]).float()
@@ -108,16 +111,16 @@ class _StepGraph:
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):
             for _ in range(2):
-                self._forward()
+                self.run()
         torch.cuda.current_stream().wait_stream(stream)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
-            self.logits = self._forward()
+            self.logits = self.run()
         self.cache.reset()
 
     def step(self) -> torch.Tensor:
         if self.graph is None:
-            return self._forward()
+            return self.run()
         self.graph.replay()
         return self.logits
 
@@ -125,12 +128,18 @@ class _StepGraph:
 _GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _step_graph(core, batch: int, length: int, dtype, device) -> _StepGraph:
+def _step_graph(core, batch: int, length: int, dtype, device, compile: bool) -> _StepGraph:
     graphs = _GRAPHS.setdefault(core, {})
     key = (batch, length, dtype, str(device), getattr(core.config, "_attn_implementation", None))
+    key += ("compiled",) if compile else ()
     if key not in graphs:
-        graphs[key] = _StepGraph(core, batch, length, dtype, device)
+        graphs[key] = _StepGraph(core, batch, length, dtype, device, compile)
     return graphs[key]
+
+
+def release_fast_decode(model) -> None:
+    """Free the static caches and captured graphs kept for ``model`` (the next call captures afresh)."""
+    _GRAPHS.pop(unwrap(model), None)
 
 
 def _choose(logits, do_sample, temperature, top_k, top_p, generator) -> torch.Tensor:
@@ -165,6 +174,7 @@ def fast_generate(
     eos_token_id: int | list[int] | None = None,
     generator: torch.Generator | None = None,
     streamer=None,
+    compile: bool = False,
 ) -> torch.Tensor:
     """``generate`` for an AutoCompressor through a static cache and a replayed decode step.
 
@@ -172,6 +182,8 @@ def fast_generate(
     fused summary vectors in front of it. Returns ``[batch, tokens + new]`` like ``generate``: rows that
     finish early are padded with ``pad_token_id``, and decoding stops when every row has finished. A
     ``streamer`` gets the prompt and then each new token, as from ``generate`` (one sync per token).
+    ``compile`` runs the step through ``torch.compile`` (fused kernels) before the graph captures it: a
+    faster step for a warm-up of minutes per batch and cache bucket, so it is off by default.
     """
     reason = unsupported_reason(model, {})
     if reason is not None:
@@ -199,7 +211,7 @@ def fast_generate(
             softprompt = torch.cat([softprompt, softprompt[:1].expand(extra, -1, -1)])
     input_ids, attention_mask = input_ids.to(device), attention_mask.to(device).long()
     length = -(-(slots + prompt + max_new_tokens) // CACHE_BUCKET) * CACHE_BUCKET
-    graph = _step_graph(core, batch, length, dtype, device)
+    graph = _step_graph(core, batch, length, dtype, device, compile)
     graph.cache.reset()
 
     out = core(

@@ -122,3 +122,18 @@ def test_generate_outputs_fallback(caplog):
     with caplog.at_level("WARNING"):
         generate_outputs(model, tokenizer, ["t5"], mode="none", max_new_tokens=2)
     assert not caplog.records
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (the CUDA-graph replay)")
+@pytest.mark.parametrize("compile", [False, True], ids=["graph", "compiled-graph"])
+def test_cuda_graph_replay_equals_generate(compile):
+    """On a GPU the step is a captured graph (optionally of the compiled step): same tokens as generate."""
+    model = tiny_model("llama", summary_length=3, attn="sdpa").cuda()
+    for lengths in ([5], [4, 9, 6], [12, 3]):  # new lengths reuse the captured graphs
+        ids, mask = _left_padded(lengths)
+        soft = torch.randn(len(lengths), 7, 32, device="cuda")
+        kwargs = dict(eos_token_id=None, **GREEDY)
+        plain = model.generate(ids.cuda(), attention_mask=mask.cuda(), softprompt=soft, **kwargs)
+        fast = fast_generate(model, ids, mask, soft, compile=compile, **kwargs)
+        assert fast.tolist() == plain.tolist()
+    assert all(graph.graph is not None for graph in _GRAPHS[model].values())
