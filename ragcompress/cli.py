@@ -1,10 +1,13 @@
-"""`ragcompress {index, info, ask, train, eval}`: one typer app; each verb lives in ragcompress/commands/."""
+"""`ragcompress {index, info, ask, serve, train, eval}`: one typer app; each verb lives in ragcompress/commands/
+(`serve` in ragcompress/serve/, beside the server it starts)."""
 
 from __future__ import annotations
 
 import importlib
 
 import typer
+
+from ragcompress import __version__
 
 app = typer.Typer(
     add_completion=False,
@@ -13,10 +16,33 @@ app = typer.Typer(
 )
 
 # Each module defines `register(app)`; the list is explicit so `ragcompress --help` shows what exists.
-COMMAND_MODULES = ("index", "info", "ask", "train", "evaluate")
+COMMAND_MODULES = (
+    "ragcompress.commands.index",
+    "ragcompress.commands.info",
+    "ragcompress.commands.ask",
+    "ragcompress.serve.command",
+    "ragcompress.commands.train",
+    "ragcompress.commands.evaluate",
+)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"ragcompress {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="print the version and exit"
+    ),
+) -> None:
+    """Retrieval-augmented generation over a corpus pre-compressed into AutoCompressor summary vectors."""
+
 
 for _name in COMMAND_MODULES:
-    importlib.import_module(f"ragcompress.commands.{_name}").register(app)
+    importlib.import_module(_name).register(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point

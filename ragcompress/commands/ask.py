@@ -1,13 +1,21 @@
-"""`ragcompress ask "question"`: answer from an index and show where the answer came from."""
+"""`ragcompress ask ["question"]`: answer from an index and show where the answer came from.
+
+Without a question (or with ``--interactive``) it loads the models once and answers one question per
+line: typed at a prompt, or piped in (``printf 'q1\\nq2\\n' | ragcompress ask --quiet``).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
 
 MAX_PASSAGE_CHARS = 400  # --show-passages prints at most this much of each passage
+QUIT_WORDS = ("exit", "quit", ":q")
 
 
 def _fail(message: str) -> None:
@@ -20,8 +28,47 @@ def _one_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+@contextlib.contextmanager
+def quiet_model_loading() -> Iterator[None]:
+    """No ``Loading weights`` progress bars or info logs from transformers inside the block; the previous
+    settings come back after it (a library caller's own choice is not overridden for good)."""
+    from transformers.utils import logging as hf_logging
+
+    bars, verbosity = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def open_retriever(index: Path | None, model: str | None, embedder: str | None, device: str | None):
+    """A Retriever over ``index`` (default: the last one built), loaded quietly; one error line on failure."""
+    from ragcompress.defaults import MissingDefaultModelError
+    from ragcompress.paths import last_index
+    from ragcompress.retrieval import Retriever
+    from ragcompress.store import StoreError
+
+    if index is None:
+        index = last_index()
+        if index is None:
+            _fail(
+                "no index given and none built yet: run `ragcompress index CORPUS` first, or pass --index DIR"
+            )
+    try:
+        with quiet_model_loading():
+            return Retriever(index, model=model, embedder=embedder, device=device)
+    except (StoreError, MissingDefaultModelError, OSError, ValueError, TypeError) as error:
+        _fail(_one_line(error))
+
+
 def ask(
-    question: str = typer.Argument(..., help="the question"),
+    question: str | None = typer.Argument(
+        None, help="the question (none: read questions one per line, as with --interactive)"
+    ),
     index: Path | None = typer.Option(
         None, "--index", help="index directory (default: the one `ragcompress index` built last)"
     ),
@@ -37,16 +84,20 @@ def ask(
     extractive: bool = typer.Option(
         False, "--extractive", help="answer with a span of the passages' text (fused and text modes)"
     ),
+    interactive: bool = typer.Option(
+        False, "--interactive", "-i", help="keep the models loaded and answer questions until end of input"
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="print only the answer"),
+    as_json: bool = typer.Option(
+        False, "--json", help="print the whole Answer as one JSON object per question"
+    ),
     model: str | None = typer.Option(None, help="compressor (default: the one the index was built with)"),
     embedder: str | None = typer.Option(None, help="embedder (default: the one the index was built with)"),
     device: str | None = typer.Option(None, help="cpu, cuda, cuda:1, ... (default: cuda if available)"),
 ) -> None:
     """Answer QUESTION from an index's passages (fused summary vectors by default) and list the sources."""
-    from ragcompress.defaults import MissingDefaultModelError
-    from ragcompress.paths import last_index
-    from ragcompress.retrieval import MODES, RERANKERS, Retriever
+    from ragcompress.retrieval import MODES, RERANKERS
     from ragcompress.retrieval.extractive import SPAN_MODES
-    from ragcompress.store import StoreError
 
     # checked before the models load, so a typo fails in a moment, not after seconds of loading
     if mode not in MODES:
@@ -55,49 +106,104 @@ def ask(
         _fail(f"--extractive works with --mode fused or text, not {mode!r}")
     if rerank is not None and rerank not in RERANKERS:
         _fail(f"--rerank {rerank!r} is not one of {', '.join(RERANKERS)}")
-    if index is None:
-        index = last_index()
-        if index is None:
-            _fail(
-                "no index given and none built yet: run `ragcompress index CORPUS` first, or pass --index DIR"
-            )
-    try:
-        retriever = Retriever(index, model=model, embedder=embedder, device=device)
-    except (StoreError, MissingDefaultModelError, OSError, ValueError, TypeError) as error:
-        _fail(_one_line(error))
+    if question is not None and not question.strip():
+        _fail("the question is empty")
+    if interactive and question is not None:
+        _fail("give a question or --interactive, not both")
+    options = dict(k=k, mode=mode, rerank=rerank, rerank_candidates=rerank_candidates)
+    options["max_new_tokens"] = max_new_tokens
+    if extractive:
+        options["extractive"] = True
+    show = _Printer(stream=stream and not as_json, quiet=quiet, as_json=as_json, show_passages=show_passages)
+    retriever = open_retriever(index, model, embedder, device)
     with retriever:
-        options = dict(k=k, mode=mode, rerank=rerank, rerank_candidates=rerank_candidates)
-        if extractive:
-            options["extractive"] = True
+        if question is not None:
+            if not show.answer(retriever, question, options):
+                raise typer.Exit(2)
+            return
+        failed = 0
+        for asked in _questions(prompt=sys.stdin.isatty() and not quiet and not as_json):
+            failed += not show.answer(retriever, asked, options)
+        if failed:
+            raise typer.Exit(1)
+
+
+def _questions(prompt: bool) -> Iterator[str]:
+    """Questions, one per line, until end of input (Ctrl-D) or a quit word; blank lines are skipped."""
+    if prompt:
+        typer.echo(f"ask a question; {' or '.join(QUIT_WORDS[:2])} or Ctrl-D to stop", err=True)
+    while True:
         try:
-            if stream:
-                pieces = retriever.stream(question, max_new_tokens=max_new_tokens, **options)
-                if pieces.note:
-                    typer.echo(f"note: {pieces.note}", err=True)
-                for piece in pieces:
-                    typer.echo(piece, nl=False)
-                    sys.stdout.flush()
-                typer.echo("")
-                result = pieces.answer
-            else:
-                result = retriever.answer(question, max_new_tokens=max_new_tokens, **options)
-                if result.note:
-                    typer.echo(f"note: {result.note}", err=True)
-                typer.echo(result.text.strip())
+            line = input("? ") if prompt else sys.stdin.readline()
+        except (EOFError, KeyboardInterrupt):
+            if prompt:
+                typer.echo("", err=True)
+            return
+        if not prompt and not line:
+            return  # end of the piped input
+        line = line.strip()
+        if line.lower() in QUIT_WORDS:
+            return
+        if line:
+            yield line
+
+
+class _Printer:
+    """Prints one answer the way the options ask: streamed or whole, with sources, only the answer, or JSON."""
+
+    def __init__(self, stream: bool, quiet: bool, as_json: bool, show_passages: bool) -> None:
+        self.stream, self.quiet, self.as_json, self.show_passages = stream, quiet, as_json, show_passages
+
+    def answer(self, retriever, question: str, options: dict) -> bool:
+        """Answer and print; False (after one error line) when the question could not be answered."""
+        from ragcompress.store import StoreError
+
+        try:
+            result = self._generate(retriever, question, options)
         except (StoreError, ValueError) as error:
-            _fail(_one_line(error))
-    _print_sources(result, show_passages)
+            typer.echo(f"error: {_one_line(error)}", err=True)
+            return False
+        if self.as_json:
+            from ragcompress.serve.payloads import answer_json
+
+            typer.echo(json.dumps(answer_json(result), ensure_ascii=False))
+        elif not self.quiet:
+            _print_sources(result, self.show_passages)
+        return True
+
+    def _generate(self, retriever, question: str, options: dict):
+        if not self.stream:
+            result = retriever.answer(question, **options)
+            self._note(result.note)
+            if not self.as_json:
+                typer.echo(result.text.strip())
+            return result
+        pieces = retriever.stream(question, **options)
+        self._note(pieces.note)
+        started = False
+        for piece in pieces:
+            if not started:
+                piece = piece.lstrip()  # the answer's leading space, as the whole answer is stripped
+                started = bool(piece)
+            typer.echo(piece, nl=False)
+            sys.stdout.flush()
+        typer.echo("")
+        return pieces.answer
+
+    def _note(self, note: str | None) -> None:
+        if note and not self.quiet and not self.as_json:
+            typer.echo(f"note: {note}", err=True)
 
 
 def _print_sources(result, show_passages: bool) -> None:
     if not result.passages:
-        typer.echo("\nSources: none (answered without retrieval)")
+        typer.echo("Sources: none (answered without retrieval)")
         return
-    typer.echo(f"\nSources (most relevant first): {', '.join(result.sources)}")
+    typer.echo(f"Sources (most relevant first): {', '.join(result.sources)}")
     if not show_passages:
         return
     order = "best first" if result.mode == "replug" else "least → most relevant, as fed to the model"
-    typer.echo(f"\nPassages ({order}):")
+    typer.echo(f"Passages ({order}):")
     for number, passage in enumerate(result.passages, 1):
         score = f"score {passage.score:.3f}"
         if passage.rerank_score is not None:

@@ -1,0 +1,90 @@
+"""`ragcompress serve --index DIR`: load the models once and answer over HTTP (the ``serve`` extra)."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from ragcompress.serve import DEFAULT_MAX_BATCH, DEFAULT_QUEUE_SIZE, DEFAULT_WINDOW_S
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host``:``port`` (0: any free port), so the address is known before serving."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as error:
+        _fail(f"cannot listen on {host}:{port}: {error.strerror or error}")
+    return sock
+
+
+def serve(
+    index: Path | None = typer.Option(
+        None, "--index", help="index directory (default: the one `ragcompress index` built last)"
+    ),
+    host: str = typer.Option("127.0.0.1", help="address to listen on (0.0.0.0: every interface)"),
+    port: int = typer.Option(8000, help="port (0: any free one, printed at start)"),
+    max_batch: int = typer.Option(DEFAULT_MAX_BATCH, min=1, help="most questions answered in one batch"),
+    batch_window_ms: float = typer.Option(
+        DEFAULT_WINDOW_S * 1000, min=0, help="how long a question waits for others to batch with"
+    ),
+    queue_size: int = typer.Option(DEFAULT_QUEUE_SIZE, min=1, help="waiting requests beyond this get 503"),
+    model: str | None = typer.Option(None, help="compressor (default: the one the index was built with)"),
+    embedder: str | None = typer.Option(None, help="embedder (default: the one the index was built with)"),
+    device: str | None = typer.Option(None, help="cpu, cuda, cuda:1, ... (default: cuda if available)"),
+    log_level: str = typer.Option("warning", help="uvicorn's log level: info prints every request"),
+) -> None:
+    """Serve answers from an index over HTTP: POST /answer, /search, /v1/chat/completions; GET /health, /info."""
+    try:
+        import uvicorn
+
+        from ragcompress.serve.app import create_app
+    except ImportError as error:
+        _fail(
+            f"`ragcompress serve` needs the serve extra ({error.name} is missing): pip install 'ragcompress[serve]'"
+        )
+    from ragcompress.commands.ask import open_retriever
+    from ragcompress.serve.batching import Batcher
+
+    sock = _listen(host, port)  # before loading, so a taken port fails in a moment
+    started = time.perf_counter()
+
+    def load():
+        # In the worker thread; a failure there comes back from start() and is reported in one line.
+        return open_retriever(index, model, embedder, device)
+
+    batcher = Batcher(load, max_batch=max_batch, window=batch_window_ms / 1000, queue_size=queue_size)
+    try:
+        batcher.start()
+    except typer.Exit:
+        sock.close()
+        raise
+    bound_host, bound_port = sock.getsockname()[:2]
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    typer.echo(
+        f"serving {batcher.index_dir} on http://{shown}:{bound_port} "
+        f"(models loaded in {time.perf_counter() - started:.1f} s; Ctrl-C stops)"
+    )
+    sys.stdout.flush()
+    config = uvicorn.Config(create_app(batcher), log_level=log_level, timeout_graceful_shutdown=5)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        batcher.close()
+        sock.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
