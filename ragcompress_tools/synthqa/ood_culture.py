@@ -14,6 +14,7 @@ from ragcompress_tools.synthqa.ood_parts import (
     date,
     integer,
     invented,
+    pattern,
     person,
     year,
 )
@@ -72,10 +73,6 @@ FESTIVAL = Kind(
 )  # fmt: skip
 
 
-def _version(rng, names) -> str:
-    return f"{rng.randint(1, 14)}.{rng.randint(0, 30)}.{rng.randint(0, 12)}"
-
-
 def _config_file(rng, names) -> str:
     word = names.word().lower()
     return rng.choice((f"{word}.toml", f".{word}rc", f"/etc/{word}.conf", f"{word}.ini"))
@@ -87,7 +84,7 @@ SOFTWARE = Kind(
     noun="the project",
     speaker="one of the core developers",
     facts=(
-        Fact("version", "code", code(_version),
+        Fact("version", "code", pattern("{1-14}.{0-30}.{0-12}"),
              ("Current release", "Latest stable"),
              ("The newest stable build of {E} is {v}.", "Users of {E} are asked to upgrade to {v}."),
              ("We shipped {v} and nothing has broken yet.",),
@@ -137,17 +134,13 @@ SOFTWARE = Kind(
 )  # fmt: skip
 
 
-def _shelfmark(rng, names) -> str:
-    return f"{rng.choice(('MS', 'Cod.', 'Add. MS', 'Lat.'))} {rng.choice('ABCDFGHKQ')}.{rng.randint(10, 999)}"
-
-
 MANUSCRIPT = Kind(
     kind="manuscript",
     name=lambda names: (f"the {(w := names.word())} Codex", w),
     noun="the codex",
     speaker="the curator of manuscripts",
     facts=(
-        Fact("shelfmark", "code", code(_shelfmark),
+        Fact("shelfmark", "code", pattern("{MS|Cod.|Add. MS|Lat.} {[ABCDFGHKQ]}.{10-999}"),
              ("Shelfmark", "Call number"),
              ("Readers must request {E} as {v}.", "The catalogue files {E} under {v}."),
              ("Ask for {v} at the desk and you'll get it within the hour.",),

@@ -224,3 +224,28 @@ def code(make: Callable[[random.Random, Names], str]) -> Sampler:
         return Value(text=text, answers=(text,))
 
     return sample
+
+
+_FIELD = re.compile(r"\{([^{}]*)\}")
+
+
+def pattern(template: str) -> Sampler:
+    """A `code` drawn field by field, left to right: ``{10-99}`` an integer in that range, ``{MS|Lat.}``
+    one of the options, ``{[ABC]}`` one of the letters; text outside braces is kept as it is."""
+    parts = _FIELD.split(template)  # text, field, text, field, ..., text
+
+    def make(rng: random.Random, names: Names) -> str:
+        out = []
+        for index, part in enumerate(parts):
+            if index % 2 == 0:
+                out.append(part)
+            elif part.startswith("["):
+                out.append(rng.choice(part[1:-1]))
+            elif "|" in part:
+                out.append(rng.choice(part.split("|")))
+            else:
+                low, high = part.split("-")
+                out.append(str(rng.randint(int(low), int(high))))
+        return "".join(out)
+
+    return code(make)

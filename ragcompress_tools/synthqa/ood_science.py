@@ -10,19 +10,14 @@ from ragcompress_tools.synthqa.ood_parts import (
     Fact,
     Kind,
     choice,
-    code,
     date,
     decimal,
     integer,
     invented,
+    pattern,
     person,
     year,
 )
-
-
-def _designation(rng, names) -> str:
-    return f"C/{rng.randint(2031, 2069)} {rng.choice('ABCDEFGHKLMNPQRSTUVWXY')}{rng.randint(1, 9)}"
-
 
 COMET = Kind(
     kind="comet",
@@ -68,7 +63,7 @@ COMET = Kind(
               "{E} turned up in routine images from {v}."),
              ("That was at {v}, on the old instrument.",),
              ("At which observatory was {E} found?", "Which institution's telescope first recorded {E}?")),
-        Fact("designation", "code", code(_designation),
+        Fact("designation", "code", pattern("C/{2031-2069} {[ABCDEFGHKLMNPQRSTUVWXY]}{1-9}"),
              ("Designation", "Catalogue label"),
              ("Astronomers refer to {E} by the label {v}.",
               "In the official lists {E} appears as {v}."),
@@ -137,10 +132,6 @@ DAM = Kind(
 )  # fmt: skip
 
 
-def _registry(rng, names) -> str:
-    return f"{rng.choice(('QX', 'RN', 'KC', 'ZL'))}-{rng.randint(1000, 9999)}-{rng.randint(10, 99)}"
-
-
 COMPOUND = Kind(
     kind="compound",
     # a lower-case chemical-looking name: "Quorvane" -> "quorvanine"
@@ -181,7 +172,7 @@ COMPOUND = Kind(
              ("{E} dissolves best in {v}.", "For stock solutions of {E}, use {v}."),
              ("Always dissolve it in {v}; water does nothing.",),
              ("Which liquid is recommended for dissolving {E}?", "What should {E} be dissolved in?")),
-        Fact("registry", "code", code(_registry),
+        Fact("registry", "code", pattern("{QX|RN|KC|ZL}-{1000-9999}-{10-99}"),
              ("Registry number", "Catalogue no."),
              ("Suppliers list {E} under the number {v}.", "Order {E} by quoting {v}."),
              ("The number on the bottle is {v}.",),
