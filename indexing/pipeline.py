@@ -1,43 +1,44 @@
-"""``index_corpus``: a folder of documents in, a searchable summary-vector store out.
+"""``index_corpus``: the ``index`` verb top to bottom — a folder of documents in, a searchable
+summary-vector store out. ``ragcompress index`` (ragcompress/commands/index.py) only parses its options
+and calls this.
 
-    read corpus ─▶ compare content hashes with the store ─▶ chunk new/changed documents
-        ─▶ engine: embed + compress (batched, length-sorted) ─▶ store: add/replace/remove ─▶ commit
+    walk + read the corpus (walk.py, readers.py) ─▶ nothing changed? stop before loading models (uptodate.py)
+        ─▶ start the engine: compressor + embedder (engines/) ─▶ open the store (ragcompress.store.Store)
+        ─▶ chunk, embed, compress and commit what changed, group by group (chunker.py, write.py)
+        ─▶ IndexReport (report.py)
 
-This module validates the settings, reads the corpus, starts the engine and opens the store;
-``indexing.update`` does the incremental update in commit groups, so a killed run keeps every group it
-committed and a re-run redoes only what is missing. Everything that decides the store's contents happens
-in the driver, in corpus order, whatever the engine; engines only compute embeddings and summary vectors.
+A killed run keeps every group it committed and a re-run redoes only what is missing. Everything that
+decides the store's contents happens here, in corpus order, whatever the engine; engines only compute
+embeddings and summary vectors.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 from indexing.chunker import validate_chunking
 from indexing.engines import CompressorSource, EmbedderSource, Engine, EngineError, make_engine
 from indexing.progress import ProgressReporter, RichProgress
-from indexing.readers import CorpusError, Skipped, read_corpus
-from indexing.update import DEFAULT_COMMIT_CHUNKS, DEFAULT_COMMIT_EVERY, CommitInfo, StoreUpdate
+from indexing.readers import CorpusError, read_corpus
+from indexing.report import IndexReport
 from indexing.uptodate import up_to_date
+from indexing.write import DEFAULT_COMMIT_CHUNKS, DEFAULT_COMMIT_EVERY, CommitInfo, StoreUpdate
 from ragcompress.paths import default_index_dir
 from ragcompress.store import (
+    VECTOR_DTYPES,
     ChunkingInfo,
     CompressorInfo,
     EmbedderInfo,
     FaissInfo,
     Store,
     StoreError,
+    StoreLockedError,
     new_manifest,
 )
-from ragcompress.store.layout import check_target, is_store
-from ragcompress.store.lock import WriterLock
 from ragcompress.store.manifest import FAISS_KINDS
-from ragcompress.store.quantize import VECTOR_DTYPES
-from ragcompress.store.records import StoreStats
 
 
 class IndexingError(Exception):
@@ -46,39 +47,6 @@ class IndexingError(Exception):
 
 class EmptyCorpusError(IndexingError):
     """The corpus holds no readable document; no index is created or changed."""
-
-
-@dataclass
-class IndexReport:
-    index_dir: Path
-    corpus: Path
-    engine: str
-    added: int  # documents new to the index
-    changed: int  # documents whose content hash changed (re-chunked and replaced)
-    removed: int  # documents no longer in the corpus
-    unchanged: int
-    chunks: int  # chunks embedded and compressed by this run
-    tokens: int  # text tokens in those chunks
-    skipped: list[Skipped]
-    seconds: float  # the whole run, model loading included
-    chunks_per_second: float  # chunks / seconds
-    commits: int
-    stats: StoreStats  # the whole index after this run
-    timings: dict[str, float] = field(default_factory=dict)  # read, load, chunk, embed, compress, write
-    # Documents left as indexed before, because their file or folder exists but could not be read (the
-    # reasons are in ``skipped``, flagged ``unreadable``): a failed read is not a deletion.
-    kept_unreadable: int = 0
-
-    @property
-    def unreadable(self) -> list[Skipped]:
-        """Files and folders that exist but could not be read: this run is incomplete for them."""
-        return [s for s in self.skipped if s.unreadable]
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["index_dir"], data["corpus"] = str(self.index_dir), str(self.corpus)
-        data["skipped"] = [asdict(s) for s in self.skipped]
-        return data
 
 
 def index_corpus(
@@ -237,14 +205,11 @@ def _probe_index_dir(index_dir: Path, rebuild: bool) -> None:
     """Fail before loading models when the index cannot be written anyway. Nothing is written into a
     folder that is not provably an index (not even the lock file)."""
     try:
-        check_target(index_dir, rebuild)
+        Store.probe_writable(index_dir, rebuild)
+    except StoreLockedError:
+        raise  # "busy" in a second, not after the models load; callers report it as is
     except StoreError as error:
         raise IndexingError(str(error)) from None
-    if is_store(index_dir):
-        # The writer takes the lock for real later; this only makes "busy" fail in a second, not after
-        # the models load. (It may also raise StoreLockedError, which callers report as is.)
-        with WriterLock(index_dir):
-            pass
 
 
 def _inside(relative: str, corpus: Path, index_dir: Path) -> bool:

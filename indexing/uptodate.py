@@ -16,10 +16,7 @@ from pathlib import Path
 from indexing.engines.base import CompressorSource, EmbedderSource
 from indexing.engines.worker import resolve_spec
 from indexing.readers import Document
-from ragcompress.store import FaissInfo, Manifest, Store
-from ragcompress.store.layout import is_store
-from ragcompress.store.manifest import ensure_compatible
-from ragcompress.store.records import StoreStats
+from ragcompress.store import FaissInfo, Manifest, Store, StoreStats
 
 Settings = tuple[int, int, str, str]  # chunk_tokens, overlap, vector_dtype, faiss_kind
 
@@ -74,7 +71,7 @@ def up_to_date(
     Raises ``StoreMismatchError`` — as the full run would after loading the models — when the models are
     the store's but a setting (chunking, vector dtype, index kind) is not.
     """
-    if not is_store(index_dir):
+    if not Store.exists(index_dir):
         return None
     try:
         compressor, embedder_id = compressor_identity(model), embedder_identity(embedder)
@@ -89,12 +86,11 @@ def up_to_date(
             or embedder_id != stored.embedder.id
         ):
             return None  # other models: the full run loads them and names them in its mismatch error
-        ensure_compatible(stored, _wanted(stored, settings), index_dir)
         # Held as by any run: a writer elsewhere is refused, and what a killed run left (a stale
         # faiss.index, uncommitted shards) is repaired here too, as the next writer always does.
-        writer = store.begin_update()
+        writer = store.begin_update(expect=_wanted(stored, settings))
         try:
-            # The same test the update applies (indexing.update): a document is done when its id and
+            # The same test the update applies (indexing.write): a document is done when its id and
             # content hash are in the store and it is whole (not a partial long document).
             held = {doc.doc_id: (doc.content_hash, doc.partial) for doc in store.documents()}
             current = {doc.doc_id: (doc.content_hash, False) for doc in documents}

@@ -1,13 +1,13 @@
-"""`ragcompress index CORPUS`: build or update the summary-vector index of a folder of documents."""
+"""`ragcompress index CORPUS`: the command line of the ``index`` verb, which lives in the top-level
+``indexing`` package (``indexing.pipeline.index_corpus``); this file parses options and maps errors
+to one line and an exit status."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 
 import typer
 
-MAX_SKIPPED_SHOWN = 10
 UNREADABLE_EXIT = 1  # the index was updated, but some files or folders could not be read
 
 
@@ -64,6 +64,7 @@ def register(app: typer.Typer) -> None:
         Example: ragcompress index docs/ --vector-dtype int8
         """
         from indexing.pipeline import DEFAULT_COMMIT_EVERY, IndexingError, index_corpus
+        from indexing.report import print_report, unreadable_message
         from ragcompress.paths import remember_last_index
         from ragcompress.store import StoreError
 
@@ -94,17 +95,11 @@ def register(app: typer.Typer) -> None:
                 "interrupted; everything committed so far is kept: run the same command again to finish", 130
             )
         remember_last_index(report.index_dir)
-        _print_summary(report)
-        if report.unreadable:
+        print_report(report)
+        unreadable = unreadable_message(report)
+        if unreadable:
             # Not a clean run: scripts and cron jobs must notice, as rsync's "partial transfer" does.
-            kept = ""
-            if report.kept_unreadable:
-                kept = f"; {report.kept_unreadable} document(s) from them kept as indexed before"
-            _fail(
-                f"{len(report.unreadable)} file(s) or folder(s) could not be read{kept}: "
-                "fix their permissions (or the disk) and run the same command again",
-                UNREADABLE_EXIT,
-            )
+            _fail(unreadable, UNREADABLE_EXIT)
 
 
 def _quiet_model_loading() -> None:
@@ -116,46 +111,3 @@ def _quiet_model_loading() -> None:
         hf_logging.set_verbosity_error()
     except ImportError:  # pragma: no cover
         pass
-
-
-def _print_summary(report) -> None:
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    console = Console()
-    stats = report.stats
-    table = Table(title=Text(f"index {report.index_dir}"), show_header=True, title_justify="left")
-    table.add_column("", style="bold")
-    table.add_column("this run", justify="right")
-    table.add_column("index total", justify="right")
-    docs_total = f"{stats.documents:,}"
-    table.add_row("documents added", f"{report.added:,}", docs_total)
-    table.add_row("documents changed", f"{report.changed:,}", "")
-    table.add_row("documents removed", f"{report.removed:,}", "")
-    table.add_row("documents unchanged", f"{report.unchanged:,}", "")
-    if report.kept_unreadable:
-        table.add_row("documents kept (unreadable)", f"{report.kept_unreadable:,}", "")
-    table.add_row("files skipped", f"{len(report.skipped):,}", "")
-    table.add_row("chunks", f"{report.chunks:,}", f"{stats.chunks:,}")
-    table.add_row("text tokens", f"{report.tokens:,}", f"{stats.tokens:,}")
-    table.add_row("bytes per text token", "", f"{stats.bytes_per_token:.1f} ({stats.vector_dtype} vectors)")
-    table.add_row("disk bytes per text token", "", f"{stats.disk_bytes_per_token:.1f}")
-    table.add_row("time", f"{report.seconds:.1f} s", "")
-    table.add_row("chunks/s", f"{report.chunks_per_second:.2f}", "")
-    console.print(table)
-    if report.skipped:
-        by_reason: dict[tuple[bool, str], list[str]] = defaultdict(list)
-        for skipped in report.skipped:
-            by_reason[(skipped.unreadable, skipped.reason)].append(str(skipped))
-        # Plain lines, never wrapped, so paths can be copied and grepped.
-        typer.echo(f"skipped {len(report.skipped)} file(s) or record(s):")
-        shown = 0
-        # Files that could not be read first (the run is incomplete for them), then the commonest reasons.
-        for _, entries in sorted(by_reason.items(), key=lambda item: (not item[0][0], -len(item[1]))):
-            for entry in entries[: max(0, MAX_SKIPPED_SHOWN - shown)]:
-                typer.echo(f"  {entry}")
-                shown += 1
-        if len(report.skipped) > shown:
-            typer.echo(f"  … and {len(report.skipped) - shown} more")
-    typer.echo(f"index written to {report.index_dir.resolve()}")

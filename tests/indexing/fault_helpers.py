@@ -14,7 +14,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from indexing import update
+from indexing import write
 from indexing.pipeline import IndexReport, index_corpus
 from ragcompress.store import Store
 from ragcompress.store.writer import PARTIAL
@@ -68,7 +68,7 @@ def build(corpus: Path, index: Path, models, **options) -> IndexReport:
     """An uninterrupted in-process run with the tests' small commit groups."""
     compressor, embedder = models
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(update, "TARGET_COMMIT_SECONDS", 0.0)
+        patch.setattr(write, "TARGET_COMMIT_SECONDS", 0.0)
         return index_corpus(
             corpus,
             index,

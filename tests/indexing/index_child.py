@@ -13,7 +13,7 @@ from pathlib import Path
 
 import sentence_transformers  # noqa: F401 - preloaded by the forkserver, see above
 
-from indexing import update
+from indexing import write
 from indexing.pipeline import CommitInfo, index_corpus
 from ragcompress.store.layout import is_store
 from tests.indexing.pipeline_helpers import CHUNK_TOKENS, OVERLAP
@@ -44,7 +44,7 @@ def index_child(corpus: str, index: str, model: str, hold: float, options: dict 
         phase, at = crash
         arm_crash(phase, lambda: commits == at - 1)
     if options.pop("small_groups", False):
-        update.TARGET_COMMIT_SECONDS = 0.0
+        write.TARGET_COMMIT_SECONDS = 0.0
     index_corpus(
         corpus,
         index,

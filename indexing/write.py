@@ -1,4 +1,5 @@
-"""Applying a read corpus to an open store: plan, chunk, process, commit — in commit groups.
+"""The write stage of ``index``: apply a read corpus to an open store — plan, chunk, embed and compress
+(through the engine), commit — in commit groups.
 
 A commit group is a run of whole documents. Its chunks are length-sorted and batched for the engine;
 when the engine has returned every batch of the group, the group's documents are added (or replaced)
