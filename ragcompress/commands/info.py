@@ -53,7 +53,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Describe an index: documents, chunks, tokens, bytes per text token, models, dtype."""
         from ragcompress.paths import last_index
-        from ragcompress.store import StoreError, check_store
+        from ragcompress.store import Store, StoreError
 
         if index is None:
             index = last_index()
@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
                 _fail("no index given and none indexed yet; pass the index directory")
         if not index.exists():
             _fail(f"{index} does not exist")
-        problems = check_store(index) if check else []
+        problems = Store.check_path(index) if check else []
         try:
             info = describe(index)
         except StoreError as error:
