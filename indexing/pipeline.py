@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
+import torch
+
 from indexing.chunker import validate_chunking
 from indexing.engines import CompressorSource, EmbedderSource, Engine, EngineError, make_engine
 from indexing.progress import ProgressReporter, RichProgress
@@ -231,8 +233,6 @@ def _tokenizer_name(tokenizer) -> str:
 
 
 def _on_gpu(device: str | None) -> bool:
-    import torch
-
     return device != "cpu" and (
         str(device).startswith("cuda") or (device is None and torch.cuda.is_available())
     )
