@@ -155,7 +155,7 @@ def run_eval(args) -> None:
 def finalize(args) -> None:
     """Turn a paused stage's latest checkpoint into its final adapter (e.g. when GPU time ran out).
 
-    ``--out`` writes it elsewhere than ``<work>/<stage>/final``: scripts/gpu/salvage.sh uses that for a
+    ``--out`` writes it elsewhere than ``<work>/<stage>/final``: experiments/gpu/salvage.sh uses that for a
     stage that is still training, whose own ``final`` must stay the training's to write.
     """
     from ragcompress.training import TrainConfig
