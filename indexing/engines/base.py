@@ -19,12 +19,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from ragcompress.loading import ModelInfo
+from ragcompress.compressor import Compressor
+from ragcompress.embedder import Embedder
+from ragcompress.store.manifest import CompressorInfo
 
 # A compressor is named by a spec (None/"default", "base", a path or an HF id) or given already loaded
-# as ``(model, tokenizer, ModelInfo)``; an embedder by a spec or ``(SentenceTransformer, embedder_id)``.
-CompressorSource = str | Path | tuple | None
-EmbedderSource = str | Path | tuple | None
+# as a ``Compressor`` (or the older ``(model, tokenizer, info)``); an embedder by a spec or an
+# ``Embedder`` (or ``(SentenceTransformer, embedder_id)``).
+CompressorSource = str | Path | Compressor | tuple | None
+EmbedderSource = str | Path | Embedder | tuple | None
 # Called with ("embedded" | "compressed", number of chunks) as work finishes.
 StageCallback = Callable[[str, int], None]
 
@@ -58,7 +61,7 @@ class WorkResult:
 class ModelsInfo:
     """What the store's manifest records about the models, and the tokenizer the chunker must use."""
 
-    compressor: ModelInfo
+    compressor: CompressorInfo
     embedder_id: str
     embedder_dim: int
     tokenizer: Any = field(repr=False)

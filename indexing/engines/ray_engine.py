@@ -28,6 +28,8 @@ from indexing.engines.base import (
     WorkResult,
 )
 from indexing.engines.worker import ChunkWorker, resolve_spec
+from ragcompress.compressor import Compressor
+from ragcompress.embedder import Embedder
 
 # Batches queued per actor: enough to hide the driver's chunking and the transfer of results, small
 # enough that a killed run loses little work and memory stays bounded.
@@ -78,7 +80,7 @@ class RayEngine(Engine):
         address: str | None = None,
     ) -> None:
         for what, source in (("compressor", compressor), ("embedder", embedder)):
-            if isinstance(source, tuple):
+            if isinstance(source, (tuple, Compressor, Embedder)):
                 # Shipping a loaded model to every actor would copy its weights through the object
                 # store; a name or path lets each actor load its own copy where it runs.
                 raise EngineError(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from indexing.engines.base import (
@@ -21,7 +20,8 @@ from indexing.engines.base import (
     WorkBatch,
     WorkResult,
 )
-from ragcompress.modeling import compress
+from ragcompress.compressor import Compressor, ModelLoadError
+from ragcompress.embedder import Embedder
 
 
 def resolve_spec(spec: CompressorSource | EmbedderSource) -> CompressorSource | EmbedderSource:
@@ -33,32 +33,20 @@ def resolve_spec(spec: CompressorSource | EmbedderSource) -> CompressorSource | 
     return spec
 
 
-def load_models(compressor: CompressorSource, embedder: EmbedderSource, device: str | None):
-    """``(model, tokenizer, ModelInfo, embedder, embedder_id)``; spec errors become one-line EngineErrors."""
-    from ragcompress.defaults import MissingDefaultModelError
-    from ragcompress.loading import load_compressor, load_embedder
-
-    if isinstance(compressor, tuple):
-        model, tokenizer, info = compressor
-    else:
-        try:
-            model, tokenizer, info = load_compressor(compressor, device=device)
-        except (OSError, ValueError, MissingDefaultModelError) as error:
-            raise EngineError(f"cannot load the compressor {compressor or 'default'!r}: {error}") from None
-    if isinstance(embedder, tuple):
-        embedding_model, embedder_id = embedder
-    else:
-        try:
-            embedding_model, embedder_id = load_embedder(embedder, device=device)
-        except (OSError, ValueError, MissingDefaultModelError) as error:
-            raise EngineError(f"cannot load the embedder {embedder or 'default'!r}: {error}") from None
-    return model, tokenizer, info, embedding_model, embedder_id
-
-
-def embedding_dimension(embedder) -> int:
-    # sentence-transformers ≥ 5 renamed the method; accept either so older installs keep working.
-    getter = getattr(embedder, "get_embedding_dimension", None) or embedder.get_sentence_embedding_dimension
-    return int(getter())
+def load_models(
+    compressor: CompressorSource, embedder: EmbedderSource, device: str | None
+) -> tuple[Compressor, Embedder]:
+    """The worker's ``Compressor`` and ``Embedder``; a spec that will not load is one EngineError line."""
+    try:
+        loaded = Compressor.of(compressor, device=device), Embedder.of(embedder, device=device)
+    except ModelLoadError as error:
+        raise EngineError(str(error)) from None
+    if loaded[0].info is None or loaded[1].id is None:
+        # the manifest records both identities, so summary vectors are never read by another model
+        raise EngineError(
+            "an index records its models' identities: pass specs, or models from Compressor.load / Embedder.load"
+        )
+    return loaded
 
 
 class ChunkWorker:
@@ -73,26 +61,22 @@ class ChunkWorker:
     ) -> None:
         if threads:
             torch.set_num_threads(threads)
-        self.model, self.tokenizer, self.info, self.embedder, self.embedder_id = load_models(
-            compressor, embedder, device
-        )
+        self.compressor, self.embedder = load_models(compressor, embedder, device)
 
     def describe(self) -> ModelsInfo:
-        return ModelsInfo(self.info, self.embedder_id, embedding_dimension(self.embedder), self.tokenizer)
+        compressor, embedder = self.compressor, self.embedder
+        return ModelsInfo(compressor.info, embedder.id, embedder.dim, compressor.tokenizer)
 
     def run(self, batch: WorkBatch, on_stage: StageCallback | None = None) -> WorkResult:
         start = time.perf_counter()
         # encode() sorts by length inside the batch; embeddings are normalised by the store (cosine).
-        embeddings = self.embedder.encode(
-            batch.texts, batch_size=max(1, len(batch)), convert_to_numpy=True, show_progress_bar=False
-        )
-        embeddings = np.asarray(embeddings, dtype=np.float32).reshape(len(batch), -1)
+        embeddings = self.embedder.encode(batch.texts, batch_size=max(1, len(batch)))
         embedded = time.perf_counter()
         if on_stage is not None:
             on_stage("embedded", len(batch))
         # The chunker's ids carry no special tokens and go in unchanged: the compressor was trained on
         # text tokenised with add_special_tokens=False (ragcompress.training.data), so no BOS here.
-        vectors = compress(self.model, batch.token_ids, batch_size=max(1, len(batch)), to_cpu=True)
+        vectors = self.compressor.compress(batch.token_ids, batch_size=max(1, len(batch)), to_cpu=True)
         done = time.perf_counter()
         if on_stage is not None:
             on_stage("compressed", len(batch))

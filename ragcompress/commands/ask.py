@@ -47,7 +47,7 @@ def quiet_model_loading() -> Iterator[None]:
 
 def open_retriever(index: Path | None, model: str | None, embedder: str | None, device: str | None):
     """A Retriever over ``index`` (default: the last one built), loaded quietly; one error line on failure."""
-    from ragcompress.defaults import MissingDefaultModelError
+    from ragcompress.compressor import ModelLoadError
     from ragcompress.paths import last_index
     from ragcompress.retrieval import Retriever
     from ragcompress.store import StoreError
@@ -61,7 +61,7 @@ def open_retriever(index: Path | None, model: str | None, embedder: str | None, 
     try:
         with quiet_model_loading():
             return Retriever(index, model=model, embedder=embedder, device=device)
-    except (StoreError, MissingDefaultModelError, OSError, ValueError, TypeError) as error:
+    except (StoreError, ModelLoadError, OSError, ValueError, TypeError) as error:
         _fail(_one_line(error))
 
 

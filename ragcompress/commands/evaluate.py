@@ -33,23 +33,28 @@ def ppl_command(
     out: Path | None = typer.Option(None, help="write the result as JSON"),
 ) -> None:
     """Final-segment PPL with no context, compressed context (1..n steps) and plain-text context."""
+    from ragcompress.compressor import Compressor
     from ragcompress.data.documents import DataError
     from ragcompress.eval.ppl import document_windows, evaluate_ppl
-    from ragcompress.loading import load_compressor
 
     try:
-        compressor, tokenizer, info = load_compressor(model, device=device)
+        compressor = Compressor.load(model, device=device)
         windows = document_windows(
             [str(p) for p in data],
-            tokenizer,
+            compressor.tokenizer,
             segment_length * (context_segments + 1),
             max_windows,
             per_path=per_source,
         )
     except (ValueError, DataError, OSError) as exc:
         _fail(str(exc))
-    result = evaluate_ppl(compressor, windows, segment_length, context_segments, batch_size=batch_size)
-    result.meta = {"model": info.id, "weights_hash": info.weights_hash, "data": [str(p) for p in data]}
+    result = evaluate_ppl(compressor.model, windows, segment_length, context_segments, batch_size=batch_size)
+    identity = compressor.info
+    result.meta = {
+        "model": identity.id,
+        "weights_hash": identity.weights_hash,
+        "data": [str(p) for p in data],
+    }
     typer.echo(result.table())
     if out:
         result.save(out)
@@ -260,9 +265,9 @@ def _qa_precomputed(
 ) -> None:
     """The old in-memory path, kept for the model card's earlier records: whole synthetic documents as
     passages, retrieved beforehand into ``retrieval``; no chunking, store or quantization."""
+    from ragcompress.compressor import Compressor
     from ragcompress.data.qa_dataset import read
     from ragcompress.eval.qa import QA_MODES, evaluate_qa
-    from ragcompress.loading import load_compressor
 
     if questions is not None:
         _fail("--retrieval reads a dataset dir (corpus/ + questions.jsonl); drop the QUESTIONS argument")
@@ -272,12 +277,12 @@ def _qa_precomputed(
     try:
         dataset = read(data)
         results = json.loads(retrieval.read_text())
-        compressor, tokenizer, _ = load_compressor(model, device=device)
+        compressor = Compressor.load(model, device=device)
     except (ValueError, OSError) as exc:
         _fail(str(exc))
     result = evaluate_qa(
-        compressor,
-        tokenizer,
+        compressor.model,
+        compressor.tokenizer,
         dataset,
         results,
         modes=modes,

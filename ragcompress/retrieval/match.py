@@ -11,6 +11,8 @@ from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
+from ragcompress.compressor import Compressor, spec_for
+from ragcompress.embedder import Embedder
 from ragcompress.store import CompressorInfo, EmbedderInfo, Manifest, StoreMismatchError
 
 log = logging.getLogger(__name__)
@@ -21,86 +23,49 @@ class ModelMismatchError(StoreMismatchError):
 
 
 class ModelUnavailableError(StoreMismatchError):
-    """The index names a model that cannot be loaded from its id alone."""
+    """The index names a model that cannot be loaded from its id alone (an adapter: pass its directory).
+
+    A spec that fails to load raises ``ragcompress.compressor.ModelLoadError`` (one line)."""
 
 
-def compressor_spec(info: CompressorInfo, index_dir: Path) -> str:
-    """The `load_compressor` spec for the compressor a manifest names."""
-    from ragcompress.defaults import BASE_ID, DEFAULT_COMPRESSOR_ID
-
-    if info.id == DEFAULT_COMPRESSOR_ID:
-        return "default"
-    if info.id == f"{BASE_ID}+eos-summary":
-        return "base"
-    if info.id.startswith(f"{BASE_ID}+adapter:"):
-        # the manifest keeps only the adapter's directory name, not where it lives
-        raise ModelUnavailableError(
-            f"the index at {index_dir} was built with the adapter {info.id.split(':', 1)[1]!r}; "
-            "pass its directory as model= (--model DIR)"
-        )
-    return info.id  # a local path or a hub id, as load_compressor was given it
-
-
-def resolve_compressor(model: Any, manifest: Manifest, index_dir: Path, device=None):
-    """``(model, tokenizer, ModelInfo | None)`` from a spec, ``(model, tokenizer[, info])`` or None."""
-    from ragcompress.loading import load_compressor
-
-    if model is None or isinstance(model, (str, Path)):
-        spec = compressor_spec(manifest.compressor, index_dir) if model is None else model
-        try:
-            return load_compressor(spec, device=device)
-        except (OSError, ValueError) as error:
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise ModelUnavailableError(f"cannot load the compressor {str(spec)!r}: {first_line}") from None
-    if isinstance(model, (tuple, list)) and len(model) in (2, 3):
-        return model[0], model[1], (model[2] if len(model) == 3 else None)
-    raise TypeError(
-        "model must be None, a compressor spec (str/Path), (model, tokenizer) or (model, tokenizer, info)"
-    )
-
-
-def resolve_embedder(embedder: Any, manifest: Manifest, device=None) -> tuple[Any, str | None]:
-    """``(SentenceTransformer, id or None)`` from a spec, an object, ``(object, id)`` or None."""
-    from ragcompress.loading import load_embedder
-
-    if embedder is None:
-        embedder = manifest.embedder.id
-    if isinstance(embedder, (str, Path)):
-        try:
-            return load_embedder(embedder, device=device)
-        except (OSError, ValueError) as error:
+def load_compressor_for(model: Any, manifest: Manifest, index_dir: Path, device=None) -> Compressor:
+    """The ``Compressor`` a Retriever uses: ``model`` as given (spec, Compressor or tuple), or for None
+    the one the index's manifest names."""
+    if model is None:
+        model = spec_for(manifest.compressor)
+        if model is None:  # the manifest keeps only the adapter's directory name, not where it lives
             raise ModelUnavailableError(
-                f"cannot load the embedder {str(embedder)!r}: {str(error).strip().splitlines()[0]}"
-            ) from None
-    if isinstance(embedder, (tuple, list)) and len(embedder) == 2:
-        return embedder[0], embedder[1]
-    if hasattr(embedder, "encode"):
-        return embedder, None
-    raise TypeError("embedder must be None, a spec (str/Path), a SentenceTransformer or (model, id)")
+                f"the index at {index_dir} was built with the adapter "
+                f"{manifest.compressor.id.split(':', 1)[1]!r}; pass its directory as model= (--model DIR)"
+            )
+    return Compressor.of(model, device=device)
+
+
+def load_embedder_for(embedder: Any, manifest: Manifest, device=None) -> Embedder:
+    """The ``Embedder`` a Retriever uses: ``embedder`` as given, or for None the one the index names."""
+    return Embedder.of(manifest.embedder.id if embedder is None else embedder, device=device)
 
 
 def _describe(values: dict[str, Any]) -> str:
     return "(" + ", ".join(f"{k}={v}" for k, v in values.items()) + ")"
 
 
-def check_compressor(model, info, manifest: Manifest, index_dir: Path) -> None:
+def check_compressor(compressor: Compressor, manifest: Manifest, index_dir: Path) -> None:
     """Raise `ModelMismatchError` unless the compressor is the index's.
 
-    With a `ModelInfo` (what `load_compressor` returns) id and weights hash are compared too; a bare
-    ``(model, tokenizer)`` can only be checked on summary length and width.
+    With its identity (a ``Compressor.load``-ed one) id and weights hash are compared too; a model the
+    caller loaded can only be checked on summary length and width.
     """
     stored = manifest.compressor
-    if info is not None:
-        loaded = CompressorInfo(info.id, info.weights_hash, info.summary_length, info.hidden_size)
-        fields = ("id", "weights_hash", "summary_length", "hidden_size")
+    names = ("id", "weights_hash", "summary_length", "hidden_size")
+    if compressor.info is not None:
+        loaded, fields = compressor.info, names
     else:
-        loaded = CompressorInfo(
-            "?", "?", int(model.config.summary_length), int(model.get_input_embeddings().embedding_dim)
-        )
+        loaded = CompressorInfo("?", "?", compressor.summary_length, compressor.hidden_size)
         fields = ("summary_length", "hidden_size")
-        log.info("compressor passed without its ModelInfo: checking summary length and width only")
-    want = dict(zip(("id", "weights_hash", "summary_length", "hidden_size"), astuple(stored)))
-    have = dict(zip(("id", "weights_hash", "summary_length", "hidden_size"), astuple(loaded)))
+        log.info("compressor passed without its identity: checking summary length and width only")
+    want = dict(zip(names, astuple(stored)))
+    have = dict(zip(names, astuple(loaded)))
     if any(want[f] != have[f] for f in fields):
         raise ModelMismatchError(
             f"the index at {index_dir} was built with compressor {_describe(want)} "
@@ -110,23 +75,14 @@ def check_compressor(model, info, manifest: Manifest, index_dir: Path) -> None:
         )
 
 
-def embedding_dim(embedder) -> int | None:
-    for name in ("get_embedding_dimension", "get_sentence_embedding_dimension"):
-        method = getattr(embedder, name, None)
-        if method is not None:
-            return method()
-    return None
-
-
-def check_embedder(embedder, embedder_id: str | None, manifest: Manifest, index_dir: Path) -> None:
+def check_embedder(embedder: Embedder, manifest: Manifest, index_dir: Path) -> None:
     """Raise `ModelMismatchError` unless the embedder is the index's (id when known, and dimension)."""
     stored: EmbedderInfo = manifest.embedder
-    dim = embedding_dim(embedder)
     problems = []
-    if embedder_id is not None and embedder_id != stored.id:
-        problems.append(f"id={embedder_id}")
-    if dim is not None and dim != stored.dim:
-        problems.append(f"dim={dim}")
+    if embedder.id is not None and embedder.id != stored.id:
+        problems.append(f"id={embedder.id}")
+    if embedder.dim != stored.dim:
+        problems.append(f"dim={embedder.dim}")
     if problems:
         raise ModelMismatchError(
             f"the index at {index_dir} was built with embedder (id={stored.id}, dim={stored.dim}) "

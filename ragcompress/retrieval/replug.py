@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from transformers import DynamicCache
 
-from ragcompress.modeling import unwrap
+from ragcompress.compressor import Compressor
 from ragcompress.modeling.cache_api import output_cache
 from ragcompress.prompting import join_passages, question_prompt_ids
 from ragcompress.retrieval.generation import GenerationOutput, left_pad
@@ -39,8 +39,7 @@ def _pick(mixture: torch.Tensor, do_sample: bool, top_k: int | None) -> int:
 
 @torch.inference_mode()
 def replug_generate(
-    model,
-    tokenizer,
+    compressor: Compressor,
     question: str,
     passages: Sequence[str],
     scores: Sequence[float],
@@ -56,13 +55,12 @@ def replug_generate(
         )
     if not passages:
         raise ValueError("mode 'replug' needs at least one passage")
-    core = unwrap(model)
-    device = core.embed_summary.weight.device
+    model, tokenizer, device = compressor.model, compressor.tokenizer, compressor.device
     eos = generate_kwargs.get("eos_token_id", tokenizer.eos_token_id)
     eos = set() if eos is None else {eos} if isinstance(eos, int) else set(eos)
     pad_id = generate_kwargs.get("pad_token_id")
     if pad_id is None:
-        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        pad_id = compressor.pad_id
     do_sample = bool(generate_kwargs.get("do_sample", False))
     temperature = float(generate_kwargs.get("temperature") or 1.0) if do_sample else 1.0
     streamer = generate_kwargs.get("streamer")
@@ -75,7 +73,7 @@ def replug_generate(
     out = model(
         input_ids=ids,
         attention_mask=mask,
-        cache=DynamicCache(config=core.config),
+        cache=DynamicCache(config=compressor.core.config),
         use_cache=True,
         logits_to_keep=1,
     )

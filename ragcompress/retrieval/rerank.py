@@ -20,7 +20,7 @@ from dataclasses import replace
 
 import torch
 
-from ragcompress.modeling import compress, unwrap
+from ragcompress.compressor import Compressor
 from ragcompress.retrieval.types import Passage
 
 RERANKERS = ("summary_l2", "upr")
@@ -28,23 +28,23 @@ UPR_PREFIX = "Question:"
 
 
 @torch.inference_mode()
-def summary_l2_scores(model, tokenizer, query: str, vectors: Sequence[torch.Tensor]) -> list[float]:
+def summary_l2_scores(compressor: Compressor, query: str, vectors: Sequence[torch.Tensor]) -> list[float]:
     """−ℓ2 distance between mean-pooled query and passage summary vectors, per passage."""
     # tokenized like indexed chunks (no special tokens), so query and passages are compressed alike
-    query_ids = tokenizer(query, add_special_tokens=False)["input_ids"]
+    query_ids = compressor.tokenizer(query, add_special_tokens=False)["input_ids"]
     if not query_ids:
         return [0.0] * len(vectors)
-    query_mean = compress(model, [query_ids], to_cpu=False)[0].float().mean(0)
+    query_mean = compressor.compress([query_ids], to_cpu=False)[0].float().mean(0)
     return [-float((v.to(query_mean.device).float().mean(0) - query_mean).norm()) for v in vectors]
 
 
 @torch.inference_mode()
 def upr_scores(
-    model, tokenizer, query: str, vectors: Sequence[torch.Tensor], batch_size: int = 8
+    compressor: Compressor, query: str, vectors: Sequence[torch.Tensor], batch_size: int = 8
 ) -> list[float]:
     """Mean log p(question tokens | passage summary vectors, "Question:"), per passage."""
-    core = unwrap(model)
-    device, dtype = core.embed_summary.weight.device, core.embed_summary.weight.dtype
+    model, tokenizer = compressor.model, compressor.tokenizer
+    device, dtype = compressor.device, compressor.dtype
     prefix = tokenizer(UPR_PREFIX, add_special_tokens=False)["input_ids"]
     question = tokenizer(" " + query.strip(), add_special_tokens=False)["input_ids"]
     if not question:
@@ -75,8 +75,7 @@ def upr_scores(
 
 def rerank(
     method: str,
-    model,
-    tokenizer,
+    compressor: Compressor,
     query: str,
     passages: Sequence[Passage],
     vectors: Sequence[torch.Tensor],
@@ -87,9 +86,9 @@ def rerank(
     if not passages:
         return []
     if method == "summary_l2":
-        scores = summary_l2_scores(model, tokenizer, query, vectors)
+        scores = summary_l2_scores(compressor, query, vectors)
     else:
-        scores = upr_scores(model, tokenizer, query, vectors)
+        scores = upr_scores(compressor, query, vectors)
     scored = [replace(p, rerank_score=s) for p, s in zip(passages, scores)]
     # a stable sort keeps the retrieval order among equal scores
     return sorted(scored, key=lambda p: -p.rerank_score)

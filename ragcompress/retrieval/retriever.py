@@ -18,14 +18,15 @@ from typing import Any
 
 import torch
 
-from ragcompress.modeling import unwrap
+from ragcompress.compressor import Compressor
+from ragcompress.embedder import Embedder
 from ragcompress.retrieval.extractive import check_extractive
 from ragcompress.retrieval.generation import GenerationOutput, generate_outputs
 from ragcompress.retrieval.match import (
     check_compressor,
     check_embedder,
-    resolve_compressor,
-    resolve_embedder,
+    load_compressor_for,
+    load_embedder_for,
 )
 from ragcompress.retrieval.plan import Plan, make_answer, same_chunk
 from ragcompress.retrieval.replug import replug_generate
@@ -34,10 +35,9 @@ from ragcompress.retrieval.rerank import rerank as rerank_passages
 from ragcompress.retrieval.scoring import retrieval_logprobs, smooth
 from ragcompress.retrieval.streaming import AnswerStream
 from ragcompress.retrieval.timing import ForwardTimer, stopwatch
-from ragcompress.retrieval.types import Answer, Passage, ScoreResult
+from ragcompress.retrieval.types import MODES, Answer, Passage, ScoreResult
 from ragcompress.store import Store, StoreChangedError
 
-MODES = ("fused", "text", "replug", "none")
 STAGES = ("retrieve", "rerank", "fuse", "prefill", "decode")
 
 
@@ -48,12 +48,13 @@ class Retriever:
         index_dir: a store directory written by ``ragcompress index``.
         model: the compressor. ``None`` loads the one the index names (the embedded default for an
             index built with defaults); a spec (``"default"``, ``"base"``, adapter dir, model dir or HF
-            id); or an already loaded ``(model, tokenizer)`` / ``(model, tokenizer, ModelInfo)``.
+            id); a loaded ``Compressor``; or ``(model, tokenizer)`` / ``(model, tokenizer, info)``.
         embedder: the sentence embedder. ``None`` loads the one the index names; a spec; a loaded
-            SentenceTransformer; or ``(SentenceTransformer, id)``.
+            ``Embedder`` or SentenceTransformer; or ``(SentenceTransformer, id)``.
         device: where to load models (default: CUDA when available). Loaded objects stay where they are.
 
-    Raises ``ModelMismatchError`` (one line, both sides named) when a model is not the index's.
+    Raises ``ModelMismatchError`` (one line, both sides named) when a model is not the index's, and
+    ``ModelLoadError`` (one line) when a spec cannot be loaded.
     """
 
     def __init__(self, index_dir: str | Path, model: Any = None, embedder: Any = None, device=None) -> None:
@@ -61,19 +62,31 @@ class Retriever:
         self.store = Store.open(self.index_dir)
         manifest = self.store.manifest
         try:
-            self.model, self.tokenizer, self.model_info = resolve_compressor(
-                model, manifest, self.index_dir, device
-            )
-            check_compressor(self.model, self.model_info, manifest, self.index_dir)
-            self.embedder, self.embedder_id = resolve_embedder(embedder, manifest, device)
-            check_embedder(self.embedder, self.embedder_id, manifest, self.index_dir)
+            self.compressor: Compressor = load_compressor_for(model, manifest, self.index_dir, device)
+            check_compressor(self.compressor, manifest, self.index_dir)
+            self.embedder: Embedder = load_embedder_for(embedder, manifest, device)
+            check_embedder(self.embedder, manifest, self.index_dir)
         except BaseException:
             self.store.close()
             raise
-        core = unwrap(self.model)
-        self.device: torch.device = core.embed_summary.weight.device
-        self.dtype: torch.dtype = core.embed_summary.weight.dtype
-        self.model.eval()
+        self.compressor.model.eval()
+
+    # the compressor's parts, for callers that work with the model directly
+    @property
+    def model(self):
+        return self.compressor.model
+
+    @property
+    def tokenizer(self):
+        return self.compressor.tokenizer
+
+    @property
+    def device(self) -> torch.device:
+        return self.compressor.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.compressor.dtype
 
     def close(self) -> None:
         self.store.close()
@@ -95,7 +108,7 @@ class Retriever:
             raise ValueError(f"k={k} must be ≥ 0")
         if k == 0 or not queries:
             return [[] for _ in queries]
-        embeddings = self.embedder.encode(list(queries), convert_to_numpy=True, show_progress_bar=False)
+        embeddings = self.embedder.encode(queries)
         # FAISS and the chunk rows of one committed generation: a commit in between cannot drop a hit.
         return self.store.read_consistent(lambda: self._passages(embeddings, k))
 
@@ -134,7 +147,7 @@ class Retriever:
 
     def rerank(self, query: str, passages: Sequence[Passage], method: str = "summary_l2") -> list[Passage]:
         """``passages`` re-ordered best first by ``summary_l2`` or ``upr`` (see retrieval/rerank.py)."""
-        return rerank_passages(method, self.model, self.tokenizer, query, passages, self.vectors(passages))
+        return rerank_passages(method, self.compressor, query, passages, self.vectors(passages))
 
     def _retrieve(
         self,
@@ -230,8 +243,7 @@ class Retriever:
                 if mode == "replug":
                     for i in members:
                         outputs[i] = replug_generate(
-                            self.model,
-                            self.tokenizer,
+                            self.compressor,
                             plans[i].query,
                             [p.text for p in plans[i].passages],
                             [p.score for p in plans[i].passages],
@@ -376,8 +388,7 @@ class Retriever:
         query_ids = encode(context_query, add_special_tokens=False)["input_ids"] if include_query else []
         continuation_ids = encode(continuation, add_special_tokens=False)["input_ids"]
         logprobs = retrieval_logprobs(
-            self.model,
-            self.tokenizer,
+            self.compressor,
             plan.mode,
             query_ids,
             continuation_ids,
@@ -387,7 +398,7 @@ class Retriever:
         )
         components: dict[str, list[float]] = {}
         if smoothing is not None:
-            without = retrieval_logprobs(self.model, self.tokenizer, "none", query_ids, continuation_ids)
+            without = retrieval_logprobs(self.compressor, "none", query_ids, continuation_ids)
             components = {"retrieval": logprobs.tolist(), "none": without.tolist()}
             logprobs = smooth(logprobs, without, smoothing)
         return ScoreResult(

@@ -20,10 +20,11 @@ from collections.abc import Sequence
 
 import torch
 
-from ragcompress.modeling import unwrap
+from ragcompress.compressor import Compressor
 from ragcompress.prompting import join_passages
 from ragcompress.retrieval.generation import fuse, left_pad
 from ragcompress.retrieval.replug import ensemble_weights
+from ragcompress.retrieval.types import MODES
 
 
 def start_token(tokenizer) -> int:
@@ -36,11 +37,10 @@ def start_token(tokenizer) -> int:
 
 @torch.inference_mode()
 def continuation_logprobs(
-    model,
+    compressor: Compressor,
     prefixes: Sequence[Sequence[int]],
     continuation: Sequence[int],
     softprompt: torch.Tensor | None = None,
-    pad_id: int = 0,
 ) -> torch.Tensor:
     """``[rows, len(continuation)]``: log p(continuation token | prefix row, earlier tokens).
 
@@ -49,18 +49,19 @@ def continuation_logprobs(
     """
     if any(len(p) == 0 for p in prefixes):
         raise ValueError("every prefix needs at least one token")
-    core = unwrap(model)
-    device, dtype = core.embed_summary.weight.device, core.embed_summary.weight.dtype
+    device, dtype = compressor.device, compressor.dtype
     n = len(continuation)
     if n == 0:
         return torch.zeros(len(prefixes), 0)
-    ids, mask = left_pad([list(p) + list(continuation) for p in prefixes], pad_id, device)
+    ids, mask = left_pad([list(p) + list(continuation) for p in prefixes], compressor.pad_id, device)
     if softprompt is not None:
         softprompt = softprompt.to(device=device, dtype=dtype)
         if softprompt.dim() == 2:
             softprompt = softprompt.unsqueeze(0).expand(len(prefixes), -1, -1)
     # the last n+1 positions: position j predicts token j+1; the final one predicts past the end
-    logits = model(input_ids=ids, attention_mask=mask, softprompt=softprompt, logits_to_keep=n + 1).logits
+    logits = compressor.model(
+        input_ids=ids, attention_mask=mask, softprompt=softprompt, logits_to_keep=n + 1
+    ).logits
     logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
     targets = ids[:, -n:].unsqueeze(-1)
     return logprobs.gather(-1, targets).squeeze(-1).cpu()
@@ -72,8 +73,7 @@ def mix_logprobs(logprobs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
 
 
 def retrieval_logprobs(
-    model,
-    tokenizer,
+    compressor: Compressor,
     mode: str,
     query_ids: list[int],
     continuation: list[int],
@@ -83,24 +83,24 @@ def retrieval_logprobs(
 ) -> torch.Tensor:
     """``[len(continuation)]`` log-probabilities in one mode. ``passages``/``vectors`` are least → most
     relevant for ``text``/``fused``; ``passages``/``scores`` pair up for ``replug``."""
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    prefix = query_ids or [start_token(tokenizer)]
+    prefix = query_ids or [start_token(compressor.tokenizer)]
     if mode == "none" or (mode in ("text", "replug") and not passages) or (mode == "fused" and not vectors):
-        return continuation_logprobs(model, [prefix], continuation, pad_id=pad_id)[0]
+        return continuation_logprobs(compressor, [prefix], continuation)[0]
     if mode == "fused":
-        return continuation_logprobs(model, [prefix], continuation, fuse(vectors), pad_id=pad_id)[0]
+        return continuation_logprobs(compressor, [prefix], continuation, fuse(vectors))[0]
 
     def with_passages(texts: Sequence[str]) -> list[int]:
-        context = tokenizer(join_passages(list(texts)) + "\n\n", add_special_tokens=False)["input_ids"]
+        text = join_passages(list(texts)) + "\n\n"
+        context = compressor.tokenizer(text, add_special_tokens=False)["input_ids"]
         return context + query_ids
 
     if mode == "text":
-        return continuation_logprobs(model, [with_passages(passages)], continuation, pad_id=pad_id)[0]
+        return continuation_logprobs(compressor, [with_passages(passages)], continuation)[0]
     if mode == "replug":
         rows = [with_passages([p]) for p in passages]
-        logprobs = continuation_logprobs(model, rows, continuation, pad_id=pad_id)
+        logprobs = continuation_logprobs(compressor, rows, continuation)
         return mix_logprobs(logprobs, ensemble_weights(scores))
-    raise ValueError(f"mode {mode!r} is unknown; use fused, text, replug or none")
+    raise ValueError(f"mode {mode!r} is unknown; use one of {MODES}")
 
 
 def smooth(retrieval: torch.Tensor, none: torch.Tensor, smoothing: float) -> torch.Tensor:

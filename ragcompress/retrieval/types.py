@@ -5,6 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+# How an answer reads its passages: summary vectors as one soft prompt, plain text, one pass per passage
+# ensembled (REPLUG), or no retrieval. The one list of modes; generation.py runs all but ``replug``.
+MODES = ("fused", "text", "replug", "none")
+
 
 @dataclass(frozen=True)
 class Passage:

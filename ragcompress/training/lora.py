@@ -13,7 +13,20 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-ADAPTER_META = "ragcompress.json"
+# reading and attaching adapters is runtime code (query-time loading must not import training)
+from ragcompress.defaults import ADAPTER_META, adapter_meta, load_adapter
+
+__all__ = [
+    "ADAPTER_META",
+    "adapter_meta",
+    "apply_lora",
+    "lineage",
+    "load_adapter",
+    "load_adapter_weights",
+    "save_adapter",
+    "training_meta",
+    "with_parent",
+]
 
 
 def apply_lora(model, r: int = 16, alpha: int = 32, dropout: float = 0.0, targets=None):
@@ -59,11 +72,6 @@ def save_adapter(peft_model, out_dir: str | Path, meta: dict | None = None, dtyp
     info.update(meta or {})
     (out_dir / ADAPTER_META).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     return out_dir
-
-
-def adapter_meta(adapter_dir: str | Path) -> dict:
-    path = Path(adapter_dir) / ADAPTER_META
-    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 RECIPE_KEYS = (
@@ -134,24 +142,3 @@ def load_adapter_weights(peft_model, adapter_dir: str | Path) -> list[str]:
     kept = sorted(set(current) - set(saved))
     set_peft_model_state_dict(peft_model, {**{k: current[k] for k in kept}, **saved})
     return kept
-
-
-def load_adapter(model, adapter_dir: str | Path, merge: bool = True, trainable: bool = False):
-    """Attach a saved adapter to an AutoCompressor; ``merge=True`` folds it in for fast inference."""
-    from peft import PeftModel
-
-    adapter_dir = Path(adapter_dir)
-    if not (adapter_dir / "adapter_config.json").is_file():
-        raise ValueError(
-            f"{adapter_dir} holds no adapter_config.json; pass a directory written by save_adapter"
-        )
-    meta = adapter_meta(adapter_dir)
-    if "summary_length" in meta and meta["summary_length"] != model.config.summary_length:
-        raise ValueError(
-            f"{adapter_dir} was trained with summary_length={meta['summary_length']} but the model has "
-            f"{model.config.summary_length}"
-        )
-    peft_model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=trainable)
-    if merge:
-        return peft_model.merge_and_unload()
-    return peft_model

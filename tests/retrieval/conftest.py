@@ -7,16 +7,14 @@ documents below give a handful of chunks with one obvious best passage per quest
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
 from indexing.pipeline import index_corpus
-from ragcompress.loading import load_compressor, load_embedder
+from ragcompress import Compressor, Embedder
 from ragcompress.retrieval import Retriever
-from ragcompress.retrieval.match import embedding_dim
-from ragcompress.store import CompressorInfo, EmbedderInfo, Store, new_manifest
+from ragcompress.store import Store, new_manifest
 
 CHUNK_TOKENS = 24
 # doc_id -> text: short, distinct, invented facts
@@ -32,8 +30,8 @@ DOCUMENTS = {
 
 @pytest.fixture(scope="session")
 def default_models():
-    """``((model, tokenizer, info), (embedder, embedder_id))``: the defaults, loaded once, on CPU."""
-    return load_compressor("default", device="cpu"), load_embedder("default", device="cpu")
+    """``(Compressor, Embedder)``: the defaults, loaded once, on CPU."""
+    return Compressor.load("default", device="cpu"), Embedder.load("default", device="cpu")
 
 
 @pytest.fixture(scope="session")
@@ -65,12 +63,9 @@ def n_chunks(index_dir) -> int:
 @pytest.fixture(scope="session")
 def empty_index_dir(tmp_path_factory, default_models) -> Path:
     """An index of the default models with nothing in it (the pipeline refuses an empty corpus)."""
-    (_, _, info), (sentence_model, embedder_id) = default_models
+    compressor, embedder = default_models
     path = tmp_path_factory.mktemp("empty") / "index"
-    manifest = new_manifest(
-        compressor=CompressorInfo(**asdict(info)),
-        embedder=EmbedderInfo(embedder_id, embedding_dim(sentence_model)),
-    )
+    manifest = new_manifest(compressor=compressor.info, embedder=embedder.info)
     Store.create(path, manifest).close()
     return path
 

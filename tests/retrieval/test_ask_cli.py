@@ -67,19 +67,23 @@ def test_ask_uses_the_last_index_and_reports_a_mismatch_in_one_line(
     manifest["compressor"]["weights_hash"] = "feedfacefeedface"
     (copy / "manifest.json").write_text(json.dumps(manifest))
     monkeypatch.setenv("RAGCOMPRESS_HOME", str(tmp_path / "home"))
-    from ragcompress import loading, paths
+    from ragcompress import Compressor, Embedder, paths
 
     paths.remember_last_index(copy)
     compressor, embedder = default_models
+    loads = []
     # the models are already loaded in this session: hand them out instead of loading them again
-    monkeypatch.setattr(loading, "load_compressor", lambda spec=None, device=None, dtype=None: compressor)
-    monkeypatch.setattr(loading, "load_embedder", lambda spec=None, device=None: embedder)
+    monkeypatch.setattr(
+        Compressor, "load", lambda spec=None, device=None, dtype=None: loads.append(spec) or compressor
+    )
+    monkeypatch.setattr(Embedder, "load", lambda spec=None, device=None: loads.append(spec) or embedder)
     result = runner.invoke(ask_app(), ["ask", "Who founded Pelville?"])
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: the index at")
     assert "feedfacefeedface" in lines[0] and "Traceback" not in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert loads == ["default"]  # the spec the index names; the mismatch stops it before the embedder
 
 
 def test_ask_rejects_an_unknown_mode_before_loading_anything(index_dir):

@@ -32,7 +32,8 @@ def _greedy_full_forward(model, tokenizer, prompt: list[int], softprompt: torch.
 
 
 def test_fused_generate_equals_greedy_full_forward_loop(default_models):
-    (model, tokenizer, _), _ = default_models
+    compressor, _ = default_models
+    model, tokenizer = compressor.model, compressor.tokenizer
     passages = [DOCUMENTS["zarnok"], DOCUMENTS["pelville"]]
     vectors = compress(model, tokenizer, passages)
     [out] = generate_outputs(

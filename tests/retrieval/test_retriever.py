@@ -174,7 +174,7 @@ def test_index_built_with_other_weights_is_one_clear_error(index_dir, default_mo
         Retriever(copy, model=compressor, embedder=embedder)
     message = str(caught.value)
     assert "\n" not in message
-    assert "feedfacefeedface" in message and compressor[2].weights_hash in message
+    assert "feedfacefeedface" in message and compressor.info.weights_hash in message
     assert "rebuild" in message
 
 
@@ -186,9 +186,9 @@ def test_tiny_model_on_a_default_index_is_one_clear_error(index_dir, default_mod
 
 
 def test_other_embedder_is_one_clear_error(index_dir, default_models):
-    compressor, (sentence_model, _) = default_models
+    compressor, embedder = default_models
     with pytest.raises(ModelMismatchError, match="embedder .* id=my-other-embedder"):
-        Retriever(index_dir, model=compressor, embedder=(sentence_model, "my-other-embedder"))
+        Retriever(index_dir, model=compressor, embedder=(embedder.model, "my-other-embedder"))
 
 
 def test_finite_timings_and_counts_are_consistent(retriever):
