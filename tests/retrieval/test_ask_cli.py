@@ -110,3 +110,59 @@ def test_ask_extractive_refuses_replug_before_loading_anything(index_dir):
     )
     assert result.exit_code == 2
     assert "error: --extractive works with --mode fused or text, not 'replug'" in result.output
+
+
+def test_questions_piped_in_are_answered_with_the_models_loaded_once_quiet(index_dir, retriever):
+    questions = ["Who founded Pelville?", "Where does the Zarnok river flow?"]
+    expected = [retriever.answer(q, k=2, mode="text", max_new_tokens=6).text.strip() for q in questions]
+    result = runner.invoke(
+        ask_app(),
+        ["ask", "--index", str(index_dir), "--k", "2", "--mode", "text", "--max-new-tokens", "6"]
+        + ["--device", "cpu", "--quiet"],
+        input=f"{questions[0]}\n\n  \n{questions[1]}\n",  # blank lines are skipped
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == expected  # only the answers: no sources, no blank lines
+    assert "Loading weights" not in result.output  # transformers' progress bars are silenced
+
+
+def test_json_prints_the_whole_answer_and_a_quit_word_stops(index_dir, retriever):
+    expected = retriever.answer("Who founded Pelville?", k=2, mode="fused", max_new_tokens=6)
+    result = runner.invoke(
+        ask_app(),
+        ["ask", "--interactive", "--index", str(index_dir), "--k", "2", "--max-new-tokens", "6"]
+        + ["--device", "cpu", "--json"],
+        input="Who founded Pelville?\nquit\nnot asked\n",
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1
+    got = json.loads(lines[0])
+    assert got["text"] == expected.text and got["mode"] == "fused" and got["sources"] == expected.sources
+    assert [p["chunk_id"] for p in got["passages"]] == [p.chunk_id for p in expected.passages]
+    assert set(got["timings"]) >= {"retrieve", "fuse", "prefill", "decode", "total"}
+    assert got["softprompt_slots"] == expected.softprompt_slots > 0
+
+
+def test_a_question_and_interactive_together_are_refused(index_dir):
+    result = runner.invoke(ask_app(), ["ask", "q", "--interactive", "--index", str(index_dir)])
+    assert result.exit_code == 2 and "give a question or --interactive, not both" in result.output
+
+
+def test_version():
+    from ragcompress import __version__
+    from ragcompress.cli import app
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout == f"ragcompress {__version__}\n"
+
+
+def test_quiet_model_loading_is_scoped():
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.enable_progress_bar()
+    before = hf_logging.get_verbosity()
+    with ask.quiet_model_loading():
+        assert not hf_logging.is_progress_bar_enabled()
+        assert hf_logging.get_verbosity() == hf_logging.ERROR
+    assert hf_logging.is_progress_bar_enabled() and hf_logging.get_verbosity() == before
