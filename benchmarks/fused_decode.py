@@ -167,6 +167,33 @@ def agreement(a: torch.Tensor, b: torch.Tensor) -> dict:
     }
 
 
+def fp32_agreement(bench: Bench) -> None:
+    """The same model in fp32: greedy tokens of the fast path against generate's, padded rows included."""
+    bench.free()
+    model = bench.model
+    bench.model = model.float()
+    try:
+        for mode, lengths in (("fused", [32]), ("fused", [32, 20, 27, 9]), ("text", None)):
+            ids, _, soft = bench.inputs(mode, len(lengths or [1]))
+            lengths = lengths or [ids.shape[1]]
+            mask = torch.ones_like(ids)
+            for row, n in enumerate(lengths):  # shorter questions: left padding
+                mask[row, : ids.shape[1] - n] = 0
+            kwargs = dict(max_new_tokens=bench.args.new_tokens, eos_token_id=None, pad_token_id=0)
+            with torch.inference_mode():
+                plain = model.generate(ids, attention_mask=mask, softprompt=soft, **kwargs)
+                fast = fast_generate(model, ids, mask, soft, **kwargs)
+            row = {"mode": mode, "batch": len(lengths), "path": "fp32 check", "question_tokens": lengths}
+            row["agreement_with_plain"] = agreement(
+                fast[:, ids.shape[1] :].cpu(), plain[:, ids.shape[1] :].cpu()
+            )
+            bench.rows.append(row)
+            bench.save()
+    finally:
+        bench.free()
+        bench.model = model.to(torch.bfloat16)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=None)
@@ -181,6 +208,7 @@ def main() -> None:
     parser.add_argument(
         "--largest", default="fused:32,64,128,256,512;text:24,32,48,64", help="batches to try"
     )
+    parser.add_argument("--fp32-check", action="store_true", help="greedy agreement of the two paths in fp32")
     parser.add_argument(
         "--compiled", default="fused:1,16", help="rows of the fast path with torch.compile, last"
     )
@@ -203,7 +231,9 @@ def main() -> None:
                 bench.rows.append(row)
                 bench.save()
                 bench.free()
-    for spec in args.largest.split(";"):
+    if args.fp32_check and time.perf_counter() - started < args.budget_s:
+        fp32_agreement(bench)
+    for spec in filter(None, args.largest.split(";")):
         mode, sizes = spec.split(":")
         for batch in [int(b) for b in sizes.split(",")]:
             if time.perf_counter() - started > args.budget_s:

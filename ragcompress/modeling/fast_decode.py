@@ -6,7 +6,9 @@ on the device, so it can be captured once and replayed:
 
 * one `StaticCache` holds ``soft-prompt slots + prompt + new tokens``, its length rounded up to a bucket
   (`CACHE_BUCKET`) and the batch to a power of two, so a new question length reuses the captured graph;
-* the prompt (soft prompt and text, any length) goes through the AutoCompressor's own forward, eagerly;
+* the prompt (soft prompt and text) is left-padded to a bucket (`PROMPT_BUCKET`) and laid out and
+  numbered as the AutoCompressor's forward does for a generation's one segment; a short one (a fused
+  prompt at small batch, launch-bound) is replayed as a captured graph too;
 * each new token is one call of the decoder with a prepared 4-D mask over the cache and explicit
   position ids, then the model's own logits head: no mask building, no cache bookkeeping in Python, no
   host-device sync. On CUDA that call is captured in a `torch.cuda.CUDAGraph` (per batch and cache
@@ -27,8 +29,11 @@ from transformers import StaticCache
 
 from ragcompress.modeling.cache_api import forward_cache_kwarg, takes_cache_position
 from ragcompress.modeling.models import unwrap
+from ragcompress.modeling.positions import segment_position_ids
 
 CACHE_BUCKET = 256  # cache lengths are rounded up to a multiple of this many slots
+PROMPT_BUCKET = 64  # prompts (soft prompt + text) are left-padded to a multiple of this many slots
+PROMPT_GRAPH_TOKENS = 2048  # prompts of at most this many slots × rows are replayed as a graph too
 # generate arguments this path implements; any other sends the call to generate
 SUPPORTED_KWARGS = frozenset(
     {
@@ -70,14 +75,18 @@ def _bucket_batch(batch: int) -> int:
 
 
 class _StepGraph:
-    """One decode step for a fixed batch and cache length: static input buffers, the cache, a graph."""
+    """Decoding for a fixed batch and cache length: the cache, static input buffers, captured graphs.
+
+    ``keep[b, j]`` says whether row ``b`` may attend to cache slot ``j``; the prompt step and every decode
+    step read their 4-D mask from it, so one captured graph serves any question of its bucket.
+    """
 
     def __init__(self, core, batch: int, length: int, dtype, device: torch.device, compile: bool = False):
-        self.core, self.batch, self.length = core, batch, length
+        self.core, self.batch, self.length, self.device = core, batch, length, device
         # looked up here, not in the step, so a compiled step traces none of it
         self.cache_kwarg = forward_cache_kwarg(type(core.model))
         self.pass_slot = takes_cache_position(type(core.model))
-        self.run = torch.compile(self._forward, dynamic=False) if compile else self._forward
+        self.run = torch.compile(self._step, dynamic=False) if compile else self._step
         self.cache = StaticCache(config=core.config, max_cache_len=length)
         self.tokens = torch.zeros(batch, 1, dtype=torch.long, device=device)
         self.positions = torch.zeros(batch, 1, dtype=torch.long, device=device)
@@ -87,36 +96,65 @@ class _StepGraph:
         self.mask_dtype = dtype if eager else torch.bool  # eager adds the mask to the scores
         self.logits: torch.Tensor | None = None
         self.graph: torch.cuda.CUDAGraph | None = None
+        self.prompt_graphs: dict[int, tuple] = {}  # prompt slots -> (graph, embeds, positions, logits)
         if device.type == "cuda":
-            self._capture()
+            self.keep[:, 0] = True
+            self.graph, self.logits = self._capture(self.run)
 
-    def _forward(self) -> torch.Tensor:
-        mask = self.keep[:, None, None, :]
+    def _decoder(self, mask: torch.Tensor, positions: torch.Tensor, slots: torch.Tensor, **inputs):
         if self.mask_dtype != torch.bool:
-            low = torch.finfo(self.mask_dtype).min
-            mask = torch.zeros_like(mask, dtype=self.mask_dtype).masked_fill(~mask, low)
+            mask = torch.zeros_like(mask, dtype=self.mask_dtype).masked_fill(
+                ~mask, torch.finfo(self.mask_dtype).min
+            )
         kwargs = {self.cache_kwarg: self.cache}
         if self.pass_slot:  # transformers < 5.4 writes the cache where this says
-            kwargs["cache_position"] = self.slot
-        out = self.core.model(
-            input_ids=self.tokens, attention_mask=mask, position_ids=self.positions, use_cache=True, **kwargs
-        )
+            kwargs["cache_position"] = slots
+        out = self.core.model(attention_mask=mask, position_ids=positions, use_cache=True, **inputs, **kwargs)
         return self.core._logits(out.last_hidden_state[:, -1]).float()
 
-    def _capture(self) -> None:
-        # Warm-up steps initialise the cache's buffers and the libraries' workspaces outside the capture;
-        # what they write into the cache is wiped by the reset every generation starts with.
-        self.keep[:, 0] = True
+    def _step(self) -> torch.Tensor:
+        return self._decoder(self.keep[:, None, None, :], self.positions, self.slot, input_ids=self.tokens)
+
+    def _prompt(self, embeds: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        # query i sits in slot i: it sees the kept slots up to itself, and always itself (a padding slot
+        # attending to nothing would give NaN keys and values, which poison even masked attention)
+        slots = torch.arange(embeds.shape[1], device=embeds.device)
+        every = torch.arange(self.length, device=embeds.device)
+        causal = every[None, :] <= slots[:, None]
+        mask = (causal[None] & self.keep[:, None, :]) | (every[None, :] == slots[:, None])[None]
+        return self._decoder(mask[:, None], positions, slots, inputs_embeds=embeds)
+
+    def _capture(self, run):
+        # Warm-up runs initialise the cache's buffers and the libraries' workspaces outside the capture;
+        # what they write into the cache is wiped by the reset below (and every generation starts with one).
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):
             for _ in range(2):
-                self.run()
+                run()
         torch.cuda.current_stream().wait_stream(stream)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.logits = self.run()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            out = run()
         self.cache.reset()
+        return graph, out
+
+    def prompt(self, embeds: torch.Tensor, keep: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """Fill slots ``[0, n)`` of the (reset) cache with the prompt; logits of its last slot."""
+        n = embeds.shape[1]
+        self.keep.zero_()
+        self.keep[:, :n] = keep
+        if self.graph is None or self.batch * n > PROMPT_GRAPH_TOKENS:  # long prompts are not launch-bound
+            return self._prompt(embeds, positions)
+        if n not in self.prompt_graphs:
+            static_embeds, static_positions = embeds.clone(), positions.clone()
+            graph, logits = self._capture(lambda: self._prompt(static_embeds, static_positions))
+            self.prompt_graphs[n] = (graph, static_embeds, static_positions, logits)
+        graph, static_embeds, static_positions, logits = self.prompt_graphs[n]
+        static_embeds.copy_(embeds)
+        static_positions.copy_(positions)
+        graph.replay()
+        return logits
 
     def step(self) -> torch.Tensor:
         if self.graph is None:
@@ -210,26 +248,27 @@ def fast_generate(
         if softprompt is not None and softprompt.dim() == 3 and softprompt.shape[0] == rows:
             softprompt = torch.cat([softprompt, softprompt[:1].expand(extra, -1, -1)])
     input_ids, attention_mask = input_ids.to(device), attention_mask.to(device).long()
-    length = -(-(slots + prompt + max_new_tokens) // CACHE_BUCKET) * CACHE_BUCKET
+    filled = -(-(slots + prompt) // PROMPT_BUCKET) * PROMPT_BUCKET  # prompt slots, left-padded
+    length = -(-(filled + max_new_tokens) // CACHE_BUCKET) * CACHE_BUCKET
     graph = _step_graph(core, batch, length, dtype, device, compile)
     graph.cache.reset()
 
-    out = core(
-        input_ids=input_ids,
-        attention_mask=attention_mask,
-        softprompt=softprompt,
-        use_cache=True,
-        logits_to_keep=1,
-        cache=graph.cache,
+    # The prompt as the AutoCompressor lays out a generation's segment, [soft prompt ; text], numbered
+    # as it numbers it (positions.py), behind padding up to the bucket; padding is masked everywhere.
+    text = core.get_input_embeddings()(input_ids)
+    soft = core._check_softprompt(softprompt, batch, text)
+    pieces = [text] if soft is None else [soft, text]
+    padding = filled - slots - prompt
+    embeds = torch.cat([text.new_zeros(batch, padding, text.shape[-1]), *pieces], dim=1)
+    keep = torch.cat(
+        [attention_mask.new_zeros(batch, padding), attention_mask.new_ones(batch, slots), attention_mask], 1
     )
-    logits = out.logits[:, -1].float()
+    positions = segment_position_ids("consecutive", attention_mask, prompt, slots, slots, 0)
+    positions = torch.cat([positions.new_zeros(batch, padding), positions], dim=1)
+    logits = graph.prompt(embeds, keep.bool(), positions)
     if streamer is not None:
         streamer.put(input_ids[:rows].cpu())
-    filled = slots + prompt
-    graph.keep.zero_()
-    graph.keep[:, :slots] = True
-    graph.keep[:, slots:filled] = attention_mask.bool()
-    graph.positions.copy_((slots + attention_mask.sum(-1, keepdim=True)) - 1)
+    graph.positions.copy_(positions[:, -1:])
 
     if eos_token_id is None:
         eos_token_id = []
