@@ -131,6 +131,7 @@ class _StepGraph:
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):
             for _ in range(2):
+                self.cache.reset()  # a prompt fills slots from 0: each run must find the cache empty
                 run()
         torch.cuda.current_stream().wait_stream(stream)
         graph = torch.cuda.CUDAGraph()
