@@ -78,18 +78,15 @@ def running(batcher: Batcher) -> Iterator[str]:
 
 
 def open_batcher(index: Path, models, **kwargs) -> Batcher:
+    """A Batcher over ``index`` with loaded ``models`` (not started: use it in a ``with`` block)."""
     compressor, embedder = models
-    return Batcher(lambda: Retriever(index, model=compressor, embedder=embedder), **kwargs).start()
+    return Batcher(lambda: Retriever(index, model=compressor, embedder=embedder), **kwargs)
 
 
 @pytest.fixture(scope="session")
 def server(serve_index, tiny_models) -> Iterator[tuple[str, Batcher]]:
-    batcher = open_batcher(serve_index, tiny_models, max_batch=8, window=0.2)
-    try:
-        with running(batcher) as url:
-            yield url, batcher
-    finally:
-        batcher.close()
+    with open_batcher(serve_index, tiny_models, max_batch=8, window=0.2) as batcher, running(batcher) as url:
+        yield url, batcher
 
 
 @pytest.fixture

@@ -1,0 +1,61 @@
+"""`ragcompress serve` as a user starts it: a process that loads the index's models, prints its address,
+answers over HTTP as `Retriever.answer` does, and stops on Ctrl-C; start-up problems are one line."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+QUESTION = "Which planet has the Great Red Spot?"
+
+
+def start(*args: str, home: Path) -> subprocess.Popen:
+    env = {**os.environ, "RAGCOMPRESS_HOME": str(home), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    command = [sys.executable, "-m", "ragcompress", "serve", *args]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def first_line(stream, timeout: float) -> str:
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: lines.put(stream.readline()), daemon=True).start()
+    return lines.get(timeout=timeout)
+
+
+@pytest.mark.slow
+def test_serve_answers_like_the_retriever_and_stops_on_ctrl_c(serve_index, reference, tmp_path):
+    expected = reference.answer(QUESTION, k=2, mode="text", max_new_tokens=5)
+    process = start("--index", str(serve_index), "--port", "0", "--device", "cpu", home=tmp_path)
+    try:
+        line = first_line(process.stdout, timeout=240)
+        assert line.startswith(f"serving {serve_index} on http://127.0.0.1:"), process.stderr.read()
+        url = line.split(" on ")[1].split()[0]
+        with httpx.Client(base_url=url, timeout=120) as client:
+            assert client.get("/health").json()["status"] == "ok"
+            body = {"question": QUESTION, "k": 2, "mode": "text", "max_new_tokens": 5}
+            assert client.post("/answer", json=body).json()["text"] == expected.text
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 130  # 128 + SIGINT, as for any program stopped by Ctrl-C
+        errors = process.stderr.read()
+        assert "Loading weights" not in errors and "Traceback" not in errors, errors
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_serve_problems_at_start_are_one_line(tmp_path):
+    missing = start("--index", str(tmp_path / "nothing"), "--port", "0", home=tmp_path)
+    _, err = missing.communicate(timeout=240)
+    assert missing.returncode == 2
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
+    no_index = start("--port", "0", home=tmp_path)
+    _, err = no_index.communicate(timeout=240)
+    assert no_index.returncode == 2 and "run `ragcompress index CORPUS` first" in err
