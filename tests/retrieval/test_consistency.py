@@ -117,7 +117,7 @@ def test_a_retriever_open_across_a_rebuild_reads_the_new_index(opened, tmp_path,
 def test_searches_and_answers_while_another_process_commits(opened):
     retriever, index = opened
     context = multiprocessing.get_context("forkserver")
-    query = retriever.embedder.encode([QUESTION], convert_to_numpy=True, show_progress_bar=False)[0]
+    query = retriever.embedder.encode([QUESTION])[0]
     parent, child = context.Pipe(duplex=False)
     stop = context.Event()
     writer = context.Process(target=churn_child.churn, args=(str(index), query.tolist(), stop, 90.0, child))
