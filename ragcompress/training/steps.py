@@ -129,14 +129,11 @@ def lm_substeps(
     return losses, kls
 
 
-def _pad_right(rows: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        ids[i, : len(row)] = torch.tensor(row)
-        mask[i, : len(row)] = 1
-    return ids.to(device), mask.to(device)
+def _pad_right(tokenizer, rows: list[list[int]], device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``rows`` right-padded to the longest, and their attention mask (the trainer gives the tokenizer
+    a pad token, EOS, when it has none: padded positions are masked, so its value never counts)."""
+    batch = tokenizer.pad({"input_ids": rows}, padding=True, padding_side="right", return_tensors="pt")
+    return batch["input_ids"].to(device), batch["attention_mask"].to(device)
 
 
 def qa_loss(model, tokenizer, examples: list[dict], cfg, device, autocast) -> torch.Tensor:
@@ -148,7 +145,6 @@ def qa_loss(model, tokenizer, examples: list[dict], cfg, device, autocast) -> to
     whatever its answer's length, and the mean of the ranks' losses equals the loss of their whole batch.
     """
     core = unwrap(model)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     losses = []
     for text_mode in (False, True):
         group = [e for e in examples if bool(e.get("text_mode")) == text_mode]
@@ -161,7 +157,7 @@ def qa_loss(model, tokenizer, examples: list[dict], cfg, device, autocast) -> to
             encoded = tokenizer(
                 passages, add_special_tokens=False, truncation=True, max_length=cfg.qa_passage_tokens
             )
-            ids, mask = _pad_right(encoded["input_ids"], pad_id, device)
+            ids, mask = _pad_right(tokenizer, encoded["input_ids"], device)
             with autocast():
                 compressed = model(
                     input_ids=ids,
@@ -179,7 +175,7 @@ def qa_loss(model, tokenizer, examples: list[dict], cfg, device, autocast) -> to
             target = answer_ids(tokenizer, e["answer"])
             rows.append(prompt + target)
             label_rows.append([-100] * len(prompt) + target)
-        ids, mask = _pad_right(rows, pad_id, device)
+        ids, mask = _pad_right(tokenizer, rows, device)
         labels = torch.full_like(ids, -100)
         for i, row in enumerate(label_rows):
             labels[i, : len(row)] = torch.tensor(row)

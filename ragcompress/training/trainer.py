@@ -2,13 +2,8 @@
 
 set up (devices, model, LoRA, data) → for each optimizer step: micro-batches of substeps (+ fused QA)
 → clip, step → log, validate, checkpoint → save the final adapter or model. Runs on one device or under
-``torchrun`` (data parallel over NCCL on GPUs, gloo on CPUs): every rank starts from rank 0's trained
-weights, reads its own share of each batch, and the trained weights' gradients are averaged over the ranks
-once per optimizer step, after the last micro-batch. That is all DistributedDataParallel would do here,
-without its constraints: a step may run any number of forwards and backwards (substeps, compression and
-answer passes of stage 2, one backward over all substeps without ``stop_gradient``), and a weight that no
-backward of a rank reached counts as a zero gradient there instead of stalling the reduction (one that
-no rank's backward reached keeps no gradient, as in one process).
+``torchrun`` (data parallel: `training.distributed`): every rank starts from rank 0's trained weights,
+reads its own share of each batch, and the gradients are averaged over the ranks once per optimizer step.
 """
 
 from __future__ import annotations
@@ -17,7 +12,6 @@ import contextlib
 import copy
 import json
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +26,12 @@ from ragcompress.training import fastpath
 from ragcompress.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from ragcompress.training.config import TrainConfig
 from ragcompress.training.data import batch_indices, build_sequences
+from ragcompress.training.distributed import (
+    agree_on_clock,
+    average_gradients,
+    broadcast_trained,
+    setup_distributed,
+)
 from ragcompress.training.logging import MetricsLogger
 from ragcompress.training.lora import apply_lora, load_adapter_weights, save_adapter, training_meta
 from ragcompress.training.qa_data import QAExamples
@@ -46,83 +46,6 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
     valid: dict = field(default_factory=dict)
     finished: bool = True  # False when max_seconds stopped the run early (resume to continue)
-
-
-@dataclass
-class _Dist:
-    rank: int = 0
-    world: int = 1
-    device: torch.device = torch.device("cpu")
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def _setup_distributed() -> _Dist:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    cuda = torch.cuda.is_available()
-    if world > 1:
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        if cuda:
-            torch.cuda.set_device(local)
-        if not dist.is_initialized():
-            dist.init_process_group("nccl" if cuda else "gloo")
-        device = torch.device("cuda", local) if cuda else torch.device("cpu")
-        return _Dist(dist.get_rank(), world, device)
-    return _Dist(0, 1, torch.device("cuda" if cuda else "cpu"))
-
-
-def _broadcast_trained(params: list[torch.nn.Parameter], env: _Dist) -> None:
-    """Every rank starts from rank 0's trained weights (fresh LoRA factors may differ otherwise)."""
-    if env.world > 1:
-        for param in params:
-            dist.broadcast(param.data, src=0)
-
-
-def _average_gradients(params: list[torch.nn.Parameter], env: _Dist, bucket: int = 1 << 24) -> None:
-    """Average the gradients of ``params`` over the ranks, in flat buckets of ~``bucket`` elements.
-
-    A parameter that some rank has a gradient for but this rank has not (no backward of this rank reached
-    it) contributes zeros here. A parameter that no rank has a gradient for keeps ``grad = None`` on
-    every rank, as it would in one process, so the optimizer skips it (AdamW would otherwise take a
-    momentum and weight-decay step on a zero gradient).
-    """
-    if env.world <= 1:
-        return
-    device = params[0].device if params else env.device
-    present = torch.tensor([float(p.grad is not None) for p in params], device=device)
-    dist.all_reduce(present)
-    params = [p for p, n in zip(params, present.tolist()) if n > 0]
-    for param in params:
-        if param.grad is None:
-            param.grad = torch.zeros_like(param)
-    group: list[torch.Tensor] = []
-    size = 0
-    for i, param in enumerate(params):
-        group.append(param.grad)
-        size += param.grad.numel()
-        if size >= bucket or i == len(params) - 1:
-            flat = torch.cat([g.reshape(-1) for g in group])
-            dist.all_reduce(flat)
-            flat /= env.world
-            offset = 0
-            for g in group:
-                g.copy_(flat[offset : offset + g.numel()].view_as(g))
-                offset += g.numel()
-            group, size = [], 0
-
-
-def _clock(env: _Dist, elapsed: float, projected: float, budget: float, start_progress: float):
-    """(stop now?, share of the time schedule done) from rank 0's clock, so every rank agrees."""
-    done = start_progress + (1 - start_progress) * min(1.0, elapsed / budget)
-    if env.world == 1:  # nothing to agree on: no tensor, so no host-device sync each step
-        return projected > budget, done
-    values = torch.tensor([float(projected > budget), done], device=env.device, dtype=torch.float64)
-    if env.world > 1:
-        dist.broadcast(values, src=0)
-    stop, done = values.tolist()
-    return bool(stop), done
 
 
 def build_model(cfg: TrainConfig, device: torch.device, bf16: bool):
@@ -232,7 +155,7 @@ def train(
 ) -> TrainResult:
     cfg.validate()
     started = time.perf_counter()  # max_seconds counts model loading and tokenization too
-    env = _setup_distributed()
+    env = setup_distributed()
     out = Path(cfg.output_dir)
     bf16 = cfg.bf16 if cfg.bf16 is not None else env.device.type == "cuda"
     torch.manual_seed(cfg.seed)
@@ -240,6 +163,8 @@ def train(
         model, tokenizer = build_model(cfg, env.device, bf16)
     elif tokenizer is None:
         raise ValueError("train(model=...) also needs tokenizer=")
+    if tokenizer.pad_token is None:  # stage-2 batches are padded (masked positions): EOS serves
+        tokenizer.pad_token = tokenizer.eos_token
     if env.main:
         out.mkdir(parents=True, exist_ok=True)
         cfg.save(out / "config.json")
@@ -289,7 +214,7 @@ def train(
         # a resumed time-scheduled run decays over what is left of the schedule in its own budget
         start_progress = float(state.get("time_progress", 0.0)) if cfg.time_schedule else 0.0
     trainable = [p for p in model.parameters() if p.requires_grad]
-    _broadcast_trained(trainable, env)
+    broadcast_trained(trainable, env)
     autocast = (
         (lambda: torch.autocast(env.device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
     )
@@ -311,7 +236,7 @@ def train(
         stop = cfg.stop_at_step is not None and step >= cfg.stop_at_step
         if cfg.max_seconds is not None:
             elapsed = time.perf_counter() - started
-            out_of_time, clock_progress = _clock(
+            out_of_time, clock_progress = agree_on_clock(
                 env, elapsed, elapsed + 2 * step_seconds, cfg.max_seconds, start_progress
             )
             stop = stop or out_of_time
@@ -355,7 +280,7 @@ def train(
                     loss = qa_loss(model, tokenizer, examples, cfg, env.device, autocast)
                 (loss * cfg.qa_loss_weight / cfg.grad_accum).backward()
                 qa_losses.append(loss.detach())
-        _average_gradients(trainable, env)
+        average_gradients(trainable, env)
         grad_norm = torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

@@ -68,8 +68,9 @@ def test_two_gloo_ranks_match_one_process_in_stage_two_and_without_stop_gradient
     """The paths a data-parallel stage 2 takes: LoRA, LM substeps plus the fused-QA loss
     (passages compressed and the answer read in one step), a rank whose QA share is all text mode (its
     summary weights get no gradient), and one backward over every substep (no stop-gradient)."""
-    from ragcompress.eval.synthqa import generate, write
+    from ragcompress.data.qa_dataset import write
     from ragcompress.training.qa_data import QAExamples
+    from ragcompress_tools.synthqa import generate
     from tests.indexing.pipeline_helpers import save_tiny_compressor
 
     model_dir = save_tiny_compressor(tmp_path / "tiny")
@@ -141,7 +142,7 @@ def test_gradient_averaging_fills_every_bucket_and_missing_gradients(tmp_path):
     has a gradient for keeps none, as in one process."""
     import torch.distributed as dist
 
-    from ragcompress.training.trainer import _average_gradients, _Dist
+    from ragcompress.training.distributed import Dist, average_gradients
 
     dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
     try:
@@ -150,7 +151,7 @@ def test_gradient_averaging_fills_every_bucket_and_missing_gradients(tmp_path):
         for param in params[:3] + params[4:]:
             param.grad = torch.randn_like(param)
         before = [None if p.grad is None else p.grad.clone() for p in params]
-        _average_gradients(params, _Dist(0, 2, torch.device("cpu")), bucket=10)  # borders inside the list
+        average_gradients(params, Dist(0, 2, torch.device("cpu")), bucket=10)  # borders inside the list
         for param, grad in zip(params, before):
             if grad is None:
                 assert param.grad is None
@@ -163,7 +164,7 @@ def test_gradient_averaging_fills_every_bucket_and_missing_gradients(tmp_path):
 RANKS_SCRIPT = """
 import sys, torch, torch.distributed as dist
 from safetensors.torch import save_file
-from ragcompress.training.trainer import _average_gradients, _Dist
+from ragcompress.training.distributed import Dist, average_gradients
 dist.init_process_group("gloo")
 rank = dist.get_rank()
 params = [torch.nn.Parameter(torch.zeros(3)) for _ in range(4)]
@@ -172,7 +173,7 @@ if rank == 0:
     params[1].grad = torch.full((3,), 4.0)  # rank 0 only: the other rank counts zeros
 if rank == 1:
     params[2].grad = torch.full((3,), 6.0)  # rank 1 only
-_average_gradients(params, _Dist(rank, 2, torch.device("cpu")), bucket=4)  # params[3]: no rank
+average_gradients(params, Dist(rank, 2, torch.device("cpu")), bucket=4)  # params[3]: no rank
 grads = {f"p{i}": p.grad for i, p in enumerate(params) if p.grad is not None}
 save_file(grads, f"{sys.argv[1]}/rank{rank}.safetensors")
 dist.destroy_process_group()

@@ -8,11 +8,13 @@ from collections import Counter
 
 import pytest
 from helpers import tiny_train_config
+from tiny import EOS, PAD, tiny_tokenizer
 
 from ragcompress.data.qa_dataset import write
 from ragcompress.eval.qa_metrics import answer_kind
 from ragcompress.training import TrainConfig, train
 from ragcompress.training.qa_data import QAExamples
+from ragcompress.training.steps import _pad_right
 from ragcompress_tools.synthqa import generate
 
 
@@ -103,3 +105,15 @@ def test_text_mode_and_resampling_do_not_depend_on_where_the_data_lies(qa_dir, t
         (e["question"], e["text_mode"]) for e in there.examples
     ]
     assert 0 < sum(e["text_mode"] for e in here.examples) < len(here)
+
+
+def test_qa_batches_pad_on_the_right_whatever_the_tokenizer_side():
+    """`tokenizer.pad` right-pads stage-2 rows even for a tokenizer set up to pad generation on the left."""
+    tokenizer = tiny_tokenizer()
+    tokenizer.padding_side = "left"
+    ids, mask = _pad_right(tokenizer, [[5, 6, 7], [8], [9, 10]], "cpu")
+    assert ids.tolist() == [[5, 6, 7], [8, PAD, PAD], [9, 10, PAD]]
+    assert mask.tolist() == [[1, 1, 1], [1, 0, 0], [1, 1, 0]]
+    assert tokenizer.padding_side == "left"  # the tokenizer's own setting is left alone
+    tokenizer.pad_token = tokenizer.eos_token  # what the trainer sets for a tokenizer without a pad token
+    assert _pad_right(tokenizer, [[5, 6], [7]], "cpu")[0].tolist() == [[5, 6], [7, EOS]]
