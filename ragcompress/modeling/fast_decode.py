@@ -6,9 +6,9 @@ on the device, so it can be captured once and replayed:
 
 * one `StaticCache` holds ``soft-prompt slots + prompt + new tokens``, its length rounded up to a bucket
   (`CACHE_BUCKET`) and the batch to a power of two, so a new question length reuses the captured graph;
-* the prompt (soft prompt and text) is left-padded to a bucket (`PROMPT_BUCKET`) and laid out and
-  numbered as the AutoCompressor's forward does for a generation's one segment; a short one (a fused
-  prompt at small batch, launch-bound) is replayed as a captured graph too;
+* a short prompt (a fused one at small batch: launch-bound) is left-padded to a bucket
+  (`PROMPT_BUCKET`), laid out and numbered as the AutoCompressor's forward does for a generation's one
+  segment and replayed as a captured graph too; a long one (compute-bound) goes through that forward;
 * each new token is one call of the decoder with a prepared 4-D mask over the cache and explicit
   position ids, then the model's own logits head: no mask building, no cache bookkeeping in Python, no
   host-device sync. On CUDA that call is captured in a `torch.cuda.CUDAGraph` (per batch and cache
@@ -145,7 +145,7 @@ class _StepGraph:
         n = embeds.shape[1]
         self.keep.zero_()
         self.keep[:, :n] = keep
-        if self.graph is None or self.batch * n > PROMPT_GRAPH_TOKENS:  # long prompts are not launch-bound
+        if self.graph is None:
             return self._prompt(embeds, positions)
         if n not in self.prompt_graphs:
             static_embeds, static_positions = embeds.clone(), positions.clone()
@@ -254,22 +254,38 @@ def fast_generate(
     graph = _step_graph(core, batch, length, dtype, device, compile)
     graph.cache.reset()
 
-    # The prompt as the AutoCompressor lays out a generation's segment, [soft prompt ; text], numbered
-    # as it numbers it (positions.py), behind padding up to the bucket; padding is masked everywhere.
-    text = core.get_input_embeddings()(input_ids)
-    soft = core._check_softprompt(softprompt, batch, text)
-    pieces = [text] if soft is None else [soft, text]
-    padding = filled - slots - prompt
-    embeds = torch.cat([text.new_zeros(batch, padding, text.shape[-1]), *pieces], dim=1)
-    keep = torch.cat(
-        [attention_mask.new_zeros(batch, padding), attention_mask.new_ones(batch, slots), attention_mask], 1
-    )
-    positions = segment_position_ids("consecutive", attention_mask, prompt, slots, slots, 0)
-    positions = torch.cat([positions.new_zeros(batch, padding), positions], dim=1)
-    logits = graph.prompt(embeds, keep.bool(), positions)
+    if batch * filled <= PROMPT_GRAPH_TOKENS:
+        # A short prompt (launch-bound): laid out as the AutoCompressor lays out a generation's segment,
+        # [soft prompt ; text], numbered as it numbers it (positions.py), behind padding up to the bucket,
+        # and fed to the decoder directly (a captured graph on a GPU); padding is masked everywhere.
+        text = core.get_input_embeddings()(input_ids)
+        soft = core._check_softprompt(softprompt, batch, text)
+        pieces = [text] if soft is None else [soft, text]
+        padding = filled - slots - prompt
+        embeds = torch.cat([text.new_zeros(batch, padding, text.shape[-1]), *pieces], dim=1)
+        ones, zeros = attention_mask.new_ones, attention_mask.new_zeros
+        keep = torch.cat([zeros(batch, padding), ones(batch, slots), attention_mask], dim=1)
+        positions = segment_position_ids("consecutive", attention_mask, prompt, slots, slots, 0)
+        positions = torch.cat([positions.new_zeros(batch, padding), positions], dim=1)
+        logits = graph.prompt(embeds, keep.bool(), positions)
+        graph.positions.copy_(positions[:, -1:])
+    else:  # a long one (compute-bound) through the AutoCompressor's forward, whose mask lets SDPA go faster
+        out = core(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            softprompt=softprompt,
+            use_cache=True,
+            logits_to_keep=1,
+            cache=graph.cache,
+        )
+        logits = out.logits[:, -1].float()
+        filled = slots + prompt
+        graph.keep.zero_()
+        graph.keep[:, :slots] = True
+        graph.keep[:, slots:filled] = attention_mask.bool()
+        graph.positions.copy_(slots + attention_mask.sum(-1, keepdim=True) - 1)
     if streamer is not None:
         streamer.put(input_ids[:rows].cpu())
-    graph.positions.copy_(positions[:, -1:])
 
     if eos_token_id is None:
         eos_token_id = []

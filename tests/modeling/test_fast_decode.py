@@ -8,6 +8,7 @@ import pytest
 import torch
 from tiny import EOS, random_ids, tiny_model
 
+from ragcompress.modeling import fast_decode
 from ragcompress.modeling.fast_decode import _GRAPHS, CACHE_BUCKET, fast_generate, unsupported_reason
 
 
@@ -26,7 +27,10 @@ GREEDY = dict(max_new_tokens=8, do_sample=False, pad_token_id=0)
 @pytest.mark.parametrize("attn", ["sdpa", "eager"])
 @pytest.mark.parametrize("slots", [7, 0], ids=["fused", "no-softprompt"])
 @pytest.mark.parametrize("lengths", [[5], [4, 9, 6]], ids=["one", "padded-batch"])
-def test_fast_greedy_equals_generate(attn, slots, lengths):
+@pytest.mark.parametrize("prompt", ["short", "long"])
+def test_fast_greedy_equals_generate(attn, slots, lengths, prompt, monkeypatch):
+    if prompt == "long":  # every prompt takes the long-prompt route (the AutoCompressor's forward)
+        monkeypatch.setattr(fast_decode, "PROMPT_GRAPH_TOKENS", 0)
     model = tiny_model("llama", summary_length=3, attn=attn).eval()
     ids, mask = _left_padded(lengths)
     soft = torch.randn(len(lengths), slots, 32) if slots else None
