@@ -6,10 +6,11 @@ import json
 
 import pytest
 import torch
+import typer.main
 from typer.testing import CliRunner
 
 from ragcompress.paths import last_index
-from ragcompress.store import Store
+from ragcompress.store import VECTOR_DTYPES, Store
 from tests.indexing import pipeline_helpers as helpers
 from tests.indexing.cli_app import app
 from tests.indexing.pipeline_helpers import write_corpus
@@ -159,3 +160,10 @@ def test_defaults_end_to_end(tmp_path):
     assert stats["ok"] and stats["bytes_per_token"] == pytest.approx(
         stats["vectors"] * 576 * 2 / stats["tokens"]
     )
+
+
+def test_vector_dtype_help_names_the_store_dtypes():
+    # The CLI writes the list out (importing the store at start-up would load torch): it must not drift.
+    command = typer.main.get_command(app).commands["index"]
+    option = next(p for p in command.params if "--vector-dtype" in p.opts)
+    assert option.help == " | ".join(VECTOR_DTYPES)
