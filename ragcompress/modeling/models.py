@@ -13,11 +13,19 @@
 from __future__ import annotations
 
 import torch
-from transformers import AutoConfig, LlamaForCausalLM, OPTForCausalLM, PreTrainedModel
-from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
-from transformers.utils import logging as hf_logging
+from transformers import (
+    MODEL_FOR_CAUSAL_LM_MAPPING,
+    AutoConfig,
+    LlamaForCausalLM,
+    OPTForCausalLM,
+    PreTrainedModel,
+)
 
-from ragcompress.modeling.autocompressor import AutoCompressorMixin, set_autocompressor_defaults
+from ragcompress.modeling.autocompressor import (
+    AutoCompressorMixin,
+    loading_base_model,
+    set_autocompressor_defaults,
+)
 
 SUMMARY_KEY = "embed_summary.weight"
 _CONFIG_KWARGS = ("gguf_file", "revision", "trust_remote_code", "local_files_only", "cache_dir", "token")
@@ -68,38 +76,30 @@ class _LoadingMixin(AutoCompressorMixin):
             config.summary_readout = summary_readout
             set_autocompressor_defaults(config)
         want_info = kwargs.pop("output_loading_info", False)
-        # A base model has no summary embeddings by definition: don't let transformers report them missing.
-        verbosity = hf_logging.get_verbosity()
-        if not is_checkpoint:
-            hf_logging.set_verbosity_error()
-        try:
+        # A base model has no summary embeddings by definition: while it loads, the model declares them
+        # expected-missing (transformers' _keys_to_ignore_on_load_missing), so nothing reports them.
+        with loading_base_model(not is_checkpoint):
             model, info = super().from_pretrained(
                 pretrained_model_name_or_path, *model_args, config=config, output_loading_info=True, **kwargs
             )
-        finally:
-            hf_logging.set_verbosity(verbosity)
+        if not is_checkpoint:  # new parameters: summary embeddings from EOS, the readout at the identity
+            model.init_summary_from_token()
+            if getattr(config, "summary_readout", "none") != "none":
+                with torch.no_grad():
+                    model.summary_readout.weight.fill_(1.0)
+                    model.summary_readout.bias.zero_()
         missing = info.get("missing_keys", set())
         readout_missing = [k for k in missing if k.startswith("summary_readout.")]
-        if readout_missing and is_checkpoint and getattr(config, "summary_readout", "none") != "none":
+        if readout_missing and getattr(config, "summary_readout", "none") != "none":
             raise MissingSummaryEmbeddingsError(
                 f"{pretrained_model_name_or_path}: config has summary_readout={config.summary_readout!r} but the "
                 f"weights lack {readout_missing[0]}; the checkpoint is incomplete"
             )
-        if readout_missing:  # transformers does not know how to initialise it: start at the identity
-            with torch.no_grad():
-                model.summary_readout.weight.fill_(1.0)
-                model.summary_readout.bias.zero_()
         if SUMMARY_KEY in missing:
-            if is_checkpoint:
-                raise MissingSummaryEmbeddingsError(
-                    f"{pretrained_model_name_or_path} is an AutoCompressor checkpoint (its config has "
-                    f"summary_length={config.summary_length}) but its weights have no {SUMMARY_KEY}; "
-                    "the checkpoint is incomplete: re-save it with the summary embeddings"
-                )
-            model.init_summary_from_token()
-        if not is_checkpoint:  # a base model: new parameters are expected to be missing
-            info["missing_keys"] = type(missing)(
-                k for k in missing if k != SUMMARY_KEY and not k.startswith("summary_readout.")
+            raise MissingSummaryEmbeddingsError(
+                f"{pretrained_model_name_or_path} is an AutoCompressor checkpoint (its config has "
+                f"summary_length={config.summary_length}) but its weights have no {SUMMARY_KEY}; "
+                "the checkpoint is incomplete: re-save it with the summary embeddings"
             )
         model.config.architectures = [type(model).__name__]
         return (model, info) if want_info else model
