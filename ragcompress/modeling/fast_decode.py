@@ -21,6 +21,8 @@ finished rows (padded with ``pad_token_id``) and the output (prompt followed by 
 
 from __future__ import annotations
 
+import functools
+import threading
 import weakref
 from collections.abc import Mapping
 
@@ -198,6 +200,25 @@ def _choose(logits, do_sample, temperature, top_k, top_p, generator) -> torch.Te
     return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1)
 
 
+_LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_LOCKS_LOCK = threading.Lock()
+
+
+def _one_at_a_time(function):
+    """Calls on one model take turns: they share its caches, buffers and graphs (threads of a server)."""
+
+    @functools.wraps(function)
+    def run(model, *args, **kwargs):
+        core = unwrap(model)
+        with _LOCKS_LOCK:
+            lock = _LOCKS.setdefault(core, threading.Lock())
+        with lock:
+            return function(model, *args, **kwargs)
+
+    return run
+
+
+@_one_at_a_time
 @torch.no_grad()
 def fast_generate(
     model,

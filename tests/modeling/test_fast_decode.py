@@ -141,3 +141,20 @@ def test_cuda_graph_replay_equals_generate(compile):
         fast = fast_generate(model, ids, mask, soft, compile=compile, **kwargs)
         assert fast.tolist() == plain.tolist()
     assert all(graph.graph is not None for graph in _GRAPHS[model].values())
+
+
+def test_threads_sharing_a_model_take_turns():
+    """Concurrent calls on one model (a server's threads) share its cache: each must get its own answer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = tiny_model("llama", summary_length=3, attn="sdpa").eval()
+    inputs = [_left_padded([n], seed=n) for n in (4, 7, 9, 5)]
+    soft = torch.randn(1, 7, 32)
+    expected = [
+        fast_generate(model, ids, mask, soft, eos_token_id=None, **GREEDY).tolist() for ids, mask in inputs
+    ]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(
+            pool.map(lambda im: fast_generate(model, *im, soft, eos_token_id=None, **GREEDY).tolist(), inputs)
+        )
+    assert got == expected
