@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import AutoTokenizer
 
 from ragcompress import defaults
+from ragcompress.modeling import AutoCompressor, compress, unwrap
 from ragcompress.store.manifest import CompressorInfo
 
 DEFAULT_SPECS = ("default",)
@@ -136,10 +138,6 @@ class Compressor:
             raise ValueError(
                 f"{path} holds neither an adapter (adapter_config.json) nor a model (config.json)"
             )
-        from transformers import AutoTokenizer
-
-        from ragcompress.modeling import AutoCompressor
-
         model = AutoCompressor.from_pretrained(text, dtype=defaults.pick_dtype(device, dtype)).to(device)
         return model, AutoTokenizer.from_pretrained(text)
 
@@ -164,8 +162,6 @@ class Compressor:
     @property
     def core(self):
         """The AutoCompressor itself, under any peft wrapper."""
-        from ragcompress.modeling import unwrap
-
         return unwrap(self.model)
 
     @property
@@ -206,8 +202,6 @@ class Compressor:
     ) -> list[torch.Tensor]:
         """One ``[κ·steps, hidden]`` tensor per chunk (texts, tokenized without special tokens, or token
         ids); see ``ragcompress.modeling.compress`` for ``segment_length``, ``softprompt``, ``progress``."""
-        from ragcompress.modeling import compress
-
         chunks = list(chunks)
         if chunks and isinstance(chunks[0], str):
             return compress(
