@@ -16,8 +16,6 @@ cache says it holds), so caches, beam search and batched padding work unchanged.
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 from dataclasses import dataclass
 
 import torch
@@ -25,6 +23,12 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
+from ragcompress.modeling.base_model import (
+    LOGIT_TRANSFORMS,
+    NEW_PARAMETERS,
+    check_logit_keys,
+    is_loading_base_model,
+)
 from ragcompress.modeling.cache_api import (
     filled_slots,
     forward_cache_kwarg,
@@ -44,43 +48,6 @@ DEFAULT_SUMMARY_LENGTH = 50
 # embeddings; small models' last hidden states are dominated by a few huge shared dimensions, which
 # makes raw summary vectors nearly identical to one another once a decoder layer normalises them.
 SUMMARY_READOUTS = ("none", "affine")
-
-# How base models turn the last hidden state into logits after ``lm_head``, by the config key that turns
-# it on (None: off). `AutoCompressorMixin._logits` applies these; a config with any other key about
-# logits is refused, since its model would be silently wrong here.
-LOGIT_TRANSFORMS = {
-    "final_logit_softcapping": lambda logits, cap: torch.tanh(logits / cap) * cap,  # Gemma 2/3
-    "logit_scale": lambda logits, scale: logits * scale,  # Cohere
-    "logits_scaling": lambda logits, scale: logits / scale,  # Granite
-}
-# config keys about logits that leave the head alone (attention soft-capping, MoE router outputs)
-_HEAD_NEUTRAL_KEYS = ("attn_logit_softcapping", "output_router_logits", "router_logits", "return_logits")
-
-# While set, a model being built is a plain base model about to become an AutoCompressor: its new
-# parameters are expected to be missing from the checkpoint (see `loading_base_model`).
-_LOADING_BASE_MODEL = contextvars.ContextVar("ragcompress_loading_base_model", default=False)
-_NEW_PARAMETERS = (r"^embed_summary\.", r"^summary_readout\.")
-
-
-@contextlib.contextmanager
-def loading_base_model(active: bool = True):
-    """Models built inside declare the AutoCompressor's own parameters expected-missing to transformers."""
-    token = _LOADING_BASE_MODEL.set(active)
-    try:
-        yield
-    finally:
-        _LOADING_BASE_MODEL.reset(token)
-
-
-def _check_logit_keys(config) -> None:
-    for key, value in vars(config).items():
-        if "logit" not in key or key in LOGIT_TRANSFORMS or key.startswith(_HEAD_NEUTRAL_KEYS):
-            continue
-        if value not in (None, False, 1, 1.0):
-            raise ValueError(
-                f"{type(config).__name__} sets {key}={value!r}, a logit transform the AutoCompressor does not "
-                f"apply (it knows {sorted(LOGIT_TRANSFORMS)}); this model is not supported"
-            )
 
 
 class SummaryReadout(nn.Module):
@@ -132,7 +99,7 @@ class AutoCompressorMixin(SoftPromptGenerationMixin):
 
     def __init__(self, config, *args, **kwargs):
         set_autocompressor_defaults(config)
-        _check_logit_keys(config)
+        check_logit_keys(config)
         super().__init__(config, *args, **kwargs)
         width = self.get_input_embeddings().embedding_dim
         self.embed_summary = nn.Embedding(config.summary_length, width)
@@ -140,9 +107,9 @@ class AutoCompressorMixin(SoftPromptGenerationMixin):
         nn.init.normal_(self.embed_summary.weight, std=getattr(config, "initializer_range", 0.02))
         if config.summary_readout == "affine":
             self.summary_readout = SummaryReadout(width)
-        if _LOADING_BASE_MODEL.get():  # transformers' documented hook against missing-key reports
+        if is_loading_base_model():  # transformers' documented hook against missing-key reports
             ignored = set(getattr(self, "_keys_to_ignore_on_load_missing", None) or ())
-            self._keys_to_ignore_on_load_missing = ignored | set(_NEW_PARAMETERS)
+            self._keys_to_ignore_on_load_missing = ignored | set(NEW_PARAMETERS)
 
     # ------------------------------------------------------------------ helpers
     @property

@@ -21,11 +21,8 @@ from transformers import (
     PreTrainedModel,
 )
 
-from ragcompress.modeling.autocompressor import (
-    AutoCompressorMixin,
-    loading_base_model,
-    set_autocompressor_defaults,
-)
+from ragcompress.modeling.autocompressor import AutoCompressorMixin, set_autocompressor_defaults
+from ragcompress.modeling.base_model import loading_base_model
 
 SUMMARY_KEY = "embed_summary.weight"
 _CONFIG_KWARGS = ("gguf_file", "revision", "trust_remote_code", "local_files_only", "cache_dir", "token")
