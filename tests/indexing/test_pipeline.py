@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-import indexing.engines.worker as worker_module
 from indexing import readers
 from indexing.chunker import chunk_documents
 from indexing.pipeline import EmptyCorpusError, IndexingError, index_corpus
+from ragcompress.compressor import Compressor
 from ragcompress.modeling import compress
 from ragcompress.store import Store, StoreLockedError, StoreMismatchError
 from tests.indexing import pipeline_helpers as helpers
@@ -43,12 +43,13 @@ def run(corpus: Path, index: Path, models, **options):
 def count_compressed(monkeypatch):
     """How many chunks went through compress() (the expensive step) since the fixture was made."""
     seen = []
+    original = Compressor.compress
 
-    def counting(model, token_ids, **kwargs):
-        seen.append(len(token_ids))
-        return compress(model, token_ids, **kwargs)
+    def counting(self, chunks, **kwargs):
+        seen.append(len(chunks))
+        return original(self, chunks, **kwargs)
 
-    monkeypatch.setattr(worker_module, "compress", counting)
+    monkeypatch.setattr(Compressor, "compress", counting)
     return lambda: sum(seen)
 
 
