@@ -3,8 +3,8 @@
 Loading the compressor and embedder takes longer (tens of seconds) than everything else a re-run on an
 unchanged corpus does. The store answers the question from its files: the documents' paths and content
 hashes against the corpus just read, and the manifest against the settings asked for. The models'
-identities come from their specs — the same id and weights hash ``load_compressor`` records, computed
-from the files without loading any weights. When a model cannot be identified that way (a hub id, an
+identities come from their specs — the same id and weights hash ``Compressor.load`` records
+(``ragcompress.compressor.spec_identity``), computed from the files without loading any weights. When a model cannot be identified that way (a hub id, an
 engine object holding its own models), the run loads the models and decides as before.
 """
 
@@ -16,46 +16,30 @@ from pathlib import Path
 from indexing.engines.base import CompressorSource, EmbedderSource
 from indexing.engines.worker import resolve_spec
 from indexing.readers import Document
+from ragcompress.compressor import Compressor, spec_identity
+from ragcompress.embedder import Embedder, spec_id
 from ragcompress.store import FaissInfo, Manifest, Store, StoreStats
 
 Settings = tuple[int, int, str, str]  # chunk_tokens, overlap, vector_dtype, faiss_kind
 
 
 def compressor_identity(source: CompressorSource) -> tuple[str, str] | None:
-    """``(id, weights_hash)`` as ``load_compressor`` would record them; None when only loading can tell."""
-    from ragcompress import defaults
-    from ragcompress.loading import files_hash
-
-    if isinstance(source, tuple):
-        info = source[2] if len(source) == 3 else None
+    """``(id, weights_hash)`` as ``Compressor.load`` records them; None when only loading can tell."""
+    if isinstance(source, (Compressor, tuple, list)):  # loaded already: its identity, if it has one
+        info = source.info if isinstance(source, Compressor) else source[2] if len(source) == 3 else None
         return (info.id, info.weights_hash) if info is not None else None
-    spec = resolve_spec(source)
-    if spec is None or str(spec) == "default":
-        return defaults.DEFAULT_COMPRESSOR_ID, defaults.adapter_hash()
-    if str(spec) in ("base", "smollm2"):
-        return f"{defaults.BASE_ID}+eos-summary", files_hash(
-            [defaults.base_model_dir() / "model.safetensors"]
-        )
-    path = Path(spec)
-    if (path / "adapter_config.json").is_file():
-        files = [p for p in path.iterdir() if p.is_file()]
-        return f"{defaults.BASE_ID}+adapter:{path.name}", files_hash(files)
-    if (path / "config.json").is_file():
-        weights = sorted(path.glob("*.safetensors"))
-        return str(spec), files_hash(weights) if weights else "unknown"
-    return None  # a hub id: its weights hash is the download's commit, known once loaded
+    return spec_identity(resolve_spec(source))
 
 
 def embedder_identity(source: EmbedderSource) -> str | None:
-    """The embedder id ``load_embedder`` would record."""
-    from ragcompress.defaults import DEFAULT_EMBEDDER_ID
-
-    if isinstance(source, tuple):
+    """The embedder id ``Embedder.load`` records; None when only loading can tell."""
+    if isinstance(source, Embedder):
+        return source.id
+    if isinstance(source, (tuple, list)):
         return source[1]
-    spec = resolve_spec(source)
-    if spec is None or str(spec) in ("default", DEFAULT_EMBEDDER_ID):
-        return DEFAULT_EMBEDDER_ID
-    return str(spec)
+    if source is not None and not isinstance(source, (str, Path)):
+        return None  # a loaded SentenceTransformer: no recorded id
+    return spec_id(resolve_spec(source))
 
 
 def up_to_date(
