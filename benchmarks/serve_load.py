@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import os
 import queue
+import shlex
 import signal
 import statistics
 import subprocess
@@ -204,7 +205,7 @@ def main() -> None:
         "runs": runs,
         "load_average_after": load_average,
         "load_note": args.load_note or f"Load average after the run: {', '.join(load_average)}.",
-        "command": "python benchmarks/serve_load.py " + " ".join(sys.argv[1:]),
+        "command": "python benchmarks/serve_load.py " + shlex.join(sys.argv[1:]),
         "out_name": args.out.name,
         "date": date.today().isoformat(),
     }
