@@ -28,6 +28,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException
 
 from ragcompress import __version__
+from ragcompress.commands.info import describe
 from ragcompress.retrieval import Answer, AnswerStream
 from ragcompress.serve.batching import AnswerOptions, Batcher, ServerBusyError, ServerStoppedError
 from ragcompress.serve.chat import chat_chunk, chat_completion
@@ -131,9 +132,7 @@ def create_app(batcher: Batcher, model_name: str | None = None) -> FastAPI:
 
     @app.get("/info")
     def info() -> dict[str, Any]:
-        from ragcompress.commands.info import describe  # the same figures `ragcompress info` prints
-
-        return {
+        return {  # the figures `ragcompress info --json` prints, and the server's own
             **describe(Path(batcher.index_dir)),
             "server": {
                 "version": __version__,
