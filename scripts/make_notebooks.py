@@ -355,8 +355,8 @@ prompt positions it costs:
 
 The folder here is a copy of the bundled demo corpus (`examples/demo/corpus`, 12 short documents about
 fictional companies, people and places) and its questions (`examples/demo/questions.jsonl`); point
-`FOLDER` at your own documents to run it on them. Takes about two to four minutes on a laptop CPU (the
-last line prints the time it took here).
+`FOLDER` at your own documents to run it on them. Takes about five minutes on a laptop CPU (the last
+line prints the wall-clock and CPU time it took here).
 """,
     ),
     ("code", SETUP),
