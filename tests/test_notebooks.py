@@ -52,3 +52,19 @@ def test_notebook_uses_public_api_and_plots(path):
 
 def test_there_is_a_notebook():
     assert len(NOTEBOOKS) >= 4
+
+
+def test_generated_notebooks_match_their_script():
+    """notebooks/02-… are written by scripts/make_notebooks.py: the stored cells are the script's cells."""
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "make_notebooks.py"
+    spec = importlib.util.spec_from_file_location("make_notebooks", script)
+    make = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make)
+    for name, cells in make.NOTEBOOKS.items():
+        stored = nbformat.read(script.parents[1] / "notebooks" / name, as_version=4)
+        built = make.build(cells)
+        assert [(c.cell_type, c.source) for c in stored.cells] == [
+            (c.cell_type, c.source) for c in built.cells
+        ], name
