@@ -71,8 +71,11 @@ def unreadable_message(report: IndexReport) -> str | None:
 def print_report(report: IndexReport) -> None:
     """The summary table (this run and the whole index), the skipped files, and where the index is."""
     console = Console()
+    if not console.is_terminal:  # piped: as wide as the rows need, so no line breaks inside a path
+        console = Console(width=100_000)
     stats = report.stats
-    table = Table(title=Text(f"index {report.index_dir}"), show_header=True, title_justify="left")
+    console.print(Text(f"index {report.index_dir}"), soft_wrap=True)
+    table = Table(show_header=True)
     table.add_column("", style="bold")
     table.add_column("this run", justify="right")
     table.add_column("index total", justify="right")

@@ -91,7 +91,11 @@ def _print_table(info: dict[str, Any]) -> None:
     from rich.text import Text
 
     compressor, embedder, chunking = info["compressor"], info["embedder"], info["chunking"]
-    table = Table(title=Text(f"index {info['index']}"), show_header=False, title_justify="left")
+    console = Console()
+    if not console.is_terminal:  # piped: as wide as the rows need, so no line breaks inside a path
+        console = Console(width=100_000)
+    console.print(Text(f"index {info['index']}"), soft_wrap=True)
+    table = Table(show_header=False)
     table.add_column(style="bold")
     table.add_column()
     rows = [
@@ -120,4 +124,4 @@ def _print_table(info: dict[str, Any]) -> None:
     ]
     for name, value in rows:
         table.add_row(name, Text(value))  # Text: paths and ids are not rich markup
-    Console().print(table)
+    console.print(table)

@@ -69,7 +69,7 @@ class SearchHit:
 @dataclass(frozen=True)
 class StoreStats:
     """Sizes of a store. ``bytes_per_token`` counts the summary-vector payload (values + scales) per
-    text token; ``disk_bytes_per_token`` counts every file in the directory."""
+    text token; ``disk_bytes_per_token`` counts the committed files (store/sizes.py)."""
 
     documents: int
     chunks: int

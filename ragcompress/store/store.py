@@ -34,6 +34,7 @@ from ragcompress.store.meta import ChunkLocation
 from ragcompress.store.ownership import remove_store_dir
 from ragcompress.store.quantize import bytes_per_vector, dequantize
 from ragcompress.store.records import Chunk, CompactResult, SearchHit, StoredDocument, StoreStats
+from ragcompress.store.sizes import committed_disk_bytes
 from ragcompress.store.state import OpenStore, require_all
 from ragcompress.store.writer import StoreWriter
 
@@ -270,7 +271,7 @@ class Store:
         vector_bytes = totals["vectors"] * bytes_per_vector(
             m.compressor.hidden_size, m.vector_dtype, m.scale_dtype
         )
-        disk_bytes = sum(f.stat().st_size for f in self.directory.rglob("*") if f.is_file())
+        disk_bytes = committed_disk_bytes(self._state)  # not -wal/-shm/lock files, which come and go
         tokens = totals["tokens"]
         return StoreStats(
             documents=totals["documents"],
