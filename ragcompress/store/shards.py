@@ -88,10 +88,14 @@ class ShardReader:
     def __init__(self, path: Path, expected_sha256: str | None, dtype: str) -> None:
         self.path = path
         self.dtype = dtype
+        missing = f"shard {path} is missing; run `ragcompress index` with --rebuild"
         if not path.exists():
-            raise StoreCorruptError(f"shard {path} is missing; run `ragcompress index` with --rebuild")
+            raise StoreCorruptError(missing)
         if expected_sha256 is not None:
-            actual = sha256_file(path)
+            try:
+                actual = sha256_file(path)
+            except FileNotFoundError:  # deleted since exists() by a compaction: read_consistent retries
+                raise StoreCorruptError(missing) from None
             if actual != expected_sha256:
                 raise StoreCorruptError(
                     f"shard {path} is corrupted (sha256 {actual[:16]}… but the store recorded "
