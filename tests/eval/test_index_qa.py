@@ -248,7 +248,9 @@ def test_a_precomputed_retrieval_runs_the_old_in_memory_path(tmp_path, dataset, 
     )  # fmt: skip
     assert "QA with k=2 retrieved passages (recall@k 1.000)" in output
     old = QAResult.load(tmp_path / "old.json")
-    assert old.meta == {} and set(old.scores) == {"none", "fused"} and old.scores["fused"]["n"] == len(questions)
+    assert (
+        old.meta == {} and set(old.scores) == {"none", "fused"} and old.scores["fused"]["n"] == len(questions)
+    )
 
 
 @pytest.mark.parametrize(
