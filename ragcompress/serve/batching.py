@@ -217,7 +217,6 @@ class Batcher:
         for job in live:
             if job.kind == "stream":
                 self._settle([job], lambda r, j=job: self._stream(r, j))
-        self.generation = self._read_generation()
 
     def _answer_batch(
         self, retriever: Retriever, questions: list[str], options: AnswerOptions
@@ -249,6 +248,9 @@ class Batcher:
             for job in jobs:
                 job.future.set_exception(error)
             return
+        # Before anyone is answered: a client that reads /health after its answer sees at least the
+        # generation that answer was read from.
+        self.generation = self._read_generation()
         for job, result in zip(jobs, results):
             job.future.set_result(result)
 

@@ -79,11 +79,32 @@ def serve(
     )
     sys.stdout.flush()
     config = uvicorn.Config(create_app(batcher), log_level=log_level, timeout_graceful_shutdown=5)
+    server = _server_class()(config)
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn raises the signal again after its shutdown; asyncio may not
+        pass
     finally:
         batcher.close()
         sock.close()
+    if server.stopped_by is not None:
+        raise typer.Exit(128 + server.stopped_by)  # as any program stopped by that signal: 130 for Ctrl-C
+
+
+def _server_class():
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, remembering the signal that stopped it: whether uvicorn's raising that signal
+        again after shutdown reaches us depends on asyncio's timing, so the exit status is set here."""
+
+        stopped_by: int | None = None
+
+        def handle_exit(self, sig: int, frame) -> None:
+            self.stopped_by = sig
+            super().handle_exit(sig, frame)
+
+    return Server
 
 
 def register(app: typer.Typer) -> None:
