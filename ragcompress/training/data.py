@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ragcompress.data.documents import DataError, Document, read_documents
+from ragcompress.data.documents import DataError, TrainingDocument, read_documents
 
 
 def stable_share(key: str) -> float:
@@ -28,7 +28,7 @@ def in_validation(key: str, fraction: float) -> bool:
 
 
 def _token_stream(
-    documents: Iterator[Document], tokenizer, eos_id: int, batch: int = 512
+    documents: Iterator[TrainingDocument], tokenizer, eos_id: int, batch: int = 512
 ) -> Iterator[list[int]]:
     pending: list[str] = []
 

@@ -13,7 +13,7 @@ from ragcompress.defaults import cache_root
 from ragcompress_tools.corpus import (
     SOURCES,
     SPLITS,
-    Document,
+    CorpusDocument,
     assign_splits,
     clean_gcide_entry,
     group_entries,
@@ -48,7 +48,7 @@ def test_split_is_deterministic_disjoint_and_complete(n_docs):
 
 
 def test_split_documents_sorts_each_split_and_rejects_duplicate_ids():
-    docs = [Document(f"s/d{i}#00000", "s", f"text {i}") for i in range(60)]
+    docs = [CorpusDocument(f"s/d{i}#00000", "s", f"text {i}") for i in range(60)]
     splits = split_documents(reversed(docs))
     assert splits == split_documents(docs)
     for split in SPLITS:
