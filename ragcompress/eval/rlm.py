@@ -29,6 +29,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from indexing.pipeline import IndexingError, index_corpus
+from ragcompress.retrieval import Retriever
+from ragcompress.store import StoreError
+from ragcompress.store.fsutil import sha256_file
+
 RLM_MODES = ("none", "text", "replug", "fused", "fused-rerank")
 TEXT_SUFFIXES = (".txt", ".md", ".rst")
 
@@ -286,7 +291,6 @@ def save_report(result: RLMResult, out: Path) -> list[Path]:
 def check_held_out(corpus: Path, texts: Path) -> None:
     """Refuse held-out texts that are also in the indexed corpus (byte-identical files): the index
     would hand back the very text being scored."""
-    from ragcompress.store.fsutil import sha256_file
 
     def digests(path: Path) -> dict[str, Path]:
         files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
@@ -320,10 +324,6 @@ def run_rlm(
     log: Callable[[str], None] = lambda line: None,
 ) -> RLMResult:
     """Index ``corpus`` (or bring ``index`` up to date), then score the held-out windows of ``texts``."""
-    from indexing.pipeline import IndexingError, index_corpus
-    from ragcompress.retrieval import Retriever
-    from ragcompress.store import StoreError
-
     corpus, texts = Path(corpus), Path(texts)
     if not corpus.is_dir():
         raise RLMEvalError(f"{corpus}: not a folder; the corpus to index must be a folder of documents")
