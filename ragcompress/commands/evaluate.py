@@ -175,10 +175,11 @@ def qa_command(
     k: str = typer.Option("5", "--k", help="chunks retrieved per question; several as 1,3,5"),
     modes: str = typer.Option(
         "none,text,fused",
-        help="comma-separated: none, text, fused, replug, text-extractive, fused-extractive",
+        help="comma-separated: none, text, fused, hybrid, replug, text-extractive, fused-extractive, "
+        "hybrid-extractive",
     ),
     extractive: bool = typer.Option(
-        False, "--extractive", help="answer text and fused modes with spans of the retrieved passages"
+        False, "--extractive", help="answer text, fused and hybrid modes with spans of the retrieved passages"
     ),
     model: str = typer.Option(
         "default", "--model", help="compressor: default | base | adapter dir | model dir"

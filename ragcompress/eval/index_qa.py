@@ -30,7 +30,16 @@ from ragcompress.eval.qa_metrics import (
     first_answer_span,
 )
 
-EVAL_MODES = ("none", "text", "fused", "text-extractive", "fused-extractive", "replug")
+EVAL_MODES = (
+    "none",
+    "text",
+    "fused",
+    "hybrid",
+    "text-extractive",
+    "fused-extractive",
+    "hybrid-extractive",
+    "replug",
+)
 
 
 class QAEvalError(ValueError):
@@ -56,7 +65,8 @@ class QASet:
 
 
 def parse_modes(text: str, extractive: bool = False) -> list[str]:
-    """``"none,text,fused"`` → modes; ``extractive`` turns text and fused into their extractive forms."""
+    """``"none,text,fused"`` → modes; ``extractive`` turns text, fused and hybrid into their extractive
+    forms."""
     chosen = [m.strip() for m in text.split(",") if m.strip()]
     unknown = [m for m in chosen if m not in EVAL_MODES]
     if unknown or not chosen:
@@ -64,7 +74,7 @@ def parse_modes(text: str, extractive: bool = False) -> list[str]:
             f"--modes: {unknown[0] if unknown else text!r} is not one of {', '.join(EVAL_MODES)}"
         )
     if extractive:
-        chosen = [f"{m}-extractive" if m in ("text", "fused") else m for m in chosen]
+        chosen = [f"{m}-extractive" if m in ("text", "fused", "hybrid") else m for m in chosen]
     return list(dict.fromkeys(chosen))
 
 
@@ -210,6 +220,8 @@ def score_answers(
                 "contains": contains_answer(answer.text, question["answers"]),
                 "hit": float(any(p.doc_id in gold for p in answer.passages)) if retrieved and gold else None,
                 "sources": answer.sources,
+                "prompt_tokens": answer.prompt_tokens,
+                "softprompt_slots": answer.softprompt_slots,
             }
         )
     n = len(rows)
@@ -217,6 +229,9 @@ def score_answers(
     scores = {
         **_means(rows),
         "recall_at_k": sum(hits) / len(hits) if hits else None,
+        # prompt cost per question: text tokens, and summary vectors read as soft-prompt slots
+        "prompt_tokens": sum(r["prompt_tokens"] for r in rows) / n if n else 0.0,
+        "softprompt_slots": sum(r["softprompt_slots"] for r in rows) / n if n else 0.0,
         "seconds_per_question": seconds / n if n else 0.0,
         "stage_seconds_per_question": {s: v / n for s, v in timings.items()} if n else {},
     }

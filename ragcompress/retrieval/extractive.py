@@ -34,13 +34,15 @@ from collections.abc import Sequence
 
 import torch
 
-SPAN_MODES = ("fused", "text")  # the modes whose passages an answer can be copied from
+SPAN_MODES = ("fused", "hybrid", "text")  # the modes whose passages an answer can be copied from
 
 
 def check_extractive(mode: str, extractive: bool) -> None:
     """Refuse ``extractive=True`` for a mode without passages to copy from (one clear line)."""
     if extractive and mode not in SPAN_MODES:
-        raise ValueError(f"extractive=True works with mode 'fused' or 'text', not {mode!r}")
+        raise ValueError(
+            f"extractive=True works with mode 'fused' or 'text', not {mode!r}; 'hybrid' works too"
+        )
 
 
 def _is_word_char(ch: str) -> bool:

@@ -2,12 +2,15 @@
 
 * ``fused``: the summary vectors of the k passages, concatenated least → most relevant (so the best
   passage sits next to the prompt), form one soft prompt in front of the question; one generation.
+* ``hybrid``: the most relevant passage as plain text in the prompt, the other k − 1 as fused summary
+  vectors (least → most relevant) in front of it; one generation. It costs one passage of prompt tokens
+  plus (k − 1)·κ soft-prompt slots; with k = 1 it is ``text``.
 * ``text``: the passages as plain text in the prompt (the uncompressed baseline).
 * ``none``: the question alone (no retrieval).
 (``replug`` ensembles one pass per passage; it lives in retrieval/replug.py.)
 
-``extractive=True`` restricts ``fused`` and ``text`` answers to spans of the passages' text
-(retrieval/extractive.py).
+``extractive=True`` restricts ``fused``, ``hybrid`` and ``text`` answers to spans of the passages' text
+(all k of them; retrieval/extractive.py).
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ import torch
 from ragcompress.modeling import compress, unwrap
 from ragcompress.modeling.fast_decode import fast_generate, unsupported_reason
 from ragcompress.prompting import join_passages, question_prompt_ids
-from ragcompress.retrieval.extractive import PassageSpanConstraint
+from ragcompress.retrieval.extractive import SPAN_MODES, PassageSpanConstraint
+from ragcompress.retrieval.types import MODES as ANSWER_MODES
 
-MODES = ("fused", "text", "none")
+MODES = tuple(m for m in ANSWER_MODES if m != "replug")  # replug lives in retrieval/replug.py
+VECTOR_MODES = ("fused", "hybrid")  # the modes that read summary vectors
 logger = logging.getLogger(__name__)
 _FALLBACKS_LOGGED: set[str] = set()
 
@@ -56,10 +61,16 @@ def fuse(vectors: Sequence[torch.Tensor]) -> torch.Tensor:
 def prompt_rows(
     tokenizer, questions: Sequence[str], passages: Sequence[Sequence[str]] | None, mode: str
 ) -> list[list[int]]:
-    """Prompt token ids per question: passages as text only in ``text`` mode."""
+    """Prompt token ids per question: all passages as text in ``text`` mode, the last (most relevant) one
+    in ``hybrid`` mode, none otherwise."""
     if mode == "text":
         return [
             question_prompt_ids(tokenizer, q, join_passages(list(p))) for q, p in zip(questions, passages)
+        ]
+    if mode == "hybrid":
+        return [
+            question_prompt_ids(tokenizer, q, join_passages(list(p)[-1:]))
+            for q, p in zip(questions, passages)
         ]
     return [question_prompt_ids(tokenizer, q) for q in questions]
 
@@ -108,7 +119,9 @@ def generate_outputs(
     """Generated answer (text and token counts) per question, special tokens removed from the text.
 
     For ``fused`` pass either ``passage_vectors`` (precomputed summary vectors, e.g. from the store) or
-    ``passages`` (compressed here with `compress`). Generation arguments pass through to ``generate``
+    ``passages`` (compressed here with `compress`). ``hybrid`` needs ``passages`` (least → most relevant;
+    the last one is read as text) and takes ``passage_vectors`` of all passages but the last (compressed
+    here when not given). Generation arguments pass through to ``generate``
     (greedy by default). ``extractive`` restricts each answer to a span of its passages' text
     (`PassageSpanConstraint`), which needs ``passages`` and a mode that has them.
     """
@@ -116,17 +129,20 @@ def generate_outputs(
         raise ValueError(f"mode {mode!r} is unknown; use one of {MODES}")
     if mode in ("fused", "text") and passages is None and passage_vectors is None:
         raise ValueError(f"mode {mode!r} needs passages")
-    if extractive and (mode == "none" or passages is None):
+    if mode == "hybrid":
+        _check_hybrid(passages, passage_vectors)
+    if extractive and (mode not in SPAN_MODES or passages is None):
         raise ValueError(
-            "extractive=True needs the passages' text: pass passages= and use mode 'fused' or 'text'"
+            f"extractive=True needs the passages' text: pass passages= and use mode {', '.join(SPAN_MODES)}"
         )
     core = unwrap(model)
     device = core.embed_summary.weight.device
-    if mode == "fused" and passage_vectors is None:
-        flat = [p for group in passages for p in group]
+    if mode in VECTOR_MODES and passage_vectors is None:
+        groups = [list(g)[:-1] if mode == "hybrid" else list(g) for g in passages]
+        flat = [p for group in groups for p in group]
         vectors = compress(model, tokenizer, flat, batch_size=batch_size, to_cpu=False) if flat else []
         it = iter(vectors)
-        passage_vectors = [[next(it) for _ in group] for group in passages]
+        passage_vectors = [[next(it) for _ in group] for group in groups]
     rows = prompt_rows(tokenizer, questions, passages, mode)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     kwargs = {
@@ -140,20 +156,20 @@ def generate_outputs(
     kwargs["fast_decode"] = _decode_fast(model, device, kwargs, extractive, fast)
     answers: list[GenerationOutput | None] = [None] * len(questions)
     order = list(range(len(questions)))
-    if mode == "fused":  # rows in a batch must share the soft-prompt width
+    if mode in VECTOR_MODES:  # rows in a batch must share the soft-prompt width
         order.sort(key=lambda i: sum(v.shape[0] for v in passage_vectors[i]))
     for first in range(0, len(order), batch_size):
         batch = order[first : first + batch_size]
-        if mode == "fused":
+        if mode in VECTOR_MODES:
             widths = {sum(v.shape[0] for v in passage_vectors[i]) for i in batch}
-            if len(widths) > 1:  # rare (multi-step chunks): fall back to one-by-one
+            if len(widths) > 1:  # rare (multi-step chunks, fewer passages): fall back to one-by-one
                 for i in batch:
                     spans = [passages[i]] if extractive else None
-                    answers[i] = _generate(
-                        model, tokenizer, [rows[i]], [passage_vectors[i]], pad_id, device, kwargs, spans
-                    )[0]
+                    one = [passage_vectors[i]] if passage_vectors[i] else None
+                    answers[i] = _generate(model, tokenizer, [rows[i]], one, pad_id, device, kwargs, spans)[0]
                 continue
-            vectors = [passage_vectors[i] for i in batch]
+            # hybrid with one passage has no vectors: it is text mode with k = 1
+            vectors = [passage_vectors[i] for i in batch] if widths != {0} else None
         else:
             vectors = None
         spans = [passages[i] for i in batch] if extractive else None
@@ -163,6 +179,20 @@ def generate_outputs(
         ):
             answers[i] = output
     return answers  # type: ignore[return-value]
+
+
+def _check_hybrid(passages, passage_vectors) -> None:
+    """``hybrid`` reads the last passage as text and the vectors of all the others (one clear line)."""
+    if passages is None or any(len(group) == 0 for group in passages):
+        raise ValueError("mode 'hybrid' needs passages (at least one per question; the last is read as text)")
+    if passage_vectors is None:
+        return
+    if len(passage_vectors) != len(passages) or any(
+        len(v) != len(p) - 1 for v, p in zip(passage_vectors, passages)
+    ):
+        raise ValueError(
+            "mode 'hybrid' takes passage_vectors of every passage but the last (k − 1 per question)"
+        )
 
 
 def _generate(model, tokenizer, rows, vectors, pad_id, device, kwargs, spans=None) -> list[GenerationOutput]:

@@ -4,7 +4,7 @@
     answer = retriever.answer("Who founded Pelville?", k=5, mode="fused")
     print(answer.text, answer.sources)
 
-Generation itself lives in retrieval/generation.py (fused / text / none, batched) and retrieval/replug.py;
+Generation itself lives in retrieval/generation.py (fused / hybrid / text / none, batched) and retrieval/replug.py;
 this class retrieves, re-ranks, fetches the stored summary vectors, times each stage and packages the
 result.
 """
@@ -21,7 +21,7 @@ import torch
 from ragcompress.compressor import Compressor
 from ragcompress.embedder import Embedder
 from ragcompress.retrieval.extractive import check_extractive
-from ragcompress.retrieval.generation import GenerationOutput, generate_outputs
+from ragcompress.retrieval.generation import VECTOR_MODES, GenerationOutput, generate_outputs
 from ragcompress.retrieval.match import (
     check_compressor,
     check_embedder,
@@ -212,16 +212,17 @@ class Retriever:
 
     # ---- generation --------------------------------------------------------------------------------
     def _fetch(self, plans: Sequence[Plan], timings: dict[str, float]) -> list[list[torch.Tensor] | None]:
-        """The summary vectors of each ``fused`` plan's passages, in feed order (None for other modes).
+        """The summary vectors each plan reads, in feed order: all its passages' for ``fused``, all but
+        the last (most relevant, read as text) for ``hybrid``, None for other modes.
 
         Done in the caller's thread: the store's SQLite connection may not move to a streaming worker.
         """
-        fused = [i for i, plan in enumerate(plans) if plan.mode == "fused"]
+        wanted = {i: _vector_passages(plan) for i, plan in enumerate(plans) if plan.mode in VECTOR_MODES}
         vectors: list[list[torch.Tensor] | None] = [None] * len(plans)
         with stopwatch(timings, "fuse"):
-            flat = iter(self.vectors([p for i in fused for p in plans[i].passages]))
-            for i in fused:
-                vectors[i] = [next(flat) for _ in plans[i].passages]
+            flat = iter(self.vectors([p for group in wanted.values() for p in group]))
+            for i, group in wanted.items():
+                vectors[i] = [next(flat) for _ in group]
         return vectors
 
     def _run(
@@ -257,7 +258,7 @@ class Retriever:
                     [plans[i].query for i in members],
                     passages=[[p.text for p in plans[i].passages] for i in members],
                     mode=mode,
-                    passage_vectors=[vectors[i] for i in members] if mode == "fused" else None,
+                    passage_vectors=[vectors[i] for i in members] if mode in VECTOR_MODES else None,
                     batch_size=batch_size,
                     max_new_tokens=max_new_tokens,
                     extractive=extractive and mode != "none",  # a plan without passages answers freely
@@ -282,13 +283,14 @@ class Retriever:
         """Answer ``query`` from its ``k`` best passages.
 
         Args:
-            mode: ``fused`` (summary vectors, least → most relevant, as one soft prompt), ``text``
+            mode: ``fused`` (summary vectors, least → most relevant, as one soft prompt), ``hybrid``
+                (the best passage as text after the other k − 1 passages' summary vectors), ``text``
                 (passages as plain text), ``replug`` (one pass per passage, ensembled), ``none``.
             rerank: ``None``, ``"summary_l2"`` or ``"upr"``: re-order the retrieved passages first.
             rerank_candidates: retrieve this many (≥ k) and keep the ``k`` best after re-ranking.
             generate_kwargs: passed to ``generate`` (greedy by default; e.g. ``do_sample=True``,
                 ``num_beams=4``). REPLUG takes ``do_sample``, ``temperature``, ``top_k`` only.
-                ``extractive=True`` (``fused`` and ``text``) restricts the answer to a span of the
+                ``extractive=True`` (``fused``, ``hybrid`` and ``text``) restricts the answer to a span of the
                 retrieved passages' text (retrieval/extractive.py): no blurred names, no invented
                 figures, but no paraphrase either.
         """
@@ -411,3 +413,9 @@ class Retriever:
             components=components,
             note=plan.note,
         )
+
+
+def _vector_passages(plan: Plan) -> list[Passage]:
+    """The passages a plan reads as summary vectors: all of them in ``fused``, all but the last (the
+    most relevant, read as text) in ``hybrid``."""
+    return plan.passages[:-1] if plan.mode == "hybrid" else plan.passages

@@ -5,6 +5,8 @@ context, then ``context_query`` (the text being continued, also the retrieval qu
 continuation, whose tokens are scored. Retrieved context per mode:
 
 * ``fused``: the passages' summary vectors (least → most relevant) as a soft prompt;
+* ``hybrid``: the summary vectors of all passages but the most relevant as a soft prompt, then the most
+  relevant passage as text;
 * ``text``: the passages as plain text (least → most relevant);
 * ``replug``: one pass per passage (as text), per-token probabilities mixed by softmax(retrieval scores);
 * ``none``: nothing.
@@ -82,9 +84,11 @@ def retrieval_logprobs(
     scores: Sequence[float] = (),
 ) -> torch.Tensor:
     """``[len(continuation)]`` log-probabilities in one mode. ``passages``/``vectors`` are least → most
-    relevant for ``text``/``fused``; ``passages``/``scores`` pair up for ``replug``."""
+    relevant for ``text``/``fused``; ``hybrid`` reads ``passages[-1]`` as text and ``vectors`` of the
+    passages before it; ``passages``/``scores`` pair up for ``replug``."""
     prefix = query_ids or [start_token(compressor.tokenizer)]
-    if mode == "none" or (mode in ("text", "replug") and not passages) or (mode == "fused" and not vectors):
+    without = (mode in ("text", "replug", "hybrid") and not passages) or (mode == "fused" and not vectors)
+    if mode == "none" or without:
         return continuation_logprobs(compressor, [prefix], continuation)[0]
     if mode == "fused":
         return continuation_logprobs(compressor, [prefix], continuation, fuse(vectors))[0]
@@ -96,6 +100,9 @@ def retrieval_logprobs(
 
     if mode == "text":
         return continuation_logprobs(compressor, [with_passages(passages)], continuation)[0]
+    if mode == "hybrid":
+        softprompt = fuse(vectors) if vectors else None
+        return continuation_logprobs(compressor, [with_passages(passages[-1:])], continuation, softprompt)[0]
     if mode == "replug":
         rows = [with_passages([p]) for p in passages]
         logprobs = continuation_logprobs(compressor, rows, continuation)

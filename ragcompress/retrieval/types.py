@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-# How an answer reads its passages: summary vectors as one soft prompt, plain text, one pass per passage
-# ensembled (REPLUG), or no retrieval. The one list of modes; generation.py runs all but ``replug``.
-MODES = ("fused", "text", "replug", "none")
+# How an answer reads its passages: summary vectors as one soft prompt, the best passage as text after
+# the others' summary vectors (hybrid), plain text, one pass per passage ensembled (REPLUG), or no
+# retrieval. The one list of modes; generation.py runs all but ``replug``.
+MODES = ("fused", "hybrid", "text", "replug", "none")
 
 
 @dataclass(frozen=True)
@@ -28,13 +29,15 @@ class Passage:
 class Answer:
     """A generated answer and how it was made.
 
-    ``passages`` are in the order they were fed to the model: least → most relevant for ``fused`` and
-    ``text`` (the best passage sits next to the question), best first for ``replug`` (order does not
-    matter there). ``timings`` are seconds: ``retrieve`` (embed the query, search, fetch texts),
+    ``passages`` are in the order they were fed to the model: least → most relevant for ``fused``,
+    ``hybrid`` and ``text`` (the best passage sits next to the question; in ``hybrid`` it is the last
+    one, fed as text, the others as summary vectors), best first for ``replug`` (order does not matter
+    there). ``timings`` are seconds: ``retrieve`` (embed the query, search, fetch texts),
     ``rerank``, ``fuse`` (fetch and concatenate summary vectors), ``prefill`` (the forward pass over the
     soft prompt and prompt), ``decode`` (every later forward pass) and ``total``. Token counts:
-    ``prompt_tokens`` text tokens in the prompt (summed over passes for ``replug``), ``softprompt_slots``
-    summary vectors fed, ``generated_tokens`` new tokens including the end-of-sequence token.
+    ``prompt_tokens`` text tokens in the prompt (summed over passes for ``replug``; for ``hybrid`` they
+    include the best passage's text), ``softprompt_slots`` summary vectors fed (``hybrid``: those of the
+    k − 1 other passages), ``generated_tokens`` new tokens including the end-of-sequence token.
     """
 
     text: str
