@@ -73,7 +73,7 @@ def ask(
         None, "--index", help="index directory (default: the one `ragcompress index` built last)"
     ),
     k: int = typer.Option(5, "--k", "-k", help="passages to retrieve"),
-    mode: str = typer.Option("fused", help="fused | text | replug | none"),
+    mode: str = typer.Option("fused", help="fused | text | replug | none | hybrid"),
     rerank: str | None = typer.Option(None, help="re-order the passages first: summary_l2 | upr"),
     rerank_candidates: int | None = typer.Option(
         None, help="re-rank this many retrieved passages and keep the best k"
@@ -82,7 +82,7 @@ def ask(
     max_new_tokens: int = typer.Option(64, help="longest answer, in tokens"),
     stream: bool = typer.Option(True, help="print the answer as it is generated"),
     extractive: bool = typer.Option(
-        False, "--extractive", help="answer with a span of the passages' text (fused and text modes)"
+        False, "--extractive", help="answer with a span of the passages' text (fused, text, hybrid modes)"
     ),
     interactive: bool = typer.Option(
         False, "--interactive", "-i", help="keep the models loaded and answer questions until end of input"
@@ -103,7 +103,7 @@ def ask(
     if mode not in MODES:
         _fail(f"--mode {mode!r} is not one of {', '.join(MODES)}")
     if extractive and mode not in SPAN_MODES:
-        _fail(f"--extractive works with --mode fused or text, not {mode!r}")
+        _fail(f"--extractive works with --mode fused or text, not {mode!r}; hybrid works too")
     if rerank is not None and rerank not in RERANKERS:
         _fail(f"--rerank {rerank!r} is not one of {', '.join(RERANKERS)}")
     if question is not None and not question.strip():

@@ -34,11 +34,11 @@ EVAL_MODES = (
     "none",
     "text",
     "fused",
-    "hybrid",
     "text-extractive",
     "fused-extractive",
-    "hybrid-extractive",
     "replug",
+    "hybrid",
+    "hybrid-extractive",
 )
 
 

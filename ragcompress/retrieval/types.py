@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 # How an answer reads its passages: summary vectors as one soft prompt, the best passage as text after
 # the others' summary vectors (hybrid), plain text, one pass per passage ensembled (REPLUG), or no
-# retrieval. The one list of modes; generation.py runs all but ``replug``.
-MODES = ("fused", "hybrid", "text", "replug", "none")
+# retrieval. The one list of modes (hybrid, the newest, last); generation.py runs all but ``replug``.
+MODES = ("fused", "text", "replug", "none", "hybrid")
 
 
 @dataclass(frozen=True)

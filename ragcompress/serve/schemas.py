@@ -33,7 +33,9 @@ class RetrievalOptions(BaseModel):
 
     k: int = Field(5, ge=0, le=MAX_K, description="passages to retrieve")
     mode: str = Field("fused", description=" | ".join(MODES))
-    extractive: bool = Field(False, description="answer with a span of the passages' text (fused, text)")
+    extractive: bool = Field(
+        False, description="answer with a span of the passages' text (fused, text, hybrid)"
+    )
     rerank: str | None = Field(None, description=" | ".join(RERANKERS))
     rerank_candidates: int | None = Field(None, ge=1, le=MAX_K)
 
@@ -54,7 +56,7 @@ class RetrievalOptions(BaseModel):
     @model_validator(mode="after")
     def _extractive_mode(self):
         if self.extractive and self.mode not in SPAN_MODES:
-            raise ValueError(f"extractive works with mode fused or text, not {self.mode!r}")
+            raise ValueError(f"extractive works with mode fused or text, not {self.mode!r}; hybrid works too")
         return self
 
     def answer_options(self, max_new_tokens: int) -> AnswerOptions:
