@@ -1,0 +1,157 @@
+"""The default model's stage-1 recipe in steps/s, on the plain training path and on the fast path.
+
+Runs ``train()`` with configs/default/stage1.yaml as it is (LoRA r = 16, κ = 50, 16 rows of 2,048 tokens,
+random segment breakpoints, affine summary readout, a quarter of the rows repeated, AdamW), changing only
+what a benchmark must: a random-weight model of SmolLM2-135M's shape (benchmarks/smollm2_135m_config.json),
+random token rows, no validation or checkpoints, ``--steps`` steps, and ``fast_path`` off then on. Each
+path is its own process (a fresh CUDA context and compile cache). The result is the median step time
+after the first ``--skip`` steps (the fast path compiles during its first steps).
+
+    python benchmarks/stage1_recipe.py --out benchmarks/results/stage1_recipe-h200.json
+    python benchmarks/stage1_recipe.py --layers 2 --steps 3 --skip 1 --batch-size 2    # CPU check
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent
+RECIPE = ROOT / "configs" / "default" / "stage1.yaml"
+PATHS = {"plain": {"fast_path": False}, "fast": {"fast_path": True}}
+
+
+def recipe_config(args, path: str, data: Path, out: Path):
+    """configs/default/stage1.yaml with the benchmark's overrides and one path's switches."""
+    from ragcompress.training import TrainConfig
+
+    cfg = TrainConfig.load(RECIPE)
+    changes = dict(
+        model="random-smollm2-shape",
+        max_steps=args.steps,
+        warmup_steps=1,
+        train_data=[str(data)],
+        valid_data=[],
+        eval_every=0,
+        save_every=0,
+        log_every=1,
+        progress=False,
+        tensorboard=False,
+        output_dir=str(out),
+        **PATHS[path],
+    )
+    if args.batch_size:
+        changes["batch_size"] = args.batch_size
+    return cfg.override([f"{key}={json.dumps(value)}" for key, value in changes.items()])
+
+
+def worker(config_path: Path, layers: int | None) -> None:
+    """One path's process: build the random model and run the trainer."""
+    import torch
+
+    sys.path.insert(0, str(HERE))
+    from data_parallel import tokenizer
+    from train_throughput import model_config
+
+    from ragcompress.modeling import AutoCompressor
+    from ragcompress.training import TrainConfig, train
+
+    cfg = TrainConfig(**json.loads(config_path.read_text()))
+    torch.manual_seed(0)
+    cuda = torch.cuda.is_available()
+    model = AutoCompressor.from_config(model_config(layers), summary_length=cfg.summary_length)
+    model = model.to(torch.bfloat16 if cuda else torch.float32)
+    train(cfg, model=model, tokenizer=tokenizer())
+
+
+def run_path(path: str, args, data: Path, work: Path) -> dict:
+    out = work / path
+    cfg = recipe_config(args, path, data, out)
+    config_path = work / f"{path}.json"
+    config_path.write_text(json.dumps(cfg.to_dict()))
+    command = [sys.executable, __file__, "--worker", str(config_path)]
+    command += ["--layers", str(args.layers)] if args.layers else []
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    began = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"{path} path: the training job failed:\n{done.stderr[-3000:]}")
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    steps = [r["step_seconds"] for r in rows if "step_seconds" in r]
+    timed = steps[args.skip :]
+    seconds = statistics.median(timed)
+    return {
+        "path": path,
+        "batch_size": cfg.batch_size,
+        "sequence_tokens": cfg.sequence_length,
+        "steps_timed": len(timed),
+        "first_steps_seconds": steps[: args.skip],
+        "median_step_seconds": seconds,
+        "steps_per_second": 1 / seconds,
+        "tokens_per_second": cfg.batch_size * cfg.sequence_length / seconds,
+        "job_seconds": time.perf_counter() - began,
+        "final_loss": rows[-1].get("loss"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--skip", type=int, default=6, help="first steps left out of the median")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: the recipe's (16)")
+    parser.add_argument("--layers", type=int, default=None, help="fewer layers for a quick CPU check")
+    parser.add_argument("--paths", nargs="*", default=list(PATHS), choices=list(PATHS))
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--worker", type=Path, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, args.layers)
+        return
+
+    import torch
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        data = work / "rows.jsonl"
+        cfg = recipe_config(args, "plain", data, work)
+        rng = np.random.default_rng(0)
+        length = cfg.sequence_length - 1  # one document per packed row (packing appends EOS)
+        with open(data, "w") as handle:
+            for _ in range(cfg.batch_size * (args.steps + 1)):
+                handle.write(json.dumps({"input_ids": rng.integers(3, 49152, length).tolist()}) + "\n")
+        results = [run_path(path, args, data, work) for path in args.paths]
+    for row in results:
+        row["speedup"] = row["steps_per_second"] / results[0]["steps_per_second"]
+        print(
+            f"{row['path']}: {row['median_step_seconds']:.3f} s/step ({row['steps_per_second']:.2f} steps/s, "
+            f"{row['tokens_per_second']:,.0f} tokens/s), x{row['speedup']:.2f}",
+            flush=True,
+        )
+    gpus = torch.cuda.device_count()
+    device = torch.cuda.get_device_name(0) if gpus else platform.processor() or platform.machine()
+    report = {
+        "device": device,
+        "torch": torch.__version__,
+        "recipe": str(RECIPE.relative_to(ROOT)),
+        "layers": args.layers or 30,
+        "command": " ".join(["python", "benchmarks/stage1_recipe.py"] + sys.argv[1:]),
+        "results": results,
+    }
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
