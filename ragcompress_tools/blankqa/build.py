@@ -3,7 +3,7 @@
 Sources take turns (one passage each, in a seeded order of all their passages) until `max_questions`
 are chosen, so a small source is not drowned by a large one. In a passage, up to `per_passage`
 sentences are used, one span each; of a sentence's spans the kind asked least so far wins, and no kind
-may pass `MAX_KIND_SHARE` of the set.
+may pass `MAX_KIND_SHARE` of the set, no answer `MAX_ANSWER_SHARE`.
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ import math
 import random
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ragcompress.data.qa_dataset import SynthQA
 from ragcompress_tools.blankqa.passages import (
+    TECHNICAL_SOURCES,
     VERSE_SOURCES,
     Passage,
     TokenCounter,
@@ -33,6 +34,9 @@ from ragcompress_tools.blankqa.spans import KINDS, Span, WordStats, find_spans
 BLANK = "____"
 MAX_KIND_SHARE = 0.35
 MAX_ANSWER_TOKENS = 8
+# No answer may be a guess worth learning: "two" or "None" may answer at most this share of the set
+# (and at least MIN_ANSWER_REPEATS questions, for small sets).
+MAX_ANSWER_SHARE, MIN_ANSWER_REPEATS = 0.002, 3
 # The stage-2 default (configs/default/stage2.yaml qa_passage_tokens): a longer passage is truncated
 # there, and a blank in the cut-off tail could not be answered.
 DEFAULT_MAX_TOKENS = 256
@@ -83,8 +87,10 @@ def make_blankqa(
         random.Random(f"blankqa/{config.seed}/{source}").shuffle(passages)
         queues[source] = passages[::-1]  # pop() from the end takes them in shuffled order
 
-    cap = math.ceil(MAX_KIND_SHARE * config.max_questions)
-    counts: Counter[str] = Counter()
+    tally = _Tally(
+        kind_cap=math.ceil(MAX_KIND_SHARE * config.max_questions),
+        answer_cap=max(MIN_ANSWER_REPEATS, math.ceil(MAX_ANSWER_SHARE * config.max_questions)),
+    )
     chosen: list[tuple[Passage, str, dict]] = []  # (passage, safe id, question)
     rng = random.Random(f"blankqa/{config.seed}/choice")
     active = [s for s in sources if queues[s]]
@@ -94,9 +100,8 @@ def make_blankqa(
                 active.remove(source)
                 continue
             passage = queues[source].pop()
-            questions = _passage_questions(passage, stats, counts, cap, config, rng, count_tokens)
+            questions = _passage_questions(passage, stats, tally, config, rng, count_tokens)
             for question in questions[: config.max_questions - len(chosen)]:
-                counts[question["kind"]] += 1
                 chosen.append((passage, passage_id(passage), question))
     chosen = _cap_kinds(chosen)
     documents_out = {pid: passage.text for passage, pid, _ in chosen}
@@ -134,8 +139,7 @@ def blank_question(passage_text: str, start: int, end: int, span: Span) -> tuple
 def _passage_questions(
     passage: Passage,
     stats: WordStats,
-    counts: Counter,
-    cap: int,
+    tally: _Tally,
     config: BlankQAConfig,
     rng: random.Random,
     count_tokens: TokenCounter,
@@ -143,31 +147,52 @@ def _passage_questions(
     found = sentences(passage)
     normalised = [" ".join(passage.text[s:e].split()) for s, e in found]
     order = rng.sample(range(len(found)), len(found))
-    local: Counter[str] = Counter()
     questions: list[dict] = []
     for index in order:
         if len(questions) >= config.per_passage:
             break
         start, end = found[index]
         candidates = []
-        for span in find_spans(passage.text[start:end], stats, passage.source in VERSE_SOURCES):
-            if counts[span.kind] + local[span.kind] >= cap:
-                continue
+        spans = find_spans(
+            passage.text[start:end],
+            stats,
+            line_starts_capitalised=passage.source in VERSE_SOURCES,
+            code=passage.source in TECHNICAL_SOURCES,
+        )
+        for span in spans:
             sentence, answer = blank_question(passage.text, start, end, span)
+            if not tally.allows(span.kind, answer):
+                continue
             if answer in sentence or answer != answer.strip() or not answer:
                 continue  # the answer would still be readable in the question
             if _ambiguous(sentence, index, normalised):
                 continue
-            candidates.append(
-                (counts[span.kind] + local[span.kind], rng.random(), span.kind, sentence, answer)
-            )
+            candidates.append((tally.kinds[span.kind], rng.random(), span.kind, sentence, answer))
         candidates = [c for c in candidates if count_tokens([c[4]])[0] <= MAX_ANSWER_TOKENS]
         if not candidates:
             continue
         _, _, kind, sentence, answer = min(candidates)
-        local[kind] += 1
-        questions.append({"kind": kind, "sentence": sentence, "answer": answer, "source": passage.source})
+        question = {"kind": kind, "sentence": sentence, "answer": answer, "source": passage.source}
+        tally.add(question)  # counted when chosen; only the last passage may lose some
+        questions.append(question)
     return questions
+
+
+@dataclass
+class _Tally:
+    """Questions so far per kind and per answer (case-folded), against their caps."""
+
+    kind_cap: int
+    answer_cap: int
+    kinds: Counter = field(default_factory=Counter)
+    answers: Counter = field(default_factory=Counter)
+
+    def allows(self, kind: str, answer: str) -> bool:
+        return self.kinds[kind] < self.kind_cap and self.answers[answer.casefold()] < self.answer_cap
+
+    def add(self, question: dict) -> None:
+        self.kinds[question["kind"]] += 1
+        self.answers[question["answer"].casefold()] += 1
 
 
 def _ambiguous(blanked: str, index: int, normalised: list[str]) -> bool:

@@ -24,6 +24,8 @@ MIN_WORDS, MAX_WORDS = 6, 60
 # Sources in reStructuredText: indented paragraphs are literal blocks, `..` opens a directive.
 RST_SOURCES = frozenset({"linux-docs", "python-docs"})
 VERSE_SOURCES = frozenset({"shakespeare"})
+# Sources where code-like strings are looked for (elsewhere "--and" is a dash, not an option).
+TECHNICAL_SOURCES = RST_SOURCES
 
 # The kernel's translations (Italian, Chinese, Japanese, ...): the model and its questions are English.
 _SKIPPED_DOCUMENT = re.compile(r"^linux-docs/translations/")

@@ -45,6 +45,7 @@ _CODE = (
     re.compile(r"(?<![\w])\w*[A-Za-z]\w*(?![\w])"),  # identifiers: kept below only if they hold a "_"
 )
 _YEAR = re.compile(r"(?<![\w.,:/-])(?:1[0-9]{3}|20[0-9]{2})(?![\w.,:/-]?\d)(?!\w)")
+_NOT_YEARS = frozenset({"1024", "2048"})  # sizes in the technical docs far more often than years
 _NUMBER = re.compile(
     r"(?<![\w.,:/-])(?:0x[0-9a-fA-F]+|\d+(?:[.,]\d+)*(?:%|[KMGT]i?B|[kKMG]Hz|[KMG]\b|ms|us|ns)?)(?![.,]?\d)(?!\w)"
 )
@@ -132,12 +133,17 @@ def _markup_kind(content: str) -> str | None:
 
 
 def find_spans(
-    sentence: str, stats: WordStats | None = None, line_starts_capitalised: bool = False
+    sentence: str,
+    stats: WordStats | None = None,
+    line_starts_capitalised: bool = False,
+    code: bool = True,
 ) -> list[Span]:
     """The blankable spans of `sentence`, in order of position, never overlapping.
 
     `line_starts_capitalised` (verse) means a capitalised word right after a line break is no name.
-    The first word of the sentence is never a name. Spans never contain a line break.
+    `code=False` (prose) looks for no code-like strings outside markup: there "--and" is a dash and
+    "Mr.Knightley" a typo. The first word of the sentence is never a name. Spans never contain a line
+    break.
     """
     stats = stats if stats is not None else WordStats()
     taken = [False] * len(sentence)
@@ -168,7 +174,7 @@ def find_spans(
                 claim_whole(match.start(), match.end())
     for match in _DATE.finditer(sentence):
         claim("date", match.start(), match.end())
-    for pattern in _CODE:
+    for pattern in _CODE if code else ():
         for match in pattern.finditer(sentence):
             if pattern is _CODE[-1] and "_" not in match.group().strip("_"):
                 continue
@@ -176,7 +182,8 @@ def find_spans(
                 continue  # e.g, i.e
             claim("code", match.start(), match.end())
     for match in _YEAR.finditer(sentence):
-        claim("year", match.start(), match.end())
+        if match.group() not in _NOT_YEARS:
+            claim("year", match.start(), match.end())
     for pattern in (_NUMBER, _NUMBER_WORD):
         for match in pattern.finditer(sentence):
             if match.start() > 0:  # a leading number is a list marker more often than a fact

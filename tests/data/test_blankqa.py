@@ -11,7 +11,7 @@ from ragcompress.data.qa_dataset import read, write
 from ragcompress.eval.heldout import HELDOUT_FIELD, refuse_heldout
 from ragcompress.training.qa_data import QAExamples
 from ragcompress_tools.blankqa import BLANK, TEMPLATES, BlankQAConfig, WordStats, find_spans, make_blankqa
-from ragcompress_tools.blankqa.build import MAX_KIND_SHARE
+from ragcompress_tools.blankqa.build import MAX_KIND_SHARE, MIN_ANSWER_REPEATS
 from ragcompress_tools.blankqa.passages import Passage, cut_passages, proxy_token_counts, sentences
 from scripts.make_blankqa import main
 
@@ -123,6 +123,13 @@ def test_what_is_not_a_span():
     assert _spans("Then the dog came over to see Emma.", stats) == {"Emma": "name"}
     assert _spans('"Civil!--Did you see nothing but The civility?"', stats) == {}
     assert _spans("12 men walked to the fair that day.", stats) == {}
+    prose = "She stopped --and looked at Mr.Knightley's sys.path again."
+    assert {prose[s.start : s.end] for s in find_spans(prose, code=False)} == set()
+    assert {prose[s.start : s.end]: s.kind for s in find_spans(prose)} == {
+        "--and": "code",
+        "Mr.Knightley": "code",
+        "sys.path": "code",
+    }
 
 
 def test_passages_fit_and_sentences_are_clean():
@@ -186,6 +193,8 @@ def test_kinds_are_mixed_and_capped(dataset_dir):
     kinds = Counter(q["kind"] for q in questions)
     assert {"number", "year", "name", "code", "term"} <= set(kinds)
     assert max(kinds.values()) <= MAX_KIND_SHARE * len(questions)
+    answers = Counter(q["answers"][0].casefold() for q in questions)
+    assert max(answers.values()) <= MIN_ANSWER_REPEATS  # 200 asked: the floor of the per-answer cap
     sources = Counter(q["source"] for q in questions)
     assert set(sources) == {"austen", "linux-docs", "python-docs"}
     assert len({_template_of(q["question"]) for q in questions}) == len(TEMPLATES)
