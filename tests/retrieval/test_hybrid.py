@@ -166,3 +166,24 @@ def test_serve_requests_accept_the_hybrid_mode():
 
     options = RetrievalOptions(mode="hybrid", extractive=True)
     assert (options.answer_options(8).mode, options.answer_options(8).extractive) == ("hybrid", True)
+
+
+def test_hybrid_takes_the_fast_decode_path(retriever, monkeypatch):
+    # on CPU the fast path runs the same static-cache step as on a GPU, without graph capture
+    from ragcompress.retrieval import generation
+
+    fast_calls = []
+    original = generation.fast_generate
+
+    def spy(model, ids, mask, softprompt, **kwargs):
+        fast_calls.append(None if softprompt is None else softprompt.shape)
+        return original(model, ids, mask, softprompt, **kwargs)
+
+    monkeypatch.setattr(generation, "fast_generate", spy)
+    asked = QUESTIONS[:2]
+    fast = retriever.answer_batch(asked, k=2, mode="hybrid", batch_size=2, max_new_tokens=5, fast_decode=True)
+    plain = retriever.answer_batch(
+        asked, k=2, mode="hybrid", batch_size=2, max_new_tokens=5, fast_decode=False
+    )
+    assert fast_calls == [(2, retriever.model.config.summary_length, retriever.model.config.hidden_size)]
+    assert [(a.text, a.generated_tokens) for a in fast] == [(a.text, a.generated_tokens) for a in plain]
