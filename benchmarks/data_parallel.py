@@ -111,7 +111,7 @@ def run_world(world: int, args, data: Path, work: Path) -> dict:
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"world {world}: the torchrun job failed:\n{done.stderr[-3000:]}")
-    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    rows = metric_rows(out)
     steps = [r["step_seconds"] for r in rows if "step_seconds" in r][args.skip :]
     seconds = statistics.median(steps)
     tokens = args.batch_size * world * sequence_tokens(args)  # text tokens of one global step
@@ -125,6 +125,19 @@ def run_world(world: int, args, data: Path, work: Path) -> dict:
         "job_seconds": time.perf_counter() - began,
         "final_loss": rows[-1].get("loss"),
     }
+
+
+def metric_rows(out: Path) -> list[dict]:
+    """The trainer's metrics.jsonl rows of a run whose output_dir was ``out``."""
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def write_random_rows(path: Path, count: int, length: int) -> None:
+    """``count`` rows of ``length`` random token ids (one document per packed row: packing appends EOS)."""
+    rng = np.random.default_rng(0)
+    with open(path, "w") as handle:
+        for _ in range(count):
+            handle.write(json.dumps({"input_ids": rng.integers(3, 49152, length).tolist()}) + "\n")
 
 
 def main() -> None:
@@ -148,12 +161,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         data = work / "rows.jsonl"
-        rng = np.random.default_rng(0)
-        rows = max(worlds) * args.batch_size * (args.steps + 1)
-        length = sequence_tokens(args) - 1  # one document per packed row (packing appends EOS)
-        with open(data, "w") as handle:
-            for _ in range(rows):
-                handle.write(json.dumps({"input_ids": rng.integers(3, 49152, length).tolist()}) + "\n")
+        write_random_rows(data, max(worlds) * args.batch_size * (args.steps + 1), sequence_tokens(args) - 1)
         results = [run_world(world, args, data, work) for world in worlds]
     base = results[0]["tokens_per_second"]
     for row in results:

@@ -24,10 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 HERE = Path(__file__).parent
 ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+from data_parallel import metric_rows, worker, write_random_rows  # noqa: E402
+
 RECIPE = ROOT / "configs" / "default" / "stage1.yaml"
 PATHS = {"plain": {"fast_path": False}, "fast": {"fast_path": True}}
 
@@ -56,25 +57,6 @@ def recipe_config(args, path: str, data: Path, out: Path):
     return cfg.override([f"{key}={json.dumps(value)}" for key, value in changes.items()])
 
 
-def worker(config_path: Path, layers: int | None) -> None:
-    """One path's process: build the random model and run the trainer."""
-    import torch
-
-    sys.path.insert(0, str(HERE))
-    from data_parallel import tokenizer
-    from train_throughput import model_config
-
-    from ragcompress.modeling import AutoCompressor
-    from ragcompress.training import TrainConfig, train
-
-    cfg = TrainConfig(**json.loads(config_path.read_text()))
-    torch.manual_seed(0)
-    cuda = torch.cuda.is_available()
-    model = AutoCompressor.from_config(model_config(layers), summary_length=cfg.summary_length)
-    model = model.to(torch.bfloat16 if cuda else torch.float32)
-    train(cfg, model=model, tokenizer=tokenizer())
-
-
 def run_path(path: str, args, data: Path, work: Path) -> dict:
     out = work / path
     cfg = recipe_config(args, path, data, out)
@@ -87,7 +69,7 @@ def run_path(path: str, args, data: Path, work: Path) -> dict:
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"{path} path: the training job failed:\n{done.stderr[-3000:]}")
-    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    rows = metric_rows(out)
     steps = [r["step_seconds"] for r in rows if "step_seconds" in r]
     timed = steps[args.skip :]
     seconds = statistics.median(timed)
@@ -115,7 +97,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--worker", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.worker:
+    if args.worker:  # the same process as data_parallel's ranks: random model, then train()
         worker(args.worker, args.layers)
         return
 
@@ -125,11 +107,7 @@ def main() -> None:
         work = Path(tmp)
         data = work / "rows.jsonl"
         cfg = recipe_config(args, "plain", data, work)
-        rng = np.random.default_rng(0)
-        length = cfg.sequence_length - 1  # one document per packed row (packing appends EOS)
-        with open(data, "w") as handle:
-            for _ in range(cfg.batch_size * (args.steps + 1)):
-                handle.write(json.dumps({"input_ids": rng.integers(3, 49152, length).tolist()}) + "\n")
+        write_random_rows(data, cfg.batch_size * (args.steps + 1), cfg.sequence_length - 1)
         results = [run_path(path, args, data, work) for path in args.paths]
     for row in results:
         row["speedup"] = row["steps_per_second"] / results[0]["steps_per_second"]
