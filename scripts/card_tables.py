@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from ragcompress.eval.qa_metrics import ANSWER_KINDS  # noqa: E402
+from ragcompress.eval.qa_metrics import ANSWER_KINDS
 
 
 def ppl_table(results: dict[str, dict]) -> str:
