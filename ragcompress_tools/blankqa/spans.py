@@ -69,7 +69,7 @@ _NOT_NAMES = frozenset(
     | set(_DAYS)
 )
 _ROLE_BEFORE = re.compile(
-    r":(?:py:|c:)?(?:func|meth|class|exc|attr|mod|data|const|obj|type|macro|member|envvar)$"
+    r":(?:py:|c:)?(?:func|meth|class|exc|attr|mod|data|const|obj|type|macro|member|envvar|keyword|option):$"
 )
 _TITLE_BEFORE = re.compile(r"\b(?:Mr|Mrs|Ms|Dr|St)\.$")
 _WORD = re.compile(r"\b[A-Za-z]+\b")
@@ -156,7 +156,7 @@ def find_spans(
             taken[i] = True
         spans.append(Span(kind, start, end))
 
-    def claim_whole(start: int, end: int) -> None:  # markup that was not kept must not be re-read inside
+    def claim_whole(start: int, end: int) -> None:
         for i in range(start, end):
             taken[i] = True
 
@@ -164,14 +164,16 @@ def find_spans(
         for match in pattern.finditer(sentence):
             if any(taken[match.start() : match.end()]):
                 continue
-            kind = _markup_kind(match.group(1))
-            if kind == "term" and _ROLE_BEFORE.search(sentence, 0, match.start()):
+            start = match.start(1)
+            role = _ROLE_BEFORE.search(sentence, 0, match.start())
+            if role and sentence[start] in "~!":  # :class:`~a.B` shows "B", :keyword:`!for` links nothing
+                start += 1
+            kind = _markup_kind(sentence[start : match.end(1)])
+            if kind == "term" and role:
                 kind = "code"  # :func:`len`, :exc:`ValueError`: Sphinx names a Python or C object
-            if kind is None:
-                claim_whole(match.start(), match.end())
-            else:
-                claim(kind, match.start(1), match.end(1))
-                claim_whole(match.start(), match.end())
+            if kind is not None:
+                claim(kind, start, match.end(1))
+            claim_whole(match.start(), match.end())  # what was not kept is not read again inside
     for match in _DATE.finditer(sentence):
         claim("date", match.start(), match.end())
     for pattern in _CODE if code else ():

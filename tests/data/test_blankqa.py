@@ -117,6 +117,13 @@ def test_kinds_on_handwritten_sentences():
     }
 
 
+def test_sphinx_roles_name_code():
+    sentence = (
+        "Use :meth:`recv` on :class:`~socket.socket` objects, not ``raw mode`` or :keyword:`!for` loops."
+    )
+    assert _spans(sentence) == {"recv": "code", "socket.socket": "code", "raw mode": "term", "for": "code"}
+
+
 def test_what_is_not_a_span():
     # a sentence's first word, a dash in prose, a common word (by the corpus counts), a list number
     stats = WordStats(["the cat sat on the mat; then the dog came. The end. the the"])
