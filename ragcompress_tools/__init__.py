@@ -8,4 +8,6 @@ Shipped in the same distribution as `ragcompress` but outside its import path, s
   `python -m scripts.build_corpus` drives it.
 - `synthqa`: the synthetic retrieval-QA generator (training style and the held-out "ood" style),
   written in the QA dataset format of `ragcompress.data.qa_dataset`.
+- `blankqa`: fill-in-the-blank fact-recall QA from passages of the corpus's train splits, for stage 2
+  (`scripts/make_blankqa.py`).
 """

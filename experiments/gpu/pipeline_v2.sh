@@ -28,6 +28,9 @@
 # STAGE1_EXTRA: more key=value overrides for PHASE=stage2's stage-1 continuation, e.g. STAGE1_EXTRA=distill_weight=1.0
 # STAGE2_EXTRA: more key=value overrides for both stage-2 jobs, without spaces inside a value, e.g.
 #   STAGE2_EXTRA='qa_kind_weights={"year":3,"number":3} repeat_fraction=0.25'
+# With stash_extra.sh's blank-QA set parked,
+#   STAGE2_EXTRA='qa_data=["/root/stash/work/synthqa-train","/root/stash/blankqa"]' mixes it into stage 2 (the synthetic set is written to work/synthqa-train before the overrides apply);
+#   with its ood/ sets parked, stage2more also scores both adapters on them through the product (ood_eval).
 # QA_ENTITIES: how many synthetic entities stage 2's QA set draws its questions from (default 2,000,
 #   about 4,000 questions; v5's 611 steps read them about five times)
 
@@ -119,6 +122,19 @@ else
     finalize stage2
     [ -n "$VARIANT" ] || python3 scripts/train_default.py export --work $W >> $W/pipeline.log 2>&1
   }
+  ood_eval() {  # the out-of-distribution QA sets through the product (issue 27), if stash_extra.sh parked them
+    [ -d $S/ood ] || return 0
+    mkdir -p $W/eval
+    for m in "$@"; do
+      for set in $S/ood/*/; do
+        n=$(basename $set)
+        python3 -m ragcompress eval qa $set/corpus $set/questions.jsonl --model $W/$m/final --index $W/index-$m-$n \
+          --k 5 --modes none,fused,fused-extractive,hybrid,text --batch-size 32 --device cuda \
+          --out $W/eval/ood-$m-$n.json 2>&1 | grep -v -i warn >> $W/eval-ood.log
+      done
+    done
+    echo "ood eval done at $(el) s" >> $W/pipeline.log
+  }
   evaluate() {  # the PPL and QA tables of the named models
     python3 scripts/train_default.py eval --work $W --corpus $C --retrieval benchmarks/data/synthqa-test-k5.json \
       --models "$@" --ppl-windows 120 --ppl-per-source 24 2>&1 | grep -v -i warn > $W/eval.log
@@ -129,6 +145,7 @@ else
       init_adapter=$W/stage2a/final save_every=20
     echo "stage2 (continued) done at $(el) s" >> $W/pipeline.log
     evaluate stage2
+    ood_eval stage2 stage2a  # the new adapter and the one it continued, on the same GPU
   else
     if [ "${STAGE1B_S:-0}" -gt 0 ]; then
       continue_stage1 $STAGE1B_S stage1b.log eval_every=0 seed=2 $STAGE1_EXTRA

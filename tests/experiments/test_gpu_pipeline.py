@@ -217,3 +217,49 @@ def test_a_deadline_cuts_the_training_budget_so_the_job_ends_before_the_machine_
         _run("pipeline_v2.sh", env, PHASE="stage2more", STAGE2_S="1300", DEADLINE=deadline)
         (stage2,) = [c for c in _commands(log) if " stage2 --work" in c]
         assert f"--max-seconds {expected} " in stage2
+
+
+def test_stage2more_with_the_issue27_sets_trains_on_both_and_scores_both_adapters_out_of_distribution(
+    tmp_path,
+):
+    stash, env, log = _machine(tmp_path)
+    for name in ("realdocs", "synthqa-ood"):  # as stash_extra.sh unpacks ood.tar.xz
+        (stash / "ood" / name / "corpus").mkdir(parents=True)
+        (stash / "ood" / name / "questions.jsonl").write_text("")
+    qa_data = f'qa_data=["{stash}/work/synthqa-train","{stash}/blankqa"]'
+    _run("pipeline_v2.sh", env, PHASE="stage2more", STAGE2_S="60", STAGE2_EXTRA=qa_data)
+    work = stash / "work"
+    lines = _commands(log)
+    train = next(c for c in lines if " stage2 --work" in c)
+    assert train.endswith(qa_data)  # after the defaults, so the mix replaces the synthetic set alone
+    assert TrainConfig().override([qa_data]).qa_data == [f"{stash}/work/synthqa-train", f"{stash}/blankqa"]
+    scored = [c for c in lines if " -m ragcompress eval qa " in c]
+    assert len(scored) == 4
+    for model in ("stage2", "stage2a"):
+        for name in ("realdocs", "synthqa-ood"):
+            command = next(c for c in scored if f"--model {work}/{model}/final " in c and f"ood/{name}/" in c)
+            assert f"--out {work}/eval/ood-{model}-{name}.json" in command
+            assert "--modes none,fused,fused-extractive,hybrid,text" in command
+    assert lines.index(scored[0]) > lines.index(next(c for c in lines if " eval --work" in c))
+    assert "ood eval done" in (work / "pipeline.log").read_text()
+    assert (work / "all.done").is_file()
+
+
+def test_stash_extra_unpacks_the_carried_archives_into_the_stash(tmp_path):
+    carried = tmp_path / ".gpuD"
+    (tmp_path / "src" / "blankqa" / "corpus").mkdir(parents=True)
+    (tmp_path / "src" / "blankqa" / "questions.jsonl").write_text('{"id": "q"}\n')
+    carried.mkdir()
+    subprocess.run(
+        f"tar -C {tmp_path / 'src'} -cf - blankqa | xz > {carried / 'blankqa.tar.xz'}", shell=True, check=True
+    )
+    stash = tmp_path / "stash"
+    done = subprocess.run(
+        ["bash", str(REPO / "experiments" / "gpu" / "stash_extra.sh"), str(carried)],
+        env={**os.environ, "S": str(stash)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (stash / "blankqa" / "questions.jsonl").read_text() == '{"id": "q"}\n'
