@@ -51,7 +51,7 @@ def test_answers_come_back_in_every_mode(retriever, mode):
     assert set(answer.timings) >= {"retrieve", "rerank", "fuse", "prefill", "decode", "total"}
     assert all(t >= 0 for t in answer.timings.values())
     assert answer.timings["prefill"] > 0
-    assert answer.softprompt_slots == (2 * 50 if mode == "fused" else 0)
+    assert answer.softprompt_slots == {"fused": 2 * 50, "hybrid": 50}.get(mode, 0)  # hybrid: k - 1 fused
     if mode != "none":
         assert answer.sources[0] == "pelville"
 
