@@ -240,9 +240,17 @@ def test_stage2more_with_the_issue27_sets_trains_on_both_and_scores_both_adapter
             command = next(c for c in scored if f"--model {work}/{model}/final " in c and f"ood/{name}/" in c)
             assert f"--out {work}/eval/ood-{model}-{name}.json" in command
             assert "--modes none,fused,fused-extractive,hybrid,text" in command
+            assert "--embedder" not in command  # no carried embedder: the package's default
     assert lines.index(scored[0]) > lines.index(next(c for c in lines if " eval --work" in c))
     assert "ood eval done" in (work / "pipeline.log").read_text()
     assert (work / "all.done").is_file()
+
+    # with the fp16 embedder parked as $S/minilm (stash_extra.sh .gpuE), every evaluation reads it
+    (stash / "minilm").mkdir()
+    log.unlink()
+    _run("pipeline_v2.sh", env, PHASE="stage2more", STAGE2_S="60", STAGE2_EXTRA=qa_data)
+    scored = [c for c in _commands(log) if " -m ragcompress eval qa " in c]
+    assert len(scored) == 4 and all(f"--embedder {stash}/minilm " in c for c in scored)
 
 
 def test_stash_extra_unpacks_the_carried_archives_into_the_stash(tmp_path):
