@@ -271,3 +271,21 @@ def test_stash_extra_unpacks_the_carried_archives_into_the_stash(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert (stash / "blankqa" / "questions.jsonl").read_text() == '{"id": "q"}\n'
+
+
+def test_launch_copies_every_package_the_jobs_import():
+    """The jobs run from the copy launch_v1.sh makes in $S/repo: each package pyproject.toml ships must be in it
+    (the first issue-27 launch lost minutes to a copy without ragcompress_tools/ and indexing/)."""
+    import re
+
+    include = re.search(r"include = \[(.*?)\]", (REPO / "pyproject.toml").read_text()).group(1)
+    packages = [name.strip().strip('"').rstrip("*") for name in include.split(",") if name.strip()]
+    copy = next(
+        line for line in (REPO / "experiments/gpu/launch_v1.sh").read_text().splitlines() if "cp -r " in line
+    )
+    copied = copy.split("cp -r ", 1)[1].split("$S/repo/", 1)[0].split()
+    assert packages and set(packages) <= set(copied), (
+        f"launch_v1.sh copies {copied}, pyproject ships {packages}"
+    )
+    for name in packages:
+        assert (REPO / name).is_dir()
