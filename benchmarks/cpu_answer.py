@@ -1,0 +1,147 @@
+"""A warm `Retriever.answer()` on the CPU with the embedded defaults, per answer mode (issue 28's CPU row).
+
+An index of the first ``--documents`` synthetic test documents is built with every default (serve_load.py's
+``build_index``), one `Retriever` is opened on it and kept, each mode answers one question to warm up, and
+then ``--questions`` of the documents' own questions, one `answer()` call each, k = ``--k``. Reported per
+mode: median and 90th-percentile seconds per call, the median of each stage the `Answer` times (search,
+vectors, generation), prompt tokens and soft-prompt slots. The machine's load average before and after is
+recorded beside the numbers: on a shared machine read the ratios between modes.
+
+    python benchmarks/cpu_answer.py --threads 2 --out benchmarks/results/cpu_answer.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from readme_sections import cpu_name, save_result  # noqa: E402
+from serve_load import build_index  # noqa: E402
+
+HERE = Path(__file__).parent
+MODES = ("none", "fused", "fused-extractive", "hybrid", "text")
+
+
+def load_average() -> list[float]:
+    with open("/proc/loadavg") as handle:
+        return [float(x) for x in handle.read().split()[:3]]
+
+
+def time_mode(retriever, questions: list[str], mode: str, k: int, max_new_tokens: int) -> dict:
+    base = mode.removesuffix("-extractive")
+    extra = {"extractive": True} if mode.endswith("-extractive") else {}
+    retriever.answer(questions[0], k=k, mode=base, max_new_tokens=max_new_tokens, **extra)  # warm-up
+    walls, stages, prompt, slots = [], {}, [], []
+    for question in questions:
+        started = time.perf_counter()
+        answer = retriever.answer(question, k=k, mode=base, max_new_tokens=max_new_tokens, **extra)
+        walls.append(time.perf_counter() - started)
+        for stage, seconds in answer.timings.items():
+            stages.setdefault(stage, []).append(seconds)
+        prompt.append(answer.prompt_tokens)
+        slots.append(answer.softprompt_slots)
+    walls.sort()
+    return {
+        "mode": mode,
+        "calls": len(walls),
+        "median_s": statistics.median(walls),
+        "p90_s": walls[max(0, math.ceil(0.9 * len(walls)) - 1)],  # nearest rank
+        "stage_median_s": {stage: statistics.median(v) for stage, v in stages.items()},
+        "prompt_tokens": statistics.mean(prompt),
+        "softprompt_slots": statistics.mean(slots),
+    }
+
+
+def markdown(result: dict) -> str:
+    stages = [
+        s
+        for s in ("retrieve", "rerank", "fuse", "prefill", "decode")
+        if any(s in r["stage_median_s"] for r in result["runs"])
+    ]
+    head = " | ".join(f"{s} s" for s in stages)
+    rows = "\n".join(
+        f"| {r['mode']} | {r['median_s']:.2f} | {r['p90_s']:.2f} | "
+        + " | ".join(f"{r['stage_median_s'].get(s, 0.0):.3f}" for s in stages)
+        + f" | {r['prompt_tokens']:.0f} | {r['softprompt_slots']:.0f} |"
+        for r in result["runs"]
+    )
+    return f"""## A warm `answer()` on the CPU (issue 28)
+
+One `Retriever` kept open over an index of {result["documents"]} synthetic test documents built with the
+defaults (default compressor, all-MiniLM-L6-v2, fp16 vectors); k = {result["k"]}, at most
+{result["max_new_tokens"]} new tokens, greedy; {result["questions"]} questions per mode, one `answer()` call each,
+after one warm-up call per mode. Seconds per call (median, 90th percentile) and the median of each stage the
+`Answer` reports.
+
+| mode | median s | p90 s | {head} | prompt tokens | soft-prompt slots |
+|---|---:|---:|{"---:|" * len(stages)}---:|---:|
+{rows}
+
+Device: {result["device"]}; torch {result["torch"]}, {result["threads"]} thread(s). Load average
+(1/5/15 min) before {result["load_before"]}, after {result["load_after"]}. {result["load_note"]}
+
+Command: `{result["command"]}` (result: `results/{result["out_name"]}`, {result["date"]}).
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--documents", type=int, default=24)
+    parser.add_argument("--questions", type=int, default=12, help="timed calls per mode")
+    parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--k", type=int, default=5)
+    parser.add_argument("--max-new-tokens", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--load-note", default="", help="what else ran on the machine meanwhile")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "cpu_answer.json")
+    parser.add_argument("--no-readme", action="store_true", help="do not update benchmarks/README.md")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    import torch
+
+    from ragcompress import Retriever
+
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory(prefix="cpu-answer-") as tmp:
+        started = time.perf_counter()
+        index, questions = build_index(Path(tmp), args.documents)
+        print(f"indexed {args.documents} documents in {time.perf_counter() - started:.0f} s", flush=True)
+        questions = questions[: args.questions]
+        before = load_average()
+        with Retriever(index, device="cpu") as retriever:
+            runs = []
+            for mode in args.modes.split(","):
+                runs.append(time_mode(retriever, questions, mode, args.k, args.max_new_tokens))
+                print(runs[-1], flush=True)
+        after = load_average()
+    result = {
+        "device": f"CPU: {cpu_name()} (this repository's shared CI/dev machine)",
+        "torch": torch.__version__,
+        "threads": args.threads,
+        "documents": args.documents,
+        "questions": len(questions),
+        "k": args.k,
+        "max_new_tokens": args.max_new_tokens,
+        "load_before": before,
+        "load_after": after,
+        "load_note": args.load_note,
+        "runs": runs,
+        "date": date.today().isoformat(),
+        "command": "python benchmarks/cpu_answer.py " + shlex.join(sys.argv[1:]),
+        "out_name": args.out.name,
+    }
+    save_result(result, args.out, "cpu_answer", markdown(result), readme=not args.no_readme)
+
+
+if __name__ == "__main__":
+    main()
