@@ -6,13 +6,14 @@ line: typed at a prompt, or piped in (``printf 'q1\\nq2\\n' | ragcompress ask --
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import typer
+
+from ragcompress.commands import quiet_model_loading
 
 MAX_PASSAGE_CHARS = 400  # --show-passages prints at most this much of each passage
 QUIT_WORDS = ("exit", "quit", ":q")
@@ -26,23 +27,6 @@ def _fail(message: str) -> None:
 def _one_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
-
-
-@contextlib.contextmanager
-def quiet_model_loading() -> Iterator[None]:
-    """No ``Loading weights`` progress bars or info logs from transformers inside the block; the previous
-    settings come back after it (a library caller's own choice is not overridden for good)."""
-    from transformers.utils import logging as hf_logging
-
-    bars, verbosity = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()
 
 
 def open_retriever(index: Path | None, model: str | None, embedder: str | None, device: str | None):

@@ -8,9 +8,17 @@ from pathlib import Path
 
 import typer
 
+from ragcompress.commands import quiet_model_loading
+
 eval_app = typer.Typer(
     no_args_is_help=True, help="Evaluate a compressor: perplexity with compressed context, QA."
 )
+
+
+@eval_app.callback()
+def _quiet_loading(ctx: typer.Context) -> None:
+    """No transformers progress bars while a subcommand loads its models; restored when it ends."""
+    ctx.with_resource(quiet_model_loading())
 
 
 def _fail(message: str) -> None:

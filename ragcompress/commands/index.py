@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from ragcompress.commands import quiet_model_loading
+
 UNREADABLE_EXIT = 1  # the index was updated, but some files or folders could not be read
 
 
@@ -68,26 +70,26 @@ def register(app: typer.Typer) -> None:
         from ragcompress.paths import remember_last_index
         from ragcompress.store import StoreError
 
-        _quiet_model_loading()
         try:
-            report = index_corpus(
-                corpus,
-                index,
-                model=model,
-                embedder=embedder,
-                chunk_tokens=chunk_tokens,
-                overlap=overlap,
-                vector_dtype=vector_dtype,
-                faiss_kind=faiss,
-                engine=engine,
-                device=device,
-                rebuild=rebuild,
-                batch_size=batch_size,
-                commit_every=commit_every or DEFAULT_COMMIT_EVERY,
-                progress=progress,
-                workers=workers,
-                follow_links=follow_links,
-            )
+            with quiet_model_loading():  # transformers' bars per weight load; ours say what is happening
+                report = index_corpus(
+                    corpus,
+                    index,
+                    model=model,
+                    embedder=embedder,
+                    chunk_tokens=chunk_tokens,
+                    overlap=overlap,
+                    vector_dtype=vector_dtype,
+                    faiss_kind=faiss,
+                    engine=engine,
+                    device=device,
+                    rebuild=rebuild,
+                    batch_size=batch_size,
+                    commit_every=commit_every or DEFAULT_COMMIT_EVERY,
+                    progress=progress,
+                    workers=workers,
+                    follow_links=follow_links,
+                )
         except (IndexingError, StoreError) as error:
             _fail(str(error))
         except KeyboardInterrupt:
@@ -100,14 +102,3 @@ def register(app: typer.Typer) -> None:
         if unreadable:
             # Not a clean run: scripts and cron jobs must notice, as rsync's "partial transfer" does.
             _fail(unreadable, UNREADABLE_EXIT)
-
-
-def _quiet_model_loading() -> None:
-    # transformers draws a progress bar per weight load; ours already say what is happening.
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-        hf_logging.set_verbosity_error()
-    except ImportError:  # pragma: no cover
-        pass

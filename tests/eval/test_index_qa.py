@@ -76,6 +76,10 @@ def test_sweep_writes_json_markdown_and_plots(sweep, dataset):
     # the table printed is the one saved, a row per (dtype, k, mode)
     table = (out / "qa.md").read_text()
     assert table in output
+    assert "Loading weights" not in output  # transformers' bars are silenced while eval loads models
+    from transformers.utils import logging as hf_logging
+
+    assert hf_logging.is_progress_bar_enabled()  # and turned back on when the command ends
     assert len([line for line in table.splitlines() if line.startswith(("| fp16 |", "| int8 |"))]) == 2 * (
         2 * 2 * 3
     )  # the scores table and the by-kind table

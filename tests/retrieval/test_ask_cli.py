@@ -160,9 +160,11 @@ def test_version():
 def test_quiet_model_loading_is_scoped():
     from transformers.utils import logging as hf_logging
 
+    from ragcompress.commands import quiet_model_loading
+
     hf_logging.enable_progress_bar()
     before = hf_logging.get_verbosity()
-    with ask.quiet_model_loading():
+    with quiet_model_loading():
         assert not hf_logging.is_progress_bar_enabled()
         assert hf_logging.get_verbosity() == hf_logging.ERROR
     assert hf_logging.is_progress_bar_enabled() and hf_logging.get_verbosity() == before
