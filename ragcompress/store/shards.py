@@ -105,7 +105,9 @@ class ShardReader:
             self._file = safe_open(str(path), framework="pt")
             self._keys = set(self._file.keys())
             self.offsets = self._file.get_tensor("offsets").numpy()
-        except (SafetensorError, OSError, KeyError) as error:
+        # RuntimeError: torch maps the file by its path again after safetensors opened it, so a compaction
+        # that deletes it in between surfaces as torch's "unable to open file"; read_consistent retries.
+        except (SafetensorError, OSError, KeyError, RuntimeError) as error:
             raise StoreCorruptError(f"shard {path} is unreadable: {error}") from None
         self.has_scales = "scales" in self._keys
 

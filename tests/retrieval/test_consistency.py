@@ -85,6 +85,33 @@ def test_a_compaction_between_search_and_vectors_reads_again(opened, monkeypatch
     assert done and {p.doc_id for p in answer.passages} <= left  # started over at the new generation
 
 
+def test_a_shard_deleted_while_torch_maps_it_reads_again(opened, monkeypatch):
+    """The race CI met once in 301 calls: safetensors opened a shard, a compaction deleted it, and torch,
+    mapping the file by its path, raised RuntimeError out of answer(). Now the read starts over."""
+    from ragcompress.store import shards
+
+    retriever, index = opened
+    real, raced = shards.safe_open, []
+
+    def compaction_mid_open(path, framework):
+        if not raced:
+            raced.append(path)
+            with Store.open(index, readonly=False) as store:
+                with store.begin_update() as writer:
+                    for doc in store.documents()[:-1]:
+                        writer.remove_document(doc.doc_id)
+                store.compact(min_dead_fraction=0.01)
+            raise RuntimeError(
+                f"unable to open file <{path}> in read-only mode: No such file or directory (2)"
+            )
+        return real(path, framework=framework)
+
+    monkeypatch.setattr(shards, "safe_open", compaction_mid_open)
+    answer = retriever.answer(QUESTION, k=3, mode="fused", max_new_tokens=2)
+    left = {d.doc_id for d in retriever.store.documents()}
+    assert raced and answer.passages and {p.doc_id for p in answer.passages} <= left
+
+
 def test_vectors_of_passages_removed_since_is_one_clear_line(opened):
     retriever, index = opened
     passages = retriever.search(QUESTION, k=2)
