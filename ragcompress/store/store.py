@@ -150,11 +150,8 @@ class Store:
             raise StoreError(f"{self.path} was opened read-only; open it with readonly=False to write")
         if expect is not None:
             ensure_compatible(self.manifest, expect, self.path)
-        if self._held_lock is not None:
-            # The writer takes its own lock; two flocks of one process on the same file conflict.
-            self._held_lock.release()
-            self._held_lock = None
-        return StoreWriter(self._state, shard_bytes=shard_bytes)
+        held, self._held_lock = self._held_lock, None  # a new store's lock passes to its first writer
+        return StoreWriter(self._state, shard_bytes=shard_bytes, lock=held)
 
     def close(self) -> None:
         state = self._state

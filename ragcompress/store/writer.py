@@ -41,10 +41,12 @@ class StoreWriter:
     Made by ``Store.begin_update()``; it commits through the store's ``OpenStore`` (state.py), so the
     ``Store`` that made it sees each commit at once."""
 
-    def __init__(self, state: OpenStore, shard_bytes: int = 64 << 20) -> None:
+    def __init__(self, state: OpenStore, shard_bytes: int = 64 << 20, lock: WriterLock | None = None) -> None:
         self.state = state
         self.shard_bytes = shard_bytes
-        self._lock = WriterLock(state.directory)
+        # ``lock``: one already held (a new store's, from before it appeared), handed over, never let go in
+        # between: a racing creator's check would take it in that gap, and this writer would then fail.
+        self._lock = lock if lock is not None else WriterLock(state.directory)
         self._lock.acquire()
         try:
             self._recover()

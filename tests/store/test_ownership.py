@@ -118,6 +118,33 @@ def test_the_loser_of_two_first_builds_names_the_other_writer(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new"]
 
 
+def test_a_new_stores_lock_passes_to_its_first_writer_without_a_gap(tmp_path, monkeypatch):
+    """The race CI met: the creator let its lock go for a moment inside begin_update(); the other creator's
+    check took it right then, and the creator's writer failed with "being written by another process"."""
+    from ragcompress.store import lock as lock_module
+
+    path = tmp_path / "new"
+    store = Store.create(path, make_manifest())
+    real_acquire, probes = lock_module.WriterLock.acquire, []
+
+    def acquire_with_a_rival_checking(self):
+        if not probes:  # the writer's acquire: the rival creator's check lands at this very moment
+            rival = lock_module.WriterLock(path)
+            try:
+                real_acquire(rival)
+                probes.append("rival got the lock")  # the gap: the store's own writer now fails
+            except StoreLockedError:
+                probes.append("rival refused")
+        return real_acquire(self)
+
+    monkeypatch.setattr(lock_module.WriterLock, "acquire", acquire_with_a_rival_checking)
+    with store.begin_update() as writer:
+        add(writer, make_doc(0))
+    store.close()
+    assert probes in ([], ["rival refused"])
+    assert len(Store.open(path).documents()) == 1
+
+
 def test_two_processes_building_one_new_index_at_once(tmp_path, fork_context):
     for attempt in range(3):
         path = tmp_path / f"new{attempt}"
