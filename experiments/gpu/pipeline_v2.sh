@@ -30,7 +30,8 @@
 #   STAGE2_EXTRA='qa_kind_weights={"year":3,"number":3} repeat_fraction=0.25'
 # With stash_extra.sh's blank-QA set parked,
 #   STAGE2_EXTRA='qa_data=["/root/stash/work/synthqa-train","/root/stash/blankqa"]' mixes it into stage 2 (the synthetic set is written to work/synthqa-train before the overrides apply);
-#   with its ood/ sets parked, stage2more also scores both adapters on them through the product (ood_eval).
+#   with its ood/ sets parked, stage2more also scores both adapters on them through the product (ood_eval;
+#   a set parked there that is not out of distribution, e.g. the synthetic test split, is scored the same way).
 # QA_ENTITIES: how many synthetic entities stage 2's QA set draws its questions from (default 2,000,
 #   about 4,000 questions; v5's 611 steps read them about five times)
 
@@ -146,8 +147,8 @@ else
     stage2 ${STAGE2_S:-300} max_steps=2000 warmup_steps=10 learning_rate=2e-4 summary_learning_rate=3e-4 seed=3 \
       init_adapter=$W/stage2a/final save_every=20
     echo "stage2 (continued) done at $(el) s" >> $W/pipeline.log
-    evaluate stage2
-    ood_eval stage2 stage2a  # the new adapter and the one it continued, on the same GPU
+    evaluate stage2 stage2a  # the new adapter and the one it continued, on the same GPU
+    ood_eval stage2 stage2a
   else
     if [ "${STAGE1B_S:-0}" -gt 0 ]; then
       continue_stage1 $STAGE1B_S stage1b.log eval_every=0 seed=2 $STAGE1_EXTRA

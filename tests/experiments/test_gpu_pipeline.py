@@ -241,7 +241,9 @@ def test_stage2more_with_the_issue27_sets_trains_on_both_and_scores_both_adapter
             assert f"--out {work}/eval/ood-{model}-{name}.json" in command
             assert "--modes none,fused,fused-extractive,hybrid,text" in command
             assert "--embedder" not in command  # no carried embedder: the package's default
-    assert lines.index(scored[0]) > lines.index(next(c for c in lines if " eval --work" in c))
+    card = next(c for c in lines if " eval --work" in c)
+    assert "--models stage2 stage2a " in card  # the adapter it continued is measured on the same GPU
+    assert lines.index(scored[0]) > lines.index(card)
     assert "ood eval done" in (work / "pipeline.log").read_text()
     assert (work / "all.done").is_file()
 
