@@ -7,7 +7,7 @@ own share of every batch, so the global batch is N times the config's).
     python scripts/build_corpus.py --out data/corpus                 # offline corpus (CPU, ~1 min)
     python scripts/train_default.py stage1 --work runs/default         # compression (LM) training
     python scripts/train_default.py stage2 --work runs/default         # fused retrieval-QA answer format
-    python scripts/train_default.py eval   --work runs/default         # PPL (Table 1 protocol) + QA tables
+    python scripts/train_default.py eval   --work runs/default         # PPL (Table 1 protocol) + QA via an index
     python scripts/train_default.py export --work runs/default         # copy the adapter into the package
 
 Every stage resumes from its last checkpoint, so a stage can be spread over several shorter jobs with
@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# the card's QA table: every mode on the same index, k = 5
+QA_MODES = ["none", "text", "fused", "fused-extractive", "hybrid"]
 
 SOURCES = ("austen", "shakespeare", "python-docs", "linux-docs", "gcide")
 
@@ -110,23 +112,28 @@ def run_stage(name: str, args) -> None:
 
 
 def run_eval(args) -> None:
+    """The card's tables for each of ``--models``: perplexity with compressed context on the test split of
+    every corpus source, and QA on the synthetic test split through the product (the test documents
+    indexed with the defaults, every question answered by ``Retriever.answer_batch``; eval/index_qa.py)."""
     import torch
 
+    from ragcompress.eval.index_qa import IndexSettings, load_qa_set, run_sweep
     from ragcompress.eval.ppl import document_windows, evaluate_ppl
-    from ragcompress.eval.qa import evaluate_qa
+    from ragcompress.eval.qa_report import save_report
     from ragcompress.loading import load_compressor
 
     out = args.work / "eval"
     out.mkdir(parents=True, exist_ok=True)
-    test_paths = corpus_paths(args.corpus, "test")
-    retrieval = json.loads(Path(args.retrieval).read_text()) if args.retrieval else None
-    qa_test = synthqa_dir(args.work, "test", 300, seed=0)
+    test_paths = corpus_paths(args.corpus, "test") if "ppl" in args.tables else []
+    qa_test = None
+    if "qa" in args.tables:
+        qa_test = load_qa_set(synthqa_dir(args.work, "test", 300, seed=0), limit=args.qa_limit)
     for label in args.models:
         if args.base != "smollm2":
             spec = args.base if label == "base" else args.work / label / "final"
         else:
             spec = "base" if label == "base" else args.work / label / "final"
-        model, tokenizer, _ = load_compressor(spec)
+        model, tokenizer, info = load_compressor(spec)
         if "ppl" in args.tables:
             windows = document_windows(
                 test_paths, tokenizer, 512 * 4, args.ppl_windows, per_path=args.ppl_per_source
@@ -135,18 +142,20 @@ def run_eval(args) -> None:
             ppl.meta = {"model": label, "data": "test split of every corpus source"}
             ppl.save(out / f"ppl-{label}.json")
             print(f"[{label}]\n{ppl.table()}", flush=True)
-        if retrieval is not None and "qa" in args.tables:
-            qa = evaluate_qa(
-                model,
-                tokenizer,
+        if qa_test is not None:
+            results = run_sweep(
                 qa_test,
-                retrieval,
-                modes=("none", "text", "fused", "fused-extractive"),
+                IndexSettings(model=str(spec), embedder=args.embedder),
+                ["fp16"],
+                [5],
+                QA_MODES,
+                index=out / f"index-{label}",
+                models=((model, tokenizer, info), args.embedder),
+                rebuild=True,  # a label's adapter may have changed since the last evaluation
                 batch_size=32,
-                limit=args.qa_limit,
             )
-            qa.save(out / f"qa-{label}.json")
-            print(f"[{label}]\n{qa.table()}", flush=True)
+            save_report(results, out / f"qa-{label}.json")
+            print(f"[{label}]\n{results[0].table()}", flush=True)
         del model
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
@@ -242,7 +251,9 @@ def main() -> None:
     )
     parser.add_argument("--models", nargs="*", default=["base", "stage1", "stage2"])
     parser.add_argument(
-        "--retrieval", default=None, help="retrieval JSON for the QA test (scripts/retrieve_synthqa.py)"
+        "--embedder",
+        default="default",
+        help="eval: the embedder of the QA index (a sentence-transformers path)",
     )
     parser.add_argument("--ppl-windows", type=int, default=200)
     parser.add_argument("--ppl-per-source", type=int, default=24)

@@ -100,18 +100,15 @@ def test_stage_two_taught_short_answers_from_text_passages(default_model):
     assert all(0 < len(a.split()) <= 6 for a in fused)
 
 
-def test_qa_evaluation_scores_every_mode_and_answer_kind(default_model):
-    from ragcompress.eval.qa import evaluate_qa
+def test_qa_through_an_index_scores_every_mode_and_answer_kind(tmp_path):
+    from ragcompress.eval.index_qa import IndexSettings, load_qa_set, run_sweep
 
-    model, tokenizer = default_model
-    dataset = read("examples/demo")
-    doc_ids = [d for d, _ in dataset.documents]
-    results = {}
-    for q in dataset.questions:  # two distractors, then the gold passage (least → most relevant)
-        gold = q["doc_ids"][0]
-        results[q["id"]] = [d for d in doc_ids if d != gold][:2] + [gold]
-    retrieval = {"k": 3, "recall_at_k": 1.0, "results": results}
-    qa = evaluate_qa(model, tokenizer, dataset, retrieval, modes=("text", "fused"), batch_size=8, limit=8)
+    qa_set = load_qa_set(Path("examples/demo"), limit=8)
+    (qa,) = run_sweep(
+        qa_set, IndexSettings(), ["fp16"], [3], ["text", "fused"], index=tmp_path / "index", device="cpu",
+        batch_size=8,
+    )  # fmt: skip
+    assert qa.recall_at_k == 1.0 and qa.meta["path"] == "index"
     assert set(qa.scores) == set(qa.predictions) == set(qa.scores_by_kind) == {"text", "fused"}
     assert qa.scores["text"]["n"] == 8 and qa.scores["text"]["em"] >= 5 / 8, qa.predictions["text"]
     for mode, by_kind in qa.scores_by_kind.items():  # the kinds partition the questions

@@ -14,7 +14,7 @@ for stage in stage1 stage2; do
   fi
 done
 if [ -f $W/stage2.done ] && [ ! -f $W/eval.done ] && [ $(left) -gt 300 ]; then
-  python3 scripts/train_default.py eval --work $W --corpus $S/corpus --retrieval benchmarks/data/synthqa-test-k5.json \
+  python3 scripts/train_default.py eval --work $W --corpus $S/corpus "${EMB[@]}" \
     --ppl-windows 120 --ppl-per-source 24 2>&1 | grep -v -i warn | tee $W/eval.log | tail -40 && touch $W/eval.done
 fi
 if [ -f $W/eval.done ] && [ ! -f $W/bench.done ] && [ $(left) -gt 150 ]; then

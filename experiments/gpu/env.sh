@@ -12,3 +12,6 @@ if [ -n "$CUDA_VISIBLE_DEVICES" ]; then NGPU=$(tr ',' '\n' <<< "$CUDA_VISIBLE_DE
 TRAIN="python3"
 if [ "${NGPU:-0}" -gt 1 ]; then TRAIN="python3 -m torch.distributed.run --standalone --nproc_per_node=$NGPU"; fi
 export NGPU TRAIN
+# the default embedder saved as fp16 (stash_extra.sh .gpuE; its package's 90 MB fit no call): every QA
+# evaluation through an index reads it when it is parked
+EMB=(); [ -d $S/minilm ] && EMB=(--embedder $S/minilm)

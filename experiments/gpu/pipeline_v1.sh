@@ -16,7 +16,7 @@ python3 scripts/train_default.py stage2 --work $W --corpus $S/corpus --max-secon
 [ -d $W/stage2/final ] || python3 scripts/train_default.py finalize --which stage2 --work $W >> $W/stage2.log 2>&1
 python3 scripts/train_default.py export --work $W >> $W/pipeline.log 2>&1
 echo "stage2 done at $(el) s" >> $W/pipeline.log
-python3 scripts/train_default.py eval --work $W --corpus $S/corpus --retrieval benchmarks/data/synthqa-test-k5.json \
+python3 scripts/train_default.py eval --work $W --corpus $S/corpus "${EMB[@]}" \
   --models stage2 stage1 base --ppl-windows 120 --ppl-per-source 24 2>&1 | grep -v -i warn > $W/eval.log
 echo "eval done at $(el) s" >> $W/pipeline.log
 touch $W/all.done

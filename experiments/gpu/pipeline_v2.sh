@@ -126,20 +126,18 @@ else
   ood_eval() {  # the out-of-distribution QA sets through the product (issue 27), if stash_extra.sh parked them
     [ -d $S/ood ] || return 0
     mkdir -p $W/eval
-    # the default embedder saved as fp16 ($S/minilm, stash_extra.sh .gpuE): its package's 90 MB fit no call
-    emb=(); [ -d $S/minilm ] && emb=(--embedder $S/minilm)
     for m in "$@"; do
       for set in $S/ood/*/; do
         n=$(basename $set)
         python3 -m ragcompress eval qa $set/corpus $set/questions.jsonl --model $W/$m/final --index $W/index-$m-$n \
-          --k 5 --modes none,fused,fused-extractive,hybrid,text --batch-size 32 --device cuda "${emb[@]}" \
+          --k 5 --modes none,fused,fused-extractive,hybrid,text --batch-size 32 --device cuda "${EMB[@]}" \
           --out $W/eval/ood-$m-$n.json 2>&1 | grep -v -i warn >> $W/eval-ood.log
       done
     done
     echo "ood eval done at $(el) s" >> $W/pipeline.log
   }
-  evaluate() {  # the PPL and QA tables of the named models
-    python3 scripts/train_default.py eval --work $W --corpus $C --retrieval benchmarks/data/synthqa-test-k5.json \
+  evaluate() {  # the PPL and QA tables of the named models (QA through an index of the test split)
+    python3 scripts/train_default.py eval --work $W --corpus $C "${EMB[@]}" \
       --models "$@" --ppl-windows 120 --ppl-per-source 24 2>&1 | grep -v -i warn > $W/eval.log
     echo "eval done at $(el) s" >> $W/pipeline.log
   }

@@ -200,11 +200,6 @@ def qa_command(
     ),
     faiss: str = typer.Option("flat", "--faiss", help="flat | ivf | hnsw"),
     rebuild: bool = typer.Option(False, "--rebuild", help="start a named --index over"),
-    retrieval: Path | None = typer.Option(
-        None,
-        help="precomputed retrieval JSON (scripts/retrieve_synthqa.py): runs the old in-memory path "
-        "over whole documents instead of an index",
-    ),
     limit: int | None = typer.Option(None, help="first N questions only"),
     batch_size: int = typer.Option(8, help="questions generated at once"),
     max_new_tokens: int = typer.Option(24, help="answer length limit (tokens)"),
@@ -224,11 +219,6 @@ def qa_command(
         dtypes = [d.strip() for d in vector_dtype.split(",") if d.strip()]
     except QAEvalError as exc:
         _fail(str(exc))
-    if retrieval is not None:
-        _qa_precomputed(
-            data, questions, retrieval, chosen, model, limit, batch_size, max_new_tokens, device, out
-        )
-        return
     from ragcompress.eval.index_qa import IndexSettings, load_qa_set, run_sweep
     from ragcompress.store.manifest import VECTOR_DTYPES
 
@@ -267,42 +257,6 @@ def _write_qa(results, out: Path | None) -> None:
     except (RuntimeError, OSError) as exc:  # RuntimeError: matplotlib is missing
         _fail(f"--out {out}: {exc}")
     typer.echo("saved " + ", ".join(str(path) for path in written))
-
-
-def _qa_precomputed(
-    data, questions, retrieval, modes, model, limit, batch_size, max_new_tokens, device, out
-) -> None:
-    """The old in-memory path, kept for the model card's earlier records: whole synthetic documents as
-    passages, retrieved beforehand into ``retrieval``; no chunking, store or quantization."""
-    from ragcompress.compressor import Compressor
-    from ragcompress.data.qa_dataset import read
-    from ragcompress.eval.qa import QA_MODES, evaluate_qa
-
-    if questions is not None:
-        _fail("--retrieval reads a dataset dir (corpus/ + questions.jsonl); drop the QUESTIONS argument")
-    unknown = [m for m in modes if m not in QA_MODES]
-    if unknown:
-        _fail(f"--modes: {unknown[0]!r} needs the index path; drop --retrieval to evaluate it")
-    try:
-        dataset = read(data)
-        results = json.loads(retrieval.read_text())
-        compressor = Compressor.load(model, device=device)
-    except (ValueError, OSError) as exc:
-        _fail(str(exc))
-    result = evaluate_qa(
-        compressor.model,
-        compressor.tokenizer,
-        dataset,
-        results,
-        modes=modes,
-        batch_size=batch_size,
-        max_new_tokens=max_new_tokens,
-        limit=limit,
-    )
-    typer.echo(result.table())
-    if out:
-        result.save(out)
-        typer.echo(f"saved {out}")
 
 
 def register(app: typer.Typer) -> None:

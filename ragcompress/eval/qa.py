@@ -1,10 +1,5 @@
-"""Retrieval-QA evaluation (exact match / F1) on a dataset in the docs/design.md format.
-
-Modes compared on the same retrieved passages: ``none`` (question only), ``text`` (the k passages as
-plain text) and ``fused`` (their summary vectors, concatenated least → most relevant). Retrieval is
-dense (an embedder + exact inner-product search) and can be computed once and saved, so the generation
-half can run on another machine with the very same passages.
-"""
+"""Retrieval-QA results: what ``ragcompress eval qa`` writes (eval/index_qa.py makes them through the
+product: an index of the corpus and ``Retriever.answer_batch``), and the paired comparison of two."""
 
 from __future__ import annotations
 
@@ -13,40 +8,11 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from ragcompress.data.qa_dataset import SynthQA, read
 from ragcompress.eval.qa_metrics import (
     ANSWER_KINDS,
     QAScores,
     answer_kind,
-    exact_match,
-    f1,
-    first_answer_span,
 )
-from ragcompress.retrieval.generation import generate_answers
-
-
-def retrieve(dataset: SynthQA, k: int, embedder, batch_size: int = 64) -> dict:
-    """Top-k documents per question, ordered least → most relevant, plus recall@k of the gold docs."""
-    import faiss
-
-    doc_ids = [d for d, _ in dataset.documents]
-    docs = embedder.encode(
-        [t for _, t in dataset.documents], batch_size=batch_size, normalize_embeddings=True
-    )
-    questions = embedder.encode(
-        [q["question"] for q in dataset.questions], batch_size=batch_size, normalize_embeddings=True
-    )
-    index = faiss.IndexFlatIP(docs.shape[1])
-    index.add(np.ascontiguousarray(docs, dtype=np.float32))
-    _, found = index.search(np.ascontiguousarray(questions, dtype=np.float32), min(k, len(doc_ids)))
-    results, hits = {}, 0
-    for question, row in zip(dataset.questions, found):
-        ranked = [doc_ids[i] for i in row if i >= 0]
-        hits += any(g in ranked for g in question["doc_ids"])
-        results[question["id"]] = ranked[::-1]  # least → most relevant
-    return {"k": k, "recall_at_k": hits / max(len(dataset.questions), 1), "results": results}
 
 
 @dataclass
@@ -149,67 +115,3 @@ def compare_qa(a: QAResult, b: QAResult, mode: str = "fused", names: tuple[str, 
         "neither": len(ids) - both - differ,
         "p_value": min(1.0, 2 * tail),
     }
-
-
-QA_MODES = ("none", "text", "fused", "text-extractive", "fused-extractive")
-
-
-def evaluate_qa(
-    model,
-    tokenizer,
-    dataset: SynthQA | str | Path,
-    retrieval: dict,
-    modes=("none", "text", "fused"),
-    batch_size: int = 16,
-    max_new_tokens: int = 24,
-    limit: int | None = None,
-) -> QAResult:
-    """Generate answers in each mode and score them against every acceptable answer.
-
-    Modes: ``none``, ``text``, ``fused``, and ``fused-extractive`` / ``text-extractive``, the same with
-    each answer restricted to a span of its passages (retrieval/extractive.py).
-    """
-    from ragcompress.modeling import compress
-
-    unknown = [m for m in modes if m not in QA_MODES]
-    if unknown:
-        raise ValueError(f"QA mode {unknown[0]!r} is unknown; use some of {QA_MODES}")
-    if not isinstance(dataset, SynthQA):
-        dataset = read(dataset)
-    texts = dict(dataset.documents)
-    questions = dataset.questions[:limit] if limit else dataset.questions
-    passages = [[texts[d] for d in retrieval["results"][q["id"]]] for q in questions]
-    result = QAResult(k=retrieval["k"], recall_at_k=retrieval["recall_at_k"])
-    vectors = None
-    if any(m.startswith("fused") for m in modes):  # compress every document once, as an index would
-        needed = sorted({d for q in questions for d in retrieval["results"][q["id"]]})
-        compressed = dict(
-            zip(
-                needed,
-                compress(model, tokenizer, [texts[d] for d in needed], batch_size=batch_size, to_cpu=False),
-            )
-        )
-        vectors = [[compressed[d] for d in retrieval["results"][q["id"]]] for q in questions]
-    for mode in modes:
-        base_mode = mode.removesuffix("-extractive")
-        generated = generate_answers(
-            model,
-            tokenizer,
-            [q["question"] for q in questions],
-            passages,
-            mode=base_mode,
-            passage_vectors=vectors if base_mode == "fused" else None,
-            batch_size=batch_size,
-            max_new_tokens=max_new_tokens,
-            extractive=mode.endswith("-extractive"),
-        )
-        rows, pairs = [], []
-        for question, text in zip(questions, generated):
-            answer = first_answer_span(text)
-            em, score = exact_match(answer, question["answers"]), f1(answer, question["answers"])
-            pairs.append((em, score))
-            rows.append({"id": question["id"], "generated": text, "answer": answer, "em": em, "f1": score})
-        result.scores[mode] = QAScores.aggregate(pairs).as_dict()
-        result.predictions[mode] = rows
-    result.score_kinds(questions)
-    return result

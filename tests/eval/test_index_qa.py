@@ -9,6 +9,7 @@ model is for: fused summary vectors answer questions that the model cannot answe
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -20,6 +21,8 @@ from ragcompress_tools.synthqa import generate
 from tests.indexing import pipeline_helpers as helpers
 
 tiny_compressor_dir = helpers.tiny_compressor_dir
+tiny_embedder_dir = helpers.tiny_embedder_dir
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "train_default.py"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 runner = CliRunner()
 
@@ -183,9 +186,6 @@ def test_bad_input_is_one_line_naming_what_to_fix(tmp_path, dataset, tiny_compre
     assert "--k 'five'" in refused("eval", "qa", dataset, "--k", "five")
     assert "--vector-dtype: 'fp4' is not one of" in refused("eval", "qa", dataset, "--vector-dtype", "fp4")
     assert "no corpus/ folder" in refused("eval", "qa", tmp_path)
-    assert "replug' needs the index path" in refused(
-        "eval", "qa", dataset, "--modes", "replug", "--retrieval", tmp_path / "r.json"
-    )
     wrong = tmp_path / "wrong.jsonl"
     wrong.write_text(
         json.dumps({"id": "x", "question": "Who?", "answers": ["Ann"], "doc_ids": ["nowhere"]}) + "\n"
@@ -240,21 +240,29 @@ def test_an_index_of_other_settings_is_refused_when_named_and_rebuilt_when_ours(
     assert meta["index"]["dir"] == str(tmp_path / "cache" / "fp16") and meta["index"]["chunks_compressed"] > 0
 
 
-def test_a_precomputed_retrieval_runs_the_old_in_memory_path(tmp_path, dataset, tiny_compressor_dir):
-    questions = [json.loads(line) for line in (dataset / "questions.jsonl").read_text().splitlines()]
-    docs = sorted(p.stem for p in (dataset / "corpus").glob("*.txt"))
-    results = {q["id"]: [d for d in docs if d not in q["doc_ids"]][:1] + q["doc_ids"][:1] for q in questions}
-    retrieval = tmp_path / "retrieval.json"
-    retrieval.write_text(json.dumps({"k": 2, "recall_at_k": 1.0, "results": results}))
-    output = invoke(
-        "eval", "qa", dataset, "--retrieval", retrieval, "--model", tiny_compressor_dir, "--modes", "none,fused",
-        "--max-new-tokens", 2, "--device", "cpu", "--out", tmp_path / "old.json",
+def test_the_cards_evaluation_answers_through_an_index(tmp_path, tiny_compressor_dir, tiny_embedder_dir):
+    """scripts/train_default.py eval: the QA table comes from index + Retriever, as `eval qa` makes it."""
+    import argparse
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("train_default", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    work = tmp_path / "work"
+    args = argparse.Namespace(
+        work=work, corpus=tmp_path / "no-corpus", base=str(tiny_compressor_dir), models=["base"],
+        tables=["qa"], qa_limit=6, embedder=str(tiny_embedder_dir),
     )  # fmt: skip
-    assert "QA with k=2 retrieved passages (recall@k 1.000)" in output
-    old = QAResult.load(tmp_path / "old.json")
-    assert (
-        old.meta == {} and set(old.scores) == {"none", "fused"} and old.scores["fused"]["n"] == len(questions)
-    )
+    for _ in range(2):  # a second evaluation starts the label's index over (its adapter may have changed)
+        script.run_eval(args)
+        result = QAResult.load(work / "eval" / "qa-base.json")
+        assert list(result.scores) == script.QA_MODES and result.k == 5
+        assert all(result.scores[m]["n"] == 6 for m in script.QA_MODES)
+        meta = result.meta
+        assert meta["path"] == "index" and meta["vector_dtype"] == "fp16" and meta["chunk_tokens"] == 512
+        assert meta["index"]["dir"] == str(work / "eval" / "index-base") and meta["index"]["documents"] == 300
+        assert meta["index"]["chunks_compressed"] == meta["index"]["chunks"]
+        assert (work / "eval" / "qa-base.md").is_file()
 
 
 @pytest.mark.parametrize(

@@ -243,6 +243,7 @@ def test_stage2more_with_the_issue27_sets_trains_on_both_and_scores_both_adapter
             assert "--embedder" not in command  # no carried embedder: the package's default
     card = next(c for c in lines if " eval --work" in c)
     assert "--models stage2 stage2a " in card  # the adapter it continued is measured on the same GPU
+    assert "--retrieval" not in card and "--embedder" not in card  # QA through an index, the default embedder
     assert lines.index(scored[0]) > lines.index(card)
     assert "ood eval done" in (work / "pipeline.log").read_text()
     assert (work / "all.done").is_file()
@@ -251,8 +252,11 @@ def test_stage2more_with_the_issue27_sets_trains_on_both_and_scores_both_adapter
     (stash / "minilm").mkdir()
     log.unlink()
     _run("pipeline_v2.sh", env, PHASE="stage2more", STAGE2_S="60", STAGE2_EXTRA=qa_data)
-    scored = [c for c in _commands(log) if " -m ragcompress eval qa " in c]
+    lines = _commands(log)
+    scored = [c for c in lines if " -m ragcompress eval qa " in c]
     assert len(scored) == 4 and all(f"--embedder {stash}/minilm " in c for c in scored)
+    # and the card's evaluation, whose QA table goes through an index of the test split too
+    assert f"--embedder {stash}/minilm " in next(c for c in lines if " eval --work" in c)
 
 
 def test_stash_extra_unpacks_the_carried_archives_into_the_stash(tmp_path):
