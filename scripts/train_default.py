@@ -117,10 +117,10 @@ def run_eval(args) -> None:
     indexed with the defaults, every question answered by ``Retriever.answer_batch``; eval/index_qa.py)."""
     import torch
 
+    from ragcompress.compressor import Compressor
     from ragcompress.eval.index_qa import IndexSettings, load_qa_set, run_sweep
     from ragcompress.eval.ppl import document_windows, evaluate_ppl
     from ragcompress.eval.qa_report import save_report
-    from ragcompress.loading import load_compressor
 
     out = args.work / "eval"
     out.mkdir(parents=True, exist_ok=True)
@@ -133,12 +133,12 @@ def run_eval(args) -> None:
             spec = args.base if label == "base" else args.work / label / "final"
         else:
             spec = "base" if label == "base" else args.work / label / "final"
-        model, tokenizer, info = load_compressor(spec)
+        compressor = Compressor.load(spec)
         if "ppl" in args.tables:
             windows = document_windows(
-                test_paths, tokenizer, 512 * 4, args.ppl_windows, per_path=args.ppl_per_source
+                test_paths, compressor.tokenizer, 512 * 4, args.ppl_windows, per_path=args.ppl_per_source
             )
-            ppl = evaluate_ppl(model, windows, 512, 3, batch_size=8)
+            ppl = evaluate_ppl(compressor.model, windows, 512, 3, batch_size=8)
             ppl.meta = {"model": label, "data": "test split of every corpus source"}
             ppl.save(out / f"ppl-{label}.json")
             print(f"[{label}]\n{ppl.table()}", flush=True)
@@ -150,13 +150,13 @@ def run_eval(args) -> None:
                 [5],
                 QA_MODES,
                 index=out / f"index-{label}",
-                models=((model, tokenizer, info), args.embedder),
+                models=(compressor, args.embedder),
                 rebuild=True,  # a label's adapter may have changed since the last evaluation
                 batch_size=32,
             )
             save_report(results, out / f"qa-{label}.json")
             print(f"[{label}]\n{results[0].table()}", flush=True)
-        del model
+        del compressor
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
