@@ -1,0 +1,220 @@
+"""Answering end to end through the product over a large index: ``Retriever.answer_batch`` (issue 28).
+
+fused_decode.py times generation alone; this times what a user calls. A random-weight AutoCompressor of
+Llama-2-7B's shape (fused_decode.py's config) and a random-weight BERT of all-MiniLM-L6-v2's shape (6
+layers, width 384) share a word-level tokenizer over 32,000 invented words, so nothing is downloaded and
+every passage is exactly ``--passage-tokens`` tokens. The corpus, ``--passages`` files of random words, is
+indexed by ``index_corpus`` (fp16 vectors in the store, flat FAISS; the compressor makes every summary
+vector), then one ``Retriever`` answers batches of random questions, k = ``--k``, in fused and text mode:
+
+* time to first token: the whole ``answer_batch`` call with one new token (embedding the questions, FAISS
+  search, reading the chunks' vectors or text from the store, prefill, one token);
+* tokens/s: ``batch × new tokens / call time`` with ``--new-tokens`` new tokens;
+
+each the median of ``--repeats`` calls after a warm-up call, with the Answer's stage timings. The JSON at
+``--out`` is rewritten after every row, so a cut-short run keeps what it measured. ``--layers 2 --hidden
+256 --passages 40`` runs the same code on a CPU in seconds (a check, not a result).
+
+    python benchmarks/answer_e2e.py --out benchmarks/results/answer_e2e-h200.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from fused_decode import llama2_7b_config, sync  # noqa: E402
+
+VOCAB = 32000
+
+
+def word_tokenizer():
+    """A fast word-level tokenizer: ``<unk>``, ``<s>``, ``</s>`` and the words ``w3`` .. ``w31999``."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    words = {"<unk>": 0, "<s>": 1, "</s>": 2} | {f"w{i}": i for i in range(3, VOCAB)}
+    core = Tokenizer(models.WordLevel(vocab=words, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core, unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="<unk>"
+    )
+
+
+def save_embedder(path: Path, tokenizer, layers: int, hidden: int) -> Path:
+    """A random BERT (``layers`` × ``hidden``, mean pooling) as a sentence-transformers folder."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    from transformers import BertConfig, BertModel
+
+    config = BertConfig(
+        vocab_size=VOCAB,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=max(1, hidden // 32),
+        intermediate_size=hidden * 4,
+    )
+    torch.manual_seed(0)
+    source = path.with_name(path.name + "-bert")
+    BertModel(config).save_pretrained(source)
+    tokenizer.save_pretrained(source)
+    modules = [Transformer(str(source), max_seq_length=256), Pooling(hidden, "mean")]
+    SentenceTransformer(modules=modules, device="cpu").save(str(path))
+    return path
+
+
+def words(rng: random.Random, n: int) -> str:
+    return " ".join(f"w{rng.randrange(3, VOCAB)}" for _ in range(n))
+
+
+def write_corpus(root: Path, passages: int, tokens: int) -> Path:
+    rng = random.Random(0)
+    root.mkdir(parents=True)
+    for i in range(passages):
+        (root / f"p{i:05d}.txt").write_text(words(rng, tokens) + "\n")
+    return root
+
+
+def timed(call, device, repeats: int):
+    """Median seconds of ``repeats`` calls after an untimed warm-up, and the last call's answers."""
+    answers = call()
+    times = []
+    for _ in range(repeats):
+        sync(device)
+        started = time.perf_counter()
+        answers = call()
+        sync(device)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), answers
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--layers", type=int, default=32)
+    parser.add_argument("--hidden", type=int, default=4096)
+    parser.add_argument("--embedder-layers", type=int, default=6)
+    parser.add_argument("--embedder-hidden", type=int, default=384)
+    parser.add_argument("--passages", type=int, default=10000)
+    parser.add_argument("--passage-tokens", type=int, default=512)
+    parser.add_argument("--question-tokens", type=int, default=32)
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--new-tokens", type=int, default=64)
+    parser.add_argument("--batches", default="1,16")
+    parser.add_argument("--modes", default="fused,text")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--index-batch", type=int, default=32, help="chunks compressed at once")
+    parser.add_argument(
+        "--work", type=Path, default=None, help="folder for the corpus and index (default: temp)"
+    )
+    args = parser.parse_args()
+
+    import transformers
+
+    from indexing.pipeline import index_corpus
+    from ragcompress import Retriever
+    from ragcompress.compressor import Compressor, CompressorInfo
+    from ragcompress.embedder import Embedder
+    from ragcompress.modeling import AutoCompressor
+
+    started = time.perf_counter()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    work = args.work or Path(tempfile.mkdtemp(prefix="answer-e2e-"))
+    tokenizer = word_tokenizer()
+    torch.manual_seed(0)
+    with device:
+        model = AutoCompressor.from_config(llama2_7b_config(args.layers, args.hidden), dtype=dtype).eval()
+    identity = f"random Llama-2-7B shape ({args.layers} layers, width {args.hidden}), seed 0"
+    compressor = Compressor(model, tokenizer)
+    compressor.info = CompressorInfo(identity, "seed-0", compressor.summary_length, compressor.hidden_size)
+    embedder = Embedder.load(
+        save_embedder(work / "embedder", tokenizer, args.embedder_layers, args.embedder_hidden), device=device
+    )
+    corpus = write_corpus(work / "corpus", args.passages, args.passage_tokens)
+    result = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "compressor": f"{identity}, {dtype}, SDPA, κ = {compressor.summary_length}",
+        "embedder": f"random BERT ({args.embedder_layers} layers, width {args.embedder_hidden}), mean pooling",
+        "passages": args.passages,
+        "passage_tokens": args.passage_tokens,
+        "question_tokens": args.question_tokens,
+        "k": args.k,
+        "new_tokens": args.new_tokens,
+        "repeats": args.repeats,
+        "command": "python benchmarks/answer_e2e.py " + " ".join(sys.argv[1:]),
+        "rows": [],
+    }
+
+    def save() -> None:
+        print(json.dumps(result["rows"][-1] if result["rows"] else result), flush=True)
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(result, indent=1) + "\n")
+
+    began = time.perf_counter()
+    report = index_corpus(
+        corpus,
+        work / "index",
+        model=compressor,
+        embedder=embedder,
+        chunk_tokens=args.passage_tokens,
+        overlap=0,
+        vector_dtype="fp16",
+        faiss_kind="flat",
+        batch_size=args.index_batch,
+        progress=False,
+    )
+    seconds = time.perf_counter() - began
+    result["index"] = {
+        "chunks": report.stats.chunks,
+        "seconds": seconds,
+        "passages_per_second": args.passages / seconds,
+        "disk_bytes": report.stats.disk_bytes,
+    }
+    save()
+    rng = random.Random(1)
+    batches = [int(b) for b in args.batches.split(",")]
+    questions = [words(rng, args.question_tokens) for _ in range(max(batches))]
+    with Retriever(work / "index", model=compressor, embedder=embedder) as retriever:
+        for batch in batches:
+            for mode in args.modes.split(","):
+
+                def call(new_tokens, batch=batch, mode=mode):
+                    return lambda: retriever.answer_batch(
+                        questions[:batch], k=args.k, mode=mode, batch_size=batch, max_new_tokens=new_tokens
+                    )
+
+                first, answers = timed(call(1), device, args.repeats)
+                full, answers = timed(call(args.new_tokens), device, args.repeats)
+                result["rows"].append(
+                    {
+                        "mode": mode,
+                        "batch": batch,
+                        "time_to_first_token_s": first,
+                        "call_s": full,
+                        "tokens_per_second": batch * args.new_tokens / full,
+                        "stages_s": {s: v for s, v in answers[0].timings.items()},
+                        "prompt_tokens": answers[0].prompt_tokens,
+                        "softprompt_slots": answers[0].softprompt_slots,
+                        "chunks_found": len(answers[0].passages),
+                    }
+                )
+                save()
+    result["seconds"] = time.perf_counter() - started
+    save()
+
+
+if __name__ == "__main__":
+    main()
