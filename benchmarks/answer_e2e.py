@@ -157,8 +157,8 @@ def main() -> None:
         "rows": [],
     }
 
-    def save() -> None:
-        print(json.dumps(result["rows"][-1] if result["rows"] else result), flush=True)
+    def save(line=None) -> None:
+        print(json.dumps(line if line is not None else result), flush=True)
         if args.out:
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(result, indent=1) + "\n")
@@ -211,9 +211,9 @@ def main() -> None:
                         "chunks_found": len(answers[0].passages),
                     }
                 )
-                save()
+                save(result["rows"][-1])
     result["seconds"] = time.perf_counter() - started
-    save()
+    save({"seconds": result["seconds"]})
 
 
 if __name__ == "__main__":
