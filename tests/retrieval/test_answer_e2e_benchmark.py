@@ -1,0 +1,35 @@
+"""benchmarks/answer_e2e.py at a CPU-sized shape: the index it builds and the rows it writes (issue 28)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_end_to_end_benchmark_indexes_every_passage_and_times_each_mode_and_batch(tmp_path):
+    out = tmp_path / "e2e.json"
+    small = (
+        "--layers 2 --hidden 256 --embedder-layers 2 --embedder-hidden 64 --passages 24 --passage-tokens 48"
+    )
+    done = subprocess.run(
+        [sys.executable, "benchmarks/answer_e2e.py", *small.split(), "--k", "3", "--batches", "1,2",
+         "--new-tokens", "3", "--repeats", "1", "--work", str(tmp_path / "work"), "--out", str(out)],
+        cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert result["index"]["chunks"] == 24  # one chunk per passage: every passage is exactly 48 tokens
+    assert [(r["mode"], r["batch"]) for r in result["rows"]] == [
+        ("fused", 1), ("text", 1), ("fused", 2), ("text", 2)
+    ]  # fmt: skip
+    for row in result["rows"]:
+        assert row["chunks_found"] == 3 and row["time_to_first_token_s"] > 0 and row["tokens_per_second"] > 0
+        # fused reads k × κ summary vectors and a short prompt; text reads the k passages' tokens
+        if row["mode"] == "fused":
+            assert row["softprompt_slots"] == 3 * 50 and row["prompt_tokens"] < 48
+        else:
+            assert row["softprompt_slots"] == 0 and row["prompt_tokens"] > 3 * 48
+    assert result["seconds"] > 0
