@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -32,7 +31,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fused_decode import llama2_7b_config, sync  # noqa: E402
+from fused_decode import llama2_7b_config, timed  # noqa: E402
 
 VOCAB = 32000
 
@@ -82,19 +81,6 @@ def write_corpus(root: Path, passages: int, tokens: int) -> Path:
     for i in range(passages):
         (root / f"p{i:05d}.txt").write_text(words(rng, tokens) + "\n")
     return root
-
-
-def timed(call, device, repeats: int):
-    """Median seconds of ``repeats`` calls after an untimed warm-up, and the last call's answers."""
-    answers = call()
-    times = []
-    for _ in range(repeats):
-        sync(device)
-        started = time.perf_counter()
-        answers = call()
-        sync(device)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), answers
 
 
 def main() -> None:
