@@ -118,6 +118,7 @@ def run_eval(args) -> None:
     import torch
 
     from ragcompress.compressor import Compressor
+    from ragcompress.embedder import Embedder
     from ragcompress.eval.index_qa import IndexSettings, load_qa_set, run_sweep
     from ragcompress.eval.ppl import document_windows, evaluate_ppl
     from ragcompress.eval.qa_report import save_report
@@ -125,9 +126,10 @@ def run_eval(args) -> None:
     out = args.work / "eval"
     out.mkdir(parents=True, exist_ok=True)
     test_paths = corpus_paths(args.corpus, "test") if "ppl" in args.tables else []
-    qa_test = None
+    qa_test = embedder = None
     if "qa" in args.tables:
         qa_test = load_qa_set(synthqa_dir(args.work, "test", 300, seed=0), limit=args.qa_limit)
+        embedder = Embedder.load(args.embedder)  # once: every label's index is embedded the same way
     for label in args.models:
         if args.base != "smollm2":
             spec = args.base if label == "base" else args.work / label / "final"
@@ -150,7 +152,7 @@ def run_eval(args) -> None:
                 [5],
                 QA_MODES,
                 index=out / f"index-{label}",
-                models=(compressor, args.embedder),
+                models=(compressor, embedder),
                 rebuild=True,  # a label's adapter may have changed since the last evaluation
                 batch_size=32,
             )
