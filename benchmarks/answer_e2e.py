@@ -100,10 +100,20 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--index-batch", type=int, default=32, help="chunks compressed at once")
     parser.add_argument(
-        "--work", type=Path, default=None, help="folder for the corpus and index (default: temp)"
+        "--work",
+        type=Path,
+        default=None,
+        help="folder for the corpus and index, kept (default: a temporary one, removed at the end)",
     )
     args = parser.parse_args()
+    if args.work is not None:
+        run(args, args.work)
+        return
+    with tempfile.TemporaryDirectory(prefix="answer-e2e-") as work:  # the index is GBs: not left behind
+        run(args, Path(work))
 
+
+def run(args, work: Path) -> None:
     import transformers
 
     from indexing.pipeline import index_corpus
@@ -115,7 +125,6 @@ def main() -> None:
     started = time.perf_counter()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    work = args.work or Path(tempfile.mkdtemp(prefix="answer-e2e-"))
     tokenizer = word_tokenizer()
     torch.manual_seed(0)
     with device:
