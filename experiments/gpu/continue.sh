@@ -25,4 +25,4 @@ if [ -f $W/stage2.done ]; then
   python3 scripts/train_default.py export --work $W && tar -C ragcompress -cf $OUT/default_adapter.tar default_adapter
 fi
 [ -d $W/stage1/final ] && tar -C $W/stage1 -cf $OUT/stage1_adapter.tar final
-cd $W && tar -cf $OUT/results.tar $(ls -d *.log *.json stage*/metrics.jsonl stage*/config.json eval 2>/dev/null) && ls $W
+cd $W && tar --exclude="eval/index-*" --exclude="*/eval/index-*" -cf $OUT/results.tar $(ls -d *.log *.json stage*/metrics.jsonl stage*/config.json eval 2>/dev/null) && ls $W

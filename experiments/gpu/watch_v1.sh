@@ -11,7 +11,7 @@ nvidia-smi --query-gpu=name,utilization.gpu,memory.used --format=csv,noheader
 cat $W/pipeline.log 2>/dev/null; tail -c 1500 $S/pipeline.out 2>/dev/null
 tail -c 400 $S/pipeline-*.out 2>/dev/null
 for f in $W/stage1.log $W/stage2.log $W/eval.log $W/ablate-A.log $W/ablate-B.log $W/*/stage2.log $W/*/eval.log; do [ -f $f ] && { echo "== $f"; tail -n 25 $f; }; done
-(cd $W && tar -cf $OUT/results.tar $(ls -d *.log stage*/metrics.jsonl stage*/config.json eval ablate-*/stage1/metrics.jsonl ablate-*/stage1/config.json ablate-*/eval */*.log */stage2/metrics.jsonl */stage2/config.json */stage1/metrics.jsonl */stage1/config.json */eval 2>/dev/null)) || true
+(cd $W && tar --exclude="eval/index-*" --exclude="*/eval/index-*" -cf $OUT/results.tar $(ls -d *.log stage*/metrics.jsonl stage*/config.json eval ablate-*/stage1/metrics.jsonl ablate-*/stage1/config.json ablate-*/eval */*.log */stage2/metrics.jsonl */stage2/config.json */stage1/metrics.jsonl */stage1/config.json */eval 2>/dev/null)) || true
 for s in stage1 stage2; do [ -d $W/$s/final ] && tar -C $W/$s -cf $OUT/$s-final.tar final; done
 for v in A B; do [ -d $W/ablate-$v/stage1/final ] && tar -C $W/ablate-$v/stage1 -cf $OUT/ablate-$v-final.tar final; done
 for s in stage1 stage2; do  # variants

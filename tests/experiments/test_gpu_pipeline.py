@@ -115,6 +115,11 @@ def test_two_stage2_variants_share_the_machine_in_their_own_folders(tmp_path):
     assert not [c for c in lines if " export " in c]  # variants never write the package's adapter
     assert "phase stage2more@A on GPUs 0,1" in (work / "pipeline.log").read_text()
 
+    # the card's evaluation leaves its indexes (tens of MB) beside its results; they stay on the machine
+    for folder in (work / "eval", work / "A" / "eval"):
+        (folder / "index-stage2" / "shards").mkdir(parents=True, exist_ok=True)
+        (folder / "index-stage2" / "shards" / "00000.safetensors").write_bytes(b"0" * 1000)
+        (folder / "qa-stage2.json").write_text("{}")
     # a watch after the job returns each variant's final adapter and the logs
     out = _watch(tmp_path, env)
     assert sorted(p.name for p in out.iterdir()) == [
@@ -123,7 +128,15 @@ def test_two_stage2_variants_share_the_machine_in_their_own_folders(tmp_path):
         "results.tar",
     ]
     with tarfile.open(out / "results.tar") as tar:
-        assert {"A/stage2.log", "B/stage2.log", "pipeline.log"} <= set(tar.getnames())
+        names = set(tar.getnames())
+    assert {
+        "A/stage2.log",
+        "B/stage2.log",
+        "pipeline.log",
+        "eval/qa-stage2.json",
+        "A/eval/qa-stage2.json",
+    } <= names
+    assert not [n for n in names if "index-" in n]
 
 
 def test_two_stage1_variants_continue_the_parked_adapter_with_their_own_overrides(tmp_path):
