@@ -120,7 +120,7 @@ def run_eval(args) -> None:
     from ragcompress.compressor import Compressor
     from ragcompress.embedder import Embedder
     from ragcompress.eval.index_qa import IndexSettings, load_qa_set, run_sweep
-    from ragcompress.eval.ppl import document_windows, evaluate_ppl
+    from ragcompress.eval.ppl import evaluate_ppl, labelled_windows
     from ragcompress.eval.qa_report import save_report
 
     out = args.work / "eval"
@@ -137,10 +137,10 @@ def run_eval(args) -> None:
             spec = "base" if label == "base" else args.work / label / "final"
         compressor = Compressor.load(spec)
         if "ppl" in args.tables:
-            windows = document_windows(
+            windows, sources = labelled_windows(
                 test_paths, compressor.tokenizer, 512 * 4, args.ppl_windows, per_path=args.ppl_per_source
             )
-            ppl = evaluate_ppl(compressor.model, windows, 512, 3, batch_size=8)
+            ppl = evaluate_ppl(compressor.model, windows, 512, 3, batch_size=8, sources=sources)
             ppl.meta = {"model": label, "data": "test split of every corpus source"}
             ppl.save(out / f"ppl-{label}.json")
             print(f"[{label}]\n{ppl.table()}", flush=True)

@@ -43,11 +43,11 @@ def ppl_command(
     """Final-segment PPL with no context, compressed context (1..n steps) and plain-text context."""
     from ragcompress.compressor import Compressor
     from ragcompress.data.documents import DataError
-    from ragcompress.eval.ppl import document_windows, evaluate_ppl
+    from ragcompress.eval.ppl import evaluate_ppl, labelled_windows
 
     try:
         compressor = Compressor.load(model, device=device)
-        windows = document_windows(
+        windows, sources = labelled_windows(
             [str(p) for p in data],
             compressor.tokenizer,
             segment_length * (context_segments + 1),
@@ -56,7 +56,9 @@ def ppl_command(
         )
     except (ValueError, DataError, OSError) as exc:
         _fail(str(exc))
-    result = evaluate_ppl(compressor.model, windows, segment_length, context_segments, batch_size=batch_size)
+    result = evaluate_ppl(
+        compressor.model, windows, segment_length, context_segments, batch_size=batch_size, sources=sources
+    )
     identity = compressor.info
     result.meta = {
         "model": identity.id,

@@ -46,15 +46,39 @@ class PPLResult:
     gain_kept: dict[int, float] = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
     windows_sha256: str = ""  # of the token ids evaluated: equal digests mean the same windows
+    window_sources: list[str] = field(default_factory=list)  # the data path each window came from, if known
 
     def row(self, condition: str, context_segments: int = 0) -> PPLRow:
         return next(
             r for r in self.rows if r.condition == condition and r.context_segments == context_segments
         )
 
+    def gain_kept_by_source(self) -> dict[str, dict[int, float]]:
+        """Gain kept over each source's windows alone, for 1..n compressed segments ({} if sources unknown)."""
+        if not self.window_sources or not all(row.window_nll for row in self.rows):
+            return {}
+        sources = np.asarray(self.window_sources)
+        by_source = {}
+        for source in dict.fromkeys(self.window_sources):
+            mask = sources == source
+
+            def mean(condition, j, mask=mask):
+                return float(np.mean(np.asarray(self.row(condition, j).window_nll)[mask]))
+
+            by_source[source] = {
+                j: _gain_kept(mean("none", 0), mean("compressed", j), mean("full", j))
+                for j in range(1, self.context_segments + 1)
+            }
+        return by_source
+
     def to_dict(self) -> dict:
         data = asdict(self)
         data["gain_kept"] = {str(k): v for k, v in self.gain_kept.items()}
+        by_source = self.gain_kept_by_source()
+        if by_source:  # derived from window_sources and the per-window NLLs; written for readers of the file
+            data["gain_kept_by_source"] = {
+                s: {str(j): v for j, v in kept.items()} for s, kept in by_source.items()
+            }
         return data
 
     def save(self, path: str | Path) -> None:
@@ -74,6 +98,7 @@ class PPLResult:
                 gain_kept={int(k): v for k, v in data.get("gain_kept", {}).items()},
                 meta=data.get("meta", {}),
                 windows_sha256=data.get("windows_sha256", ""),
+                window_sources=data.get("window_sources", []),
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ValueError(
@@ -95,6 +120,18 @@ class PPLResult:
                 f"{f'{j} segment(s) compressed ({j} step(s))':<34}{self.row('compressed', j).ppl:>10.3f}{kept_text}"
             )
             lines.append(f"{f'{j} segment(s) as plain text':<34}{self.row('full', j).ppl:>10.3f}{'':>12}")
+        by_source = self.gain_kept_by_source()
+        if len(by_source) > 1:
+            counts = {s: self.window_sources.count(s) for s in by_source}
+            segments = range(1, self.context_segments + 1)
+            lines.append(
+                f"{'gain kept by source':<26}{'windows':>8}" + "".join(f"{f'{j} seg':>10}" for j in segments)
+            )
+            for source, kept in by_source.items():
+                cells = "".join(
+                    f"{100 * kept[j]:>9.1f}%" if math.isfinite(kept[j]) else f"{'n/a':>10}" for j in segments
+                )
+                lines.append(f"{source[:26]:<26}{counts[source]:>8}{cells}")
         return "\n".join(lines)
 
 
@@ -110,7 +147,19 @@ def document_windows(
 
     ``per_path`` caps the windows taken from each data path, so one long source cannot dominate.
     """
-    windows = []
+    return labelled_windows(paths, tokenizer, window, max_windows, text_field, per_path)[0]
+
+
+def labelled_windows(
+    paths: list[str],
+    tokenizer,
+    window: int,
+    max_windows: int,
+    text_field: str = "text",
+    per_path: int | None = None,
+) -> tuple[np.ndarray, list[str]]:
+    """`document_windows` and, for each window, the name of its source (`source_name` of its path)."""
+    windows, sources = [], []
     for spec in paths:
         taken = 0
         for doc in read_documents(spec, text_field):
@@ -123,12 +172,22 @@ def document_windows(
                 if len(windows) >= max_windows or (per_path is not None and taken >= per_path):
                     break
                 windows.append(ids[start : start + window])
+                sources.append(source_name(spec))
                 taken += 1
     if not windows:
         raise ValueError(
             f"{paths}: no document has {window} tokens; use fewer/shorter segments or longer texts"
         )
-    return np.asarray(windows, dtype=np.int64)
+    return np.asarray(windows, dtype=np.int64), sources
+
+
+_SPLITS = {"train", "validation", "test", "dev"}
+
+
+def source_name(spec: str) -> str:
+    """A data path's short name: `data/corpus/austen/test.jsonl` → `austen`, `notes/` → `notes`."""
+    path = Path(str(spec).rstrip("/"))
+    return path.parent.name if path.stem in _SPLITS and path.parent.name else path.name
 
 
 def _final_nll(logits: torch.Tensor, targets: torch.Tensor) -> list[float]:
@@ -149,11 +208,17 @@ def evaluate_ppl(
     device=None,
     bf16: bool | None = None,
     progress=None,
+    sources: list[str] | None = None,
 ) -> PPLResult:
-    """Run the three conditions over ``windows`` ([N, (n+1)·S] token ids)."""
+    """Run the three conditions over ``windows`` ([N, (n+1)·S] token ids).
+
+    ``sources`` (one name per window, from `labelled_windows`) adds the gain kept per source.
+    """
     S, n = segment_length, context_segments
     if windows.shape[1] != (n + 1) * S:
         raise ValueError(f"windows have {windows.shape[1]} tokens; expected (context_segments + 1) × {S}")
+    if sources is not None and len(sources) != len(windows):
+        raise ValueError(f"{len(sources)} sources for {len(windows)} windows; give one per window")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     bf16 = device.type == "cuda" if bf16 is None else bf16
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
@@ -178,7 +243,13 @@ def evaluate_ppl(
             progress(len(batch))
 
     digest = hashlib.sha256(np.ascontiguousarray(windows, dtype=np.int64).tobytes()).hexdigest()
-    result = PPLResult(segment_length=S, context_segments=n, windows=len(windows), windows_sha256=digest)
+    result = PPLResult(
+        segment_length=S,
+        context_segments=n,
+        windows=len(windows),
+        windows_sha256=digest,
+        window_sources=list(sources or []),
+    )
     scored = S - 1
     for (condition, j), window_sums in sums.items():
         mean = sum(window_sums) / (scored * len(window_sums))

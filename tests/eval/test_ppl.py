@@ -11,7 +11,15 @@ from tiny import random_ids, tiny_model, tiny_tokenizer
 from typer.testing import CliRunner
 
 from ragcompress.cli import app
-from ragcompress.eval.ppl import PPLResult, PPLRow, compare, document_windows, evaluate_ppl
+from ragcompress.eval.ppl import (
+    PPLResult,
+    PPLRow,
+    compare,
+    document_windows,
+    evaluate_ppl,
+    labelled_windows,
+    source_name,
+)
 
 
 def _manual_nll(model, window, S, condition, j):
@@ -136,6 +144,46 @@ def test_windows_stay_inside_documents(tmp_path):
     assert windows.shape == (3, 12) and windows[0, 0] == 3  # 37 tokens → 3 windows; the 10-token doc → none
     with pytest.raises(ValueError, match="no document has 50 tokens"):
         document_windows([str(data)], tiny_tokenizer(), 50, 10)
+
+
+def test_each_window_knows_its_source_and_the_gain_is_kept_per_source(tmp_path):
+    corpus = tmp_path / "corpus"
+    for source, docs in (("austen", [range(3, 40)]), ("linux-docs", [range(50, 75), [7] * 5])):
+        (corpus / source).mkdir(parents=True)
+        lines = [json.dumps({"input_ids": list(doc)}) for doc in docs]
+        (corpus / source / "test.jsonl").write_text("\n".join(lines) + "\n")
+    paths = [str(corpus / s / "test.jsonl") for s in ("austen", "linux-docs")]
+    windows, sources = labelled_windows(paths, tiny_tokenizer(), 12, 10)
+    assert sources == ["austen"] * 3 + ["linux-docs"] * 2  # 37 and 25 tokens; the 5-token document gives none
+    assert np.array_equal(windows, document_windows(paths, tiny_tokenizer(), 12, 10))
+    assert labelled_windows(paths, tiny_tokenizer(), 12, 10, per_path=1)[1] == ["austen", "linux-docs"]
+    assert [source_name(s) for s in ("data/corpus/gcide/validation.jsonl", "notes/", "a/b.jsonl")] == [
+        "gcide",
+        "notes",
+        "b.jsonl",
+    ]
+
+    # the gain kept over one source's windows is the gain kept of a result holding only those windows
+    model = tiny_model("llama", summary_length=3)
+    S = 4
+    result = evaluate_ppl(model, windows, S, 2, batch_size=2, sources=sources)
+    by_source = result.gain_kept_by_source()
+    alone = evaluate_ppl(model, windows[3:], S, 2, batch_size=2)
+    for j in (1, 2):
+        assert by_source["linux-docs"][j] == pytest.approx(alone.gain_kept[j], rel=1e-5, nan_ok=True)
+    assert "gain kept by source" in result.table() and "linux-docs" in result.table()
+    result.save(tmp_path / "r.json")
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert saved["window_sources"] == sources and set(saved["gain_kept_by_source"]) == {
+        "austen",
+        "linux-docs",
+    }
+    loaded = PPLResult.load(tmp_path / "r.json").gain_kept_by_source()
+    for source, kept in by_source.items():
+        assert loaded[source] == pytest.approx(kept, nan_ok=True)
+    assert evaluate_ppl(model, windows, S, 2).gain_kept_by_source() == {}  # no sources given: none reported
+    with pytest.raises(ValueError, match="2 sources for 5 windows"):
+        evaluate_ppl(model, windows, S, 2, sources=sources[:2])
 
 
 def test_cli_train_then_eval_ppl_on_cpu(tmp_path):
