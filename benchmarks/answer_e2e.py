@@ -33,42 +33,23 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from fused_decode import llama2_7b_config, timed  # noqa: E402
 
+from ragcompress_tools.random_models import save_random_embedder, word_level_tokenizer  # noqa: E402
+
 VOCAB = 32000
 
 
 def word_tokenizer():
     """A fast word-level tokenizer: ``<unk>``, ``<s>``, ``</s>`` and the words ``w3`` .. ``w31999``."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
     words = {"<unk>": 0, "<s>": 1, "</s>": 2} | {f"w{i}": i for i in range(3, VOCAB)}
-    core = Tokenizer(models.WordLevel(vocab=words, unk_token="<unk>"))
-    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    return PreTrainedTokenizerFast(
-        tokenizer_object=core, unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="<unk>"
+    return word_level_tokenizer(
+        words, "<unk>", unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="<unk>"
     )
 
 
 def save_embedder(path: Path, tokenizer, layers: int, hidden: int) -> Path:
     """A random BERT (``layers`` × ``hidden``, mean pooling) as a sentence-transformers folder."""
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
-    from transformers import BertConfig, BertModel
-
-    config = BertConfig(
-        vocab_size=VOCAB,
-        hidden_size=hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=max(1, hidden // 32),
-        intermediate_size=hidden * 4,
-    )
-    torch.manual_seed(0)
-    source = path.with_name(path.name + "-bert")
-    BertModel(config).save_pretrained(source)
-    tokenizer.save_pretrained(source)
-    modules = [Transformer(str(source), max_seq_length=256), Pooling(hidden, "mean")]
-    SentenceTransformer(modules=modules, device="cpu").save(str(path))
-    return path
+    heads = max(1, hidden // 32)
+    return save_random_embedder(path, tokenizer, layers, hidden, heads, 4 * hidden, max_seq_length=256)
 
 
 def words(rng: random.Random, n: int) -> str:

