@@ -10,4 +10,6 @@ Shipped in the same distribution as `ragcompress` but outside its import path, s
   written in the QA dataset format of `ragcompress.data.qa_dataset`.
 - `blankqa`: fill-in-the-blank fact-recall QA from passages of the corpus's train splits, for stage 2
   (`scripts/make_blankqa.py`).
+- `random_models`: random-weight stand-ins (a word-level tokenizer, a random BERT embedder) for tests and
+  benchmarks that must download nothing.
 """
