@@ -183,9 +183,12 @@ def main() -> None:
     parser.add_argument("--llama1b", action="store_true", help="also TinyLlama-1.1B's shape")
     parser.add_argument("--llama1b-steps", type=int, default=8, help="timed steps of the 1.1B rows")
     parser.add_argument("--only-lora", choices=("full", "lora"), default=None, help="one fine-tuning kind")
+    parser.add_argument(
+        "--skip-plain-path", action="store_true", help="leave out the AutoCompressor's plain-path rows"
+    )
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    kinds = ["plain", "autocompressor"] + (["fast"] if args.fast else [])
+    kinds = ["plain"] + ([] if args.skip_plain_path else ["autocompressor"]) + (["fast"] if args.fast else [])
     loras = [lora for lora in (False, True) if args.only_lora in (None, "lora" if lora else "full")]
     plan = [("smollm2-135m", None, None)] + (
         [("tinyllama-1.1b", args.llama1b_steps, 2)] if args.llama1b else []
