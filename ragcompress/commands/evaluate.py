@@ -100,7 +100,12 @@ def _ppl_lines(result: dict, context_segments: int, samples: int) -> list[str]:
 
 
 def _qa_lines(result: dict) -> list[str]:
+    runs = f"A: {result['run_a']}; B: {result['run_b']}"
+    if result["run_a"] != result["run_b"]:
+        runs += " (not the same settings: a sweep's file stands for its first vector dtype at its largest k;"
+        runs += " compare its per-run files for another)"
     return [
+        runs,
         f"{result['questions']} shared questions, {result['mode']} mode: "
         f"EM A {result['em_a']:.3f}, B {result['em_b']:.3f}",
         f"right for both {result['both']}, only A {result['only_a']}, only B {result['only_b']}, "

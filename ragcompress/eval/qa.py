@@ -106,6 +106,9 @@ def compare_qa(a: QAResult, b: QAResult, mode: str = "fused", names: tuple[str, 
     tail = sum(math.comb(differ, j) for j in range(min(only_a, only_b) + 1)) / 2**differ  # 1.0 if none differ
     return {
         "mode": mode,
+        # which run of each file was compared: a sweep's file stands for one of its runs (qa_report.primary)
+        "run_a": _run_label(a),
+        "run_b": _run_label(b),
         "questions": len(ids),
         "em_a": sum(rows["a"].values()) / len(ids),
         "em_b": sum(rows["b"].values()) / len(ids),
@@ -115,3 +118,9 @@ def compare_qa(a: QAResult, b: QAResult, mode: str = "fused", names: tuple[str, 
         "neither": len(ids) - both - differ,
         "p_value": min(1.0, 2 * tail),
     }
+
+
+def _run_label(result: QAResult) -> str:
+    """``k = 5, fp16 vectors`` (the vector dtype only where the result records it)."""
+    dtype = result.meta.get("vector_dtype")
+    return f"k = {result.k}" + (f", {dtype} vectors" if dtype else "")

@@ -183,6 +183,12 @@ def test_cli_compares_qa_results_and_refuses_mixed_kinds(tmp_path):
     done = runner.invoke(app, ["eval", "compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")])
     assert done.exit_code == 0, done.output
     assert "40 shared questions, fused mode: EM A 0.500, B 0.700" in done.output
+    assert "A: k = 5; B: k = 5\n" in done.output  # which run of each file was compared
+    other = _qa_result(set(range(2, 30)))
+    other.k, other.meta = 10, {"vector_dtype": "int8"}
+    other.save(tmp_path / "c.json")
+    done = runner.invoke(app, ["eval", "compare", str(tmp_path / "a.json"), str(tmp_path / "c.json")])
+    assert "A: k = 5; B: k = 10, int8 vectors (not the same settings" in done.output
     assert "only A 2, only B 10" in done.output and "p = 0.039" in done.output
     (tmp_path / "ppl.json").write_text('{"rows": []}')
     mixed = runner.invoke(app, ["eval", "compare", str(tmp_path / "a.json"), str(tmp_path / "ppl.json")])
