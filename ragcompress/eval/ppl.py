@@ -158,7 +158,10 @@ def labelled_windows(
     text_field: str = "text",
     per_path: int | None = None,
 ) -> tuple[np.ndarray, list[str]]:
-    """`document_windows` and, for each window, the name of its source (`source_name` of its path)."""
+    """`document_windows` and, for each window, the name of its source: `source_name` of its path, or the
+    path as given where two paths would share a name."""
+    short = [source_name(spec) for spec in paths]
+    names = {spec: name if short.count(name) == 1 else str(spec) for spec, name in zip(paths, short)}
     windows, sources = [], []
     for spec in paths:
         taken = 0
@@ -172,7 +175,7 @@ def labelled_windows(
                 if len(windows) >= max_windows or (per_path is not None and taken >= per_path):
                     break
                 windows.append(ids[start : start + window])
-                sources.append(source_name(spec))
+                sources.append(names[spec])
                 taken += 1
     if not windows:
         raise ValueError(

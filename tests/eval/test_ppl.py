@@ -157,6 +157,9 @@ def test_each_window_knows_its_source_and_the_gain_is_kept_per_source(tmp_path):
     assert sources == ["austen"] * 3 + ["linux-docs"] * 2  # 37 and 25 tokens; the 5-token document gives none
     assert np.array_equal(windows, document_windows(paths, tiny_tokenizer(), 12, 10))
     assert labelled_windows(paths, tiny_tokenizer(), 12, 10, per_path=1)[1] == ["austen", "linux-docs"]
+    (corpus / "austen" / "validation.jsonl").write_text(json.dumps({"input_ids": list(range(3, 20))}) + "\n")
+    twins = [paths[0], str(corpus / "austen" / "validation.jsonl")]  # one source, two splits: full paths
+    assert labelled_windows(twins, tiny_tokenizer(), 12, 10, per_path=1)[1] == twins
     assert [source_name(s) for s in ("data/corpus/gcide/validation.jsonl", "notes/", "a/b.jsonl")] == [
         "gcide",
         "notes",
