@@ -96,6 +96,12 @@ def _ppl_lines(result: dict, context_segments: int, samples: int) -> list[str]:
         f"(95 % CI {s_low:+.4f} .. {s_high:+.4f}); B saves more on "
         f"{result['windows_b_saves_more']} of {result['windows']} windows"
     )
+    for source, part in result.get("by_source", {}).items():
+        kept = f"A {100 * part['gain_kept_a']:.1f} %, B {100 * part['gain_kept_b']:.1f} %"
+        if part["gain_kept_diff_ci95"] is not None:
+            low, high = part["gain_kept_diff_ci95"]
+            kept += f"; B - A {100 * part['gain_kept_diff']:+.1f} points (95 % CI {100 * low:+.1f} .. {100 * high:+.1f})"
+        lines.append(f"  {source} ({part['windows']} windows): gain kept {kept}")
     return lines
 
 

@@ -57,19 +57,31 @@ class PPLResult:
         """Gain kept over each source's windows alone, for 1..n compressed segments ({} if sources unknown)."""
         if not self.window_sources or not all(row.window_nll for row in self.rows):
             return {}
-        sources = np.asarray(self.window_sources)
-        by_source = {}
-        for source in dict.fromkeys(self.window_sources):
-            mask = sources == source
+        return {source: self.subset(source).gain_kept for source in dict.fromkeys(self.window_sources)}
 
-            def mean(condition, j, mask=mask):
-                return float(np.mean(np.asarray(self.row(condition, j).window_nll)[mask]))
-
-            by_source[source] = {
-                j: _gain_kept(mean("none", 0), mean("compressed", j), mean("full", j))
-                for j in range(1, self.context_segments + 1)
-            }
-        return by_source
+    def subset(self, source: str) -> PPLResult:
+        """One source's windows as a result of their own (its digest is the whole result's, tagged)."""
+        keep = [i for i, name in enumerate(self.window_sources) if name == source]
+        rows = []
+        for row in self.rows:
+            nll = [row.window_nll[i] for i in keep]
+            mean = float(np.mean(nll))
+            tokens = row.tokens // self.windows * len(keep)  # every window scores the same number of tokens
+            rows.append(PPLRow(row.condition, row.context_segments, mean, math.exp(mean), tokens, nll))
+        part = PPLResult(
+            self.segment_length,
+            self.context_segments,
+            len(keep),
+            rows,
+            meta=dict(self.meta),
+            windows_sha256=f"{self.windows_sha256}:{source}",
+            window_sources=[source] * len(keep),
+        )
+        for j in range(1, self.context_segments + 1):
+            part.gain_kept[j] = _gain_kept(
+                part.row("none").nll, part.row("compressed", j).nll, part.row("full", j).nll
+            )
+        return part
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -342,4 +354,9 @@ def compare(
                 float(np.percentile(diff, 97.5)),
             ]
             result["share_b_better"] = float(np.mean(diff > 0))
+    sources = list(dict.fromkeys(a.window_sources))
+    if len(sources) > 1 and a.window_sources == b.window_sources:  # the same comparison within each source
+        result["by_source"] = {
+            source: compare(a.subset(source), b.subset(source), j, samples, seed, names) for source in sources
+        }
     return result

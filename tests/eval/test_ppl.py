@@ -114,6 +114,35 @@ def test_compare_is_a_paired_bootstrap_over_shared_windows(tmp_path):
         compare(a, b, context_segments=2)
 
 
+def test_compare_is_repeated_within_each_source(tmp_path):
+    rng = np.random.default_rng(1)
+    none = 3.0 + rng.normal(0, 0.3, 30)
+    full = none - 0.2
+    comp_a = none - 0.06 + rng.normal(0, 0.01, 30)
+    comp_b = comp_a - np.r_[np.full(10, 0.02), np.zeros(20)]  # B compresses better on source x only
+    sources = ["x"] * 10 + ["y"] * 20
+    a, b = _result(none, comp_a, full), _result(none, comp_b, full)
+    a.window_sources = b.window_sources = sources
+
+    result = compare(a, b, samples=500)
+    x, y = result["by_source"]["x"], result["by_source"]["y"]
+    alone = compare(
+        _result(none[:10], comp_a[:10], full[:10]), _result(none[:10], comp_b[:10], full[:10]), samples=500
+    )
+    assert x["windows"] == 10 and x["gain_kept_diff"] == pytest.approx(alone["gain_kept_diff"])
+    assert x["gain_kept_diff_ci95"] == pytest.approx(alone["gain_kept_diff_ci95"])
+    assert x["nats_saved_diff"] == pytest.approx(0.02) and y["gain_kept_diff"] == pytest.approx(0)
+    assert a.subset("x").gain_kept[1] == pytest.approx(a.gain_kept_by_source()["x"][1])
+
+    a.save(tmp_path / "a.json")
+    b.save(tmp_path / "b.json")
+    shown = CliRunner().invoke(app, ["eval", "compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")])
+    assert shown.exit_code == 0, shown.output
+    assert "  x (10 windows): gain kept A" in shown.output and "  y (20 windows)" in shown.output
+    b.window_sources = ["y"] * 10 + ["x"] * 20  # other windows under those names: no per-source comparison
+    assert "by_source" not in compare(a, b, samples=100)
+
+
 def test_saved_results_load_back_and_old_ones_are_refused_for_comparison(tmp_path):
     model = tiny_model("llama", summary_length=3)
     result = evaluate_ppl(model, random_ids(6, 8 * 3).numpy(), 8, 2, batch_size=4)
