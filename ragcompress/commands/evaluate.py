@@ -85,10 +85,8 @@ def _ppl_lines(result: dict, context_segments: int, samples: int) -> list[str]:
     if result["gain_kept_diff_ci95"] is None:
         lines.append("gain kept: n/a (the plain-text context does not lower the PPL of one of them)")
     else:
-        low, high = result["gain_kept_diff_ci95"]
         lines.append(
-            f"gain kept: A {100 * result['gain_kept_a']:.1f} %, B {100 * result['gain_kept_b']:.1f} %; "
-            f"B - A {100 * result['gain_kept_diff']:+.1f} points (95 % CI {100 * low:+.1f} .. {100 * high:+.1f}; "
+            f"gain kept: {_gain_kept_diff(result)}; "
             f"B ahead in {100 * result['share_b_better']:.1f} % of {samples} resamples)"
         )
     lines.append(
@@ -97,12 +95,21 @@ def _ppl_lines(result: dict, context_segments: int, samples: int) -> list[str]:
         f"{result['windows_b_saves_more']} of {result['windows']} windows"
     )
     for source, part in result.get("by_source", {}).items():
-        kept = f"A {100 * part['gain_kept_a']:.1f} %, B {100 * part['gain_kept_b']:.1f} %"
-        if part["gain_kept_diff_ci95"] is not None:
-            low, high = part["gain_kept_diff_ci95"]
-            kept += f"; B - A {100 * part['gain_kept_diff']:+.1f} points (95 % CI {100 * low:+.1f} .. {100 * high:+.1f})"
+        if part["gain_kept_diff_ci95"] is None:
+            kept = f"A {100 * part['gain_kept_a']:.1f} %, B {100 * part['gain_kept_b']:.1f} %"
+        else:
+            kept = _gain_kept_diff(part) + ")"
         lines.append(f"  {source} ({part['windows']} windows): gain kept {kept}")
     return lines
+
+
+def _gain_kept_diff(result: dict) -> str:
+    """``A 41.2 %, B 38.1 %; B - A -3.1 points (95 % CI -4.9 .. -1.5`` (the caller closes the bracket)."""
+    low, high = result["gain_kept_diff_ci95"]
+    return (
+        f"A {100 * result['gain_kept_a']:.1f} %, B {100 * result['gain_kept_b']:.1f} %; "
+        f"B - A {100 * result['gain_kept_diff']:+.1f} points (95 % CI {100 * low:+.1f} .. {100 * high:+.1f}"
+    )
 
 
 def _qa_lines(result: dict) -> list[str]:

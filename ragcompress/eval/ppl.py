@@ -77,11 +77,15 @@ class PPLResult:
             windows_sha256=f"{self.windows_sha256}:{source}",
             window_sources=[source] * len(keep),
         )
-        for j in range(1, self.context_segments + 1):
-            part.gain_kept[j] = _gain_kept(
-                part.row("none").nll, part.row("compressed", j).nll, part.row("full", j).nll
-            )
+        part.fill_gain_kept()
         return part
+
+    def fill_gain_kept(self) -> None:
+        """``gain_kept`` for 1..n compressed segments, from the rows' mean NLLs."""
+        for j in range(1, self.context_segments + 1):
+            self.gain_kept[j] = _gain_kept(
+                self.row("none").nll, self.row("compressed", j).nll, self.row("full", j).nll
+            )
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -124,10 +128,7 @@ class PPLResult:
         ]
         lines.append(f"{'none':<34}{self.row('none').ppl:>10.3f}{'':>12}")
         for j in range(1, self.context_segments + 1):
-            kept = self.gain_kept.get(j)
-            kept_text = (
-                f"{100 * kept:>11.1f}%" if kept is not None and math.isfinite(kept) else f"{'n/a':>12}"
-            )
+            kept_text = _percent_cell(self.gain_kept.get(j), 12)
             lines.append(
                 f"{f'{j} segment(s) compressed ({j} step(s))':<34}{self.row('compressed', j).ppl:>10.3f}{kept_text}"
             )
@@ -140,11 +141,16 @@ class PPLResult:
                 f"{'gain kept by source':<26}{'windows':>8}" + "".join(f"{f'{j} seg':>10}" for j in segments)
             )
             for source, kept in by_source.items():
-                cells = "".join(
-                    f"{100 * kept[j]:>9.1f}%" if math.isfinite(kept[j]) else f"{'n/a':>10}" for j in segments
-                )
+                cells = "".join(_percent_cell(kept[j], 10) for j in segments)
                 lines.append(f"{source[:26]:<26}{counts[source]:>8}{cells}")
         return "\n".join(lines)
+
+
+def _percent_cell(share: float | None, width: int) -> str:
+    """``share`` as a right-aligned percentage ``width`` characters wide; ``n/a`` when None or not finite."""
+    if share is None or not math.isfinite(share):
+        return f"{'n/a':>{width}}"
+    return f"{100 * share:>{width - 1}.1f}%"
 
 
 def document_windows(
@@ -270,10 +276,7 @@ def evaluate_ppl(
         mean = sum(window_sums) / (scored * len(window_sums))
         per_window = [total / scored for total in window_sums]
         result.rows.append(PPLRow(condition, j, mean, math.exp(mean), scored * len(window_sums), per_window))
-    for j in range(1, n + 1):
-        result.gain_kept[j] = _gain_kept(
-            result.row("none").nll, result.row("compressed", j).nll, result.row("full", j).nll
-        )
+    result.fill_gain_kept()
     return result
 
 
