@@ -44,8 +44,8 @@ def tokenizer():
     )
 
 
-def worker(config_path: Path, layers: int | None) -> None:
-    """One rank of a torchrun job: build the random model and run the trainer."""
+def worker(config_path: Path, layers: int | None, dtype: str | None = None) -> None:
+    """One rank of a torchrun job: build the random model (bf16 on a GPU unless ``dtype``) and train."""
     import torch
 
     sys.path.insert(0, str(HERE))
@@ -58,7 +58,8 @@ def worker(config_path: Path, layers: int | None) -> None:
     torch.manual_seed(0)
     cuda = torch.cuda.is_available()
     model = AutoCompressor.from_config(model_config(layers), summary_length=cfg.summary_length)
-    model = model.to(torch.bfloat16 if cuda else torch.float32)
+    dtype = dtype or ("bfloat16" if cuda else "float32")
+    model = model.to(getattr(torch, dtype))
     train(cfg, model=model, tokenizer=tokenizer())
 
 

@@ -72,7 +72,8 @@ class TrainConfig:
     segment_bucket: int = 64
     # torch.compile of the decoder on the fast path (default on for CUDA; compile=false keeps the rest)
     compile: bool | None = None
-    compile_mode: str = "default"  # or reduce-overhead, max-autotune, max-autotune-no-cudagraphs
+    # or reduce-overhead, max-autotune, max-autotune-no-cudagraphs (CUDA graphs: for randomize_segments=false)
+    compile_mode: str = "default"
     compile_scope: str = "layers"  # each decoder layer (one graph for all, quick to build) or "decoder"
 
     # --- data

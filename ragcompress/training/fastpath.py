@@ -43,6 +43,7 @@ AttentionInterface.register(CAUSAL_SDPA, sdpa_attention_forward)
 
 COMPILE_SCOPES = ("layers", "decoder")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+GRAPH_MODES = ("reduce-overhead", "max-autotune")  # inductor replays these as CUDA graph trees
 # rope variants whose frequencies do not depend on the largest position in the batch (padding slots
 # take positions after the real ones; a "dynamic" rope would rescale every slot because of them)
 STATIC_ROPE = ("default", "linear", "llama3", "yarn", "longrope", None)
@@ -218,6 +219,12 @@ def enable(model, cfg, device: torch.device, say=log.info) -> FastSegmentLoop | 
     loop = FastSegmentLoop(model, cfg.segment_bucket)
     if compiled:
         compile_decoder(core, cfg.compile_mode, cfg.compile_scope)
+        if cfg.compile_mode in GRAPH_MODES and cfg.randomize_segments:
+            say(
+                f"compile_mode={cfg.compile_mode} with randomize_segments=true: each step's own sequence of "
+                "segment shapes makes torch record CUDA graphs again step after step (13-44 s a step on the "
+                "stage-1 recipe, benchmarks/README.md); use randomize_segments=false or compile_mode=default"
+            )
     say(
         f"fast training path: segments padded to multiples of {cfg.segment_bucket} tokens, causal SDPA "
         f"without masks, decoder {'compiled (' + cfg.compile_scope + ', ' + cfg.compile_mode + ')' if compiled else 'not compiled'}"

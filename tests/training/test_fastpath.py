@@ -38,7 +38,7 @@ def _steps(model, cfg, fast, steps=3, teacher=None):
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
     record = []
     for step in range(steps):
-        batch = random_ids(3, cfg.sequence_length, seed=step)
+        batch = random_ids(3, cfg.sequence_length, seed=step).to(next(model.parameters()).device)
         rng = np.random.default_rng([0, step])
         losses, kls = lm_substeps(model, batch, cfg, rng, 0.5, contextlib.nullcontext, teacher, fast)
         record.append((torch.stack(losses), kls and torch.stack(kls), _grads(model)))
@@ -187,6 +187,20 @@ def test_compiled_layers_trace_whole_share_one_graph_per_shape_and_match():
     assert len(loop.shapes) == 3 and graphs == 3
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
+@pytest.mark.parametrize("lora", [False, True])
+def test_layers_replayed_as_cuda_graphs_train_as_the_models_own_loop(lora):
+    """compile_mode=reduce-overhead: inductor's kernels captured as CUDA graphs, whose output buffers are
+    reused from one replay to the next; the losses and gradients of several steps must not change."""
+    cfg = _config(segment_bucket=16)
+    reference = _steps(_model(lora).cuda(), cfg, None)
+    model = _model(lora).cuda()
+    loop = FastSegmentLoop(model, cfg.segment_bucket)
+    torch._dynamo.reset()
+    compile_decoder(model.get_base_model() if lora else model, mode="reduce-overhead", scope="layers")
+    _assert_same(_steps(model, cfg, loop), reference, atol=1e-4)
+
+
 def test_the_whole_decoder_traces_without_graph_breaks():
     model = _model(lora=True)
     core = model.get_base_model()
@@ -214,6 +228,13 @@ def test_config_keys_defaults_and_fallbacks():
     assert len(said) == 3 and all(s.startswith("fast training path off") for s in said)
     assert "eager" in said[0] and "position style" in said[1] and "sliding" in said[2]
     assert isinstance(fastpath.enable(_model(), on, torch.device("cpu"), said.append), FastSegmentLoop)
+    graphs = cfg.override(["fast_path=true", "compile=true", "compile_mode=reduce-overhead"])
+    for randomize, lines in ((False, 4), (True, 5)):  # compiling is lazy: nothing runs until a call
+        said = said[:3]
+        setting = graphs.override([f"randomize_segments={str(randomize).lower()}"])
+        assert isinstance(fastpath.enable(_model(), setting, torch.device("cpu"), said.append), FastSegmentLoop)
+        assert len(said) == lines
+    assert "record CUDA graphs again" in said[3] and said[4].startswith("fast training path:")
 
 
 def test_training_with_the_fast_path_equals_training_without(tmp_path):
