@@ -101,6 +101,45 @@ def dequantize(
     return (values.to(torch.float32) * scales[:, None]).to(dtype)
 
 
+def dequantize_many(
+    parts: list[QuantizedVectors],
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> list[torch.Tensor]:
+    """`dequantize` of each part, done at once: one copy to ``device`` (from pinned memory for a GPU,
+    so it is one fast transfer instead of one small blocking copy per chunk) and one conversion.
+
+    The results are consecutive views of one tensor. Parts of different storage dtypes or widths are
+    dequantized one by one.
+    """
+    if not parts:
+        return []
+    first = parts[0]
+    if any(
+        p.dtype != first.dtype
+        or (p.scales is None) != (first.scales is None)
+        or p.values.shape[1:] != first.values.shape[1:]
+        for p in parts
+    ):
+        return [dequantize(p, dtype, device) for p in parts]
+    values = _gather([p.values for p in parts], device)
+    scales = None if first.scales is None else _gather([p.scales for p in parts], device)
+    whole = dequantize(QuantizedVectors(values, scales, first.dtype), dtype)
+    return list(whole.split([len(p) for p in parts]))
+
+
+def _gather(tensors: list[torch.Tensor], device: torch.device | str | None) -> torch.Tensor:
+    """``torch.cat(tensors)`` on ``device``; for a GPU staged in pinned memory and copied asynchronously
+    (the caching host allocator keeps the staging buffer until the copy has run)."""
+    device = tensors[0].device if device is None else torch.device(device)
+    if device.type != "cuda":
+        return torch.cat(tensors).to(device)
+    rows = sum(t.shape[0] for t in tensors)
+    staging = torch.empty((rows, *tensors[0].shape[1:]), dtype=tensors[0].dtype, pin_memory=True)
+    torch.cat(tensors, out=staging)
+    return staging.to(device, non_blocking=True)
+
+
 def bytes_per_vector(hidden_size: int, dtype: str, scale_dtype: str = "fp32") -> int:
     """Storage of one summary vector (values plus its scale)."""
     value_bytes = hidden_size * torch.empty((), dtype=STORAGE_DTYPES[dtype]).element_size()

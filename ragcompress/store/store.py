@@ -32,7 +32,7 @@ from ragcompress.store.lock import WriterLock
 from ragcompress.store.manifest import Counts, Manifest, ensure_compatible, utc_now
 from ragcompress.store.meta import ChunkLocation
 from ragcompress.store.ownership import remove_store_dir
-from ragcompress.store.quantize import bytes_per_vector, dequantize
+from ragcompress.store.quantize import QuantizedVectors, bytes_per_vector, dequantize_many
 from ragcompress.store.records import Chunk, CompactResult, SearchHit, StoredDocument, StoreStats
 from ragcompress.store.sizes import committed_disk_bytes
 from ragcompress.store.state import OpenStore, require_all
@@ -239,14 +239,14 @@ class Store:
         by_shard: dict[str, list[ChunkLocation]] = {}
         for loc in locations.values():
             by_shard.setdefault(loc.shard, []).append(loc)
-        out: dict[int, torch.Tensor] = {}
+        read: dict[int, QuantizedVectors] = {}
         for shard, locs in by_shard.items():
             reader = self._state.reader(shard)
             for loc, quantized in zip(locs, reader.read_rows([loc.row for loc in locs])):
                 if int(reader.offsets[loc.row]) != loc.vec_offset or len(quantized) != loc.n_vectors:
                     raise StoreCorruptError(f"shard {reader.path} row {loc.row} disagrees with meta.sqlite")
-                out[loc.chunk_id] = dequantize(quantized, dtype, device)
-        return [out[int(i)] for i in chunk_ids]
+                read[loc.chunk_id] = quantized
+        return dequantize_many([read[int(i)] for i in chunk_ids], dtype, device)
 
     def documents(self) -> list[StoredDocument]:
         self._state.refresh()

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from ragcompress.store import bytes_per_text_token, bytes_per_vector, dequantize, quantize
+from ragcompress.store.quantize import dequantize_many
 
 
 def _vectors(n=64, hidden=96, seed=0):
@@ -55,6 +56,26 @@ def test_dequantize_dtype_and_device():
     q = quantize(_vectors(4, 8), "int8")
     out = dequantize(q, torch.bfloat16, "cpu")
     assert out.dtype == torch.bfloat16 and out.shape == (4, 8)
+
+
+@pytest.mark.parametrize("dtype", ["fp16", "bf16", "int8", "fp8"])
+def test_dequantize_many_equals_one_at_a_time(dtype):
+    parts = [quantize(_vectors(n, 16, seed=n), dtype) for n in (5, 4, 12, 6)]
+    for out_dtype in (torch.float32, torch.bfloat16):
+        together = dequantize_many(parts, out_dtype, "cpu")
+        assert len(together) == len(parts)
+        for got, part in zip(together, parts, strict=True):
+            assert got.dtype == out_dtype and torch.equal(got, dequantize(part, out_dtype, "cpu"))
+    mixed = [parts[0], quantize(_vectors(4, 16), "fp16" if dtype != "fp16" else "int8")]
+    assert all(torch.equal(g, dequantize(p)) for g, p in zip(dequantize_many(mixed), mixed, strict=True))
+    assert dequantize_many([]) == []
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the pinned-memory transfer needs a CUDA device")
+def test_dequantize_many_to_a_gpu_equals_the_cpu_result():
+    parts = [quantize(_vectors(n, 16, seed=n), "int8") for n in (5, 7)]
+    for got, part in zip(dequantize_many(parts, torch.bfloat16, "cuda"), parts, strict=True):
+        assert got.device.type == "cuda" and torch.equal(got.cpu(), dequantize(part, torch.bfloat16))
 
 
 def test_rejects_bad_inputs():
