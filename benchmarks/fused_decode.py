@@ -15,6 +15,9 @@ Rows print as they finish and the JSON at ``--out`` is rewritten after each, so 
 what it measured. ``--layers 2 --hidden 256`` runs the same code on a CPU in seconds (a check, not a result).
 
     python benchmarks/fused_decode.py --out benchmarks/results/fused_decode-h200.json
+
+``--profile fused:1`` first writes where such a call spends the device's time (torch.profiler's operator
+table, beside ``--out``); ``--prompt-bucket N`` runs the fast path with another prompt padding bucket.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import torch
 import transformers
 from transformers import LlamaConfig
 
-from ragcompress.modeling import AutoCompressor
+from ragcompress.modeling import AutoCompressor, fast_decode
 from ragcompress.modeling.fast_decode import fast_generate, release_fast_decode
 
 
@@ -167,6 +170,26 @@ def agreement(a: torch.Tensor, b: torch.Tensor) -> dict:
     }
 
 
+def profile(bench: Bench, spec: str, path: Path) -> None:
+    """Where a fast-path time-to-first-token call spends the device's time: torch.profiler's operators,
+    most device time first, written to ``path`` (a text table)."""
+    mode, batch = spec.split(":")
+    call = bench.call("fast", mode, int(batch), 1)
+    call()  # capture outside the profile
+    sync(bench.device)
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    activities += [torch.profiler.ProfilerActivity.CUDA] if bench.device.type == "cuda" else []
+    with torch.profiler.profile(activities=activities) as prof:
+        for _ in range(3):
+            call()
+        sync(bench.device)
+    key = "self_device_time_total" if bench.device.type == "cuda" else "self_cpu_time_total"
+    table = prof.key_averages().table(sort_by=key, row_limit=30, max_name_column_width=70)
+    path.write_text(f"{mode}, batch {batch}, 3 calls with one new token, fast path\n{table}\n")
+    print(f"profile of {spec} written to {path}", flush=True)
+    bench.free()
+
+
 def fp32_agreement(bench: Bench) -> None:
     """The same model in fp32: greedy tokens of the fast path against generate's, padded rows included."""
     bench.free()
@@ -213,10 +236,24 @@ def main() -> None:
         "--compiled", default="fused:1,16", help="rows of the fast path with torch.compile, last"
     )
     parser.add_argument("--budget-s", type=float, default=480, help="start no row after this many seconds")
+    parser.add_argument(
+        "--prompt-bucket", type=int, default=None, help="fast_decode.PROMPT_BUCKET for this run"
+    )
+    parser.add_argument(
+        "--profile",
+        default="",
+        help="MODE:BATCH[,MODE:BATCH]: profile those calls first, tables beside --out",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
+    if args.prompt_bucket:
+        fast_decode.PROMPT_BUCKET = args.prompt_bucket
     bench = Bench(args)
+    bench.meta["prompt_bucket"] = fast_decode.PROMPT_BUCKET
     print(json.dumps(bench.meta), flush=True)
+    folder = Path(args.out).parent if args.out else Path(".")
+    for spec in filter(None, args.profile.split(",")):
+        profile(bench, spec, folder / f"profile-{spec.replace(':', '-b')}.txt")
     plain = {}  # (mode, batch) -> generate's tokens, to compare the compiled rows with
     for batch in [int(b) for b in args.batches.split(",")]:
         for mode in ("fused", "text"):
