@@ -198,9 +198,11 @@ def test_each_window_knows_its_source_and_the_gain_is_kept_per_source(tmp_path):
     # the gain kept over one source's windows is the gain kept of a result holding only those windows
     model = tiny_model("llama", summary_length=3)
     S = 4
-    result = evaluate_ppl(model, windows, S, 2, batch_size=2, sources=sources)
+    # one window per batch: a window's numbers must not depend on which windows share its batch (BLAS
+    # blocking differs with the batch, and the gain kept, a ratio of small differences, magnifies that)
+    result = evaluate_ppl(model, windows, S, 2, batch_size=1, sources=sources)
     by_source = result.gain_kept_by_source()
-    alone = evaluate_ppl(model, windows[3:], S, 2, batch_size=2)
+    alone = evaluate_ppl(model, windows[3:], S, 2, batch_size=1)
     for j in (1, 2):
         assert by_source["linux-docs"][j] == pytest.approx(alone.gain_kept[j], rel=1e-5, nan_ok=True)
     assert "gain kept by source" in result.table() and "linux-docs" in result.table()
