@@ -38,14 +38,22 @@ RECIPE = ROOT / "configs" / "default" / "stage1.yaml"
 PATHS = {
     "plain": {"fast_path": False},
     "fast": {"fast_path": True},
-    # the compiled layers as CUDA graphs (issue 26: not the default until its losses are checked here)
+    # the compiled layers as CUDA graphs: random breakpoints make every step a new sequence of shapes
     "fast-cudagraphs": {"fast_path": True, "compile_mode": "reduce-overhead"},
+    # ... unless every segment is padded to the longest one the breakpoints can cut (more tokens, one
+    # sequence of shapes for every step)
+    "fast-cudagraphs-one-shape": {
+        "fast_path": True,
+        "compile_mode": "reduce-overhead",
+        "segment_bucket": "longest",
+    },
 }
 
 
 def recipe_config(args, path: str, data: Path, out: Path):
     """configs/default/stage1.yaml with the benchmark's overrides and one path's switches."""
     from ragcompress.training import TrainConfig
+    from ragcompress.training.fastpath import longest_segment
 
     cfg = TrainConfig.load(RECIPE)
     changes = dict(
@@ -64,6 +72,8 @@ def recipe_config(args, path: str, data: Path, out: Path):
     )
     if args.batch_size:
         changes["batch_size"] = args.batch_size
+    if changes.get("segment_bucket") == "longest":
+        changes["segment_bucket"] = longest_segment(cfg)
     return cfg.override([f"{key}={json.dumps(value)}" for key, value in changes.items()])
 
 
@@ -113,7 +123,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="default: the recipe's (16)")
     parser.add_argument("--layers", type=int, default=None, help="fewer layers for a quick CPU check")
     parser.add_argument("--paths", nargs="*", default=list(PATHS), choices=list(PATHS))
-    parser.add_argument("--dtype", choices=["bfloat16", "float32"], default=None, help="default: bf16 on a GPU")
+    parser.add_argument(
+        "--dtype", choices=["bfloat16", "float32"], default=None, help="default: bf16 on a GPU"
+    )
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--work", type=Path, default=None, help="keep each path's trainer output here")
     parser.add_argument("--worker", type=Path, default=None, help=argparse.SUPPRESS)
@@ -161,6 +173,7 @@ def compare(row: dict, first: dict) -> None:
         f"and gradient norms within {row['grad_norms_largest_relative_difference']:.1e} of {first['path']}",
         flush=True,
     )
+
 
 if __name__ == "__main__":
     main()

@@ -188,6 +188,15 @@ def compile_decoder(core, mode: str = "default", scope: str = "layers", backend:
         core.model.compile(**kwargs)
 
 
+def longest_segment(cfg) -> int:
+    """The longest segment random breakpoints can cut from a substep (``segment_bucket`` at least this
+    pads every segment to one length, so every step runs the same sequence of decoder shapes)."""
+    count = cfg.segments_per_substep
+    if not cfg.randomize_segments or count == 1:
+        return -(-cfg.substep_length // count)
+    return cfg.substep_length - (count - 1) * (cfg.min_segment_length or cfg.segment_length // 2)
+
+
 def uncompiled():
     """Run compiled modules eagerly inside: calls of shapes the training step never repeats."""
     return torch.compiler.set_stance("force_eager")
@@ -219,11 +228,13 @@ def enable(model, cfg, device: torch.device, say=log.info) -> FastSegmentLoop | 
     loop = FastSegmentLoop(model, cfg.segment_bucket)
     if compiled:
         compile_decoder(core, cfg.compile_mode, cfg.compile_scope)
-        if cfg.compile_mode in GRAPH_MODES and cfg.randomize_segments:
+        longest = longest_segment(cfg)
+        if cfg.compile_mode in GRAPH_MODES and cfg.randomize_segments and cfg.segment_bucket < longest:
             say(
-                f"compile_mode={cfg.compile_mode} with randomize_segments=true: each step's own sequence of "
+                f"compile_mode={cfg.compile_mode} with random breakpoints: each step's own sequence of "
                 "segment shapes makes torch record CUDA graphs again step after step (13-44 s a step on the "
-                "stage-1 recipe, benchmarks/README.md); use randomize_segments=false or compile_mode=default"
+                f"stage-1 recipe, benchmarks/README.md); use segment_bucket={longest} (every segment padded "
+                "to the longest: one sequence of shapes), randomize_segments=false or compile_mode=default"
             )
     say(
         f"fast training path: segments padded to multiples of {cfg.segment_bucket} tokens, causal SDPA "

@@ -107,6 +107,33 @@ def test_row_lengths_repeat_across_random_segmentings():
     assert shapes["fast"] == fast.shapes and shapes["fast"] <= allowed
 
 
+def test_a_bucket_as_long_as_the_longest_segment_gives_every_step_one_sequence_of_shapes():
+    """What CUDA graph trees need: they record per sequence of calls, so random breakpoints bucketed more
+    finely make each step a new sequence (and a new recording)."""
+    cfg = _config(segment_length=32, min_segment_length=8)  # substeps of 64 tokens: segments of 8..56
+    assert fastpath.longest_segment(cfg) == 56
+    assert fastpath.longest_segment(cfg.override(["randomize_segments=false"])) == 32
+    model = _model()
+    widths: list[int] = []
+    model.model.register_forward_pre_hook(
+        lambda _, args, kwargs: widths.append(kwargs["inputs_embeds"].shape[1]), with_kwargs=True
+    )
+    sequences = {}
+    for bucket in (16, fastpath.longest_segment(cfg)):
+        fast = FastSegmentLoop(model, bucket)
+        sequences[bucket] = set()
+        for step in range(8):
+            widths.clear()
+            batch = random_ids(2, cfg.sequence_length, seed=step)
+            lm_substeps(
+                model, batch, cfg, np.random.default_rng(step), 1.0, contextlib.nullcontext, None, fast
+            )
+            sequences[bucket].add(tuple(widths))
+    assert len(sequences[16]) > 4
+    # soft prompt + summary slots per segment place: 0+3, 3+3, 6+3 and 9+0, each text padded to 56
+    assert sequences[56] == {(59, 62, 65, 65)}
+
+
 @pytest.mark.parametrize(
     "lora,overrides",
     [
@@ -228,13 +255,23 @@ def test_config_keys_defaults_and_fallbacks():
     assert len(said) == 3 and all(s.startswith("fast training path off") for s in said)
     assert "eager" in said[0] and "position style" in said[1] and "sliding" in said[2]
     assert isinstance(fastpath.enable(_model(), on, torch.device("cpu"), said.append), FastSegmentLoop)
-    graphs = cfg.override(["fast_path=true", "compile=true", "compile_mode=reduce-overhead"])
+    graphs = cfg.override(
+        ["fast_path=true", "compile=true", "compile_mode=reduce-overhead", "segment_bucket=16"]
+    )
     for randomize, lines in ((False, 4), (True, 5)):  # compiling is lazy: nothing runs until a call
         said = said[:3]
         setting = graphs.override([f"randomize_segments={str(randomize).lower()}"])
-        assert isinstance(fastpath.enable(_model(), setting, torch.device("cpu"), said.append), FastSegmentLoop)
+        assert isinstance(
+            fastpath.enable(_model(), setting, torch.device("cpu"), said.append), FastSegmentLoop
+        )
         assert len(said) == lines
     assert "record CUDA graphs again" in said[3] and said[4].startswith("fast training path:")
+    one_shape = graphs.override(
+        ["randomize_segments=true", f"segment_bucket={fastpath.longest_segment(graphs)}"]
+    )
+    said = said[:3]
+    fastpath.enable(_model(), one_shape, torch.device("cpu"), said.append)
+    assert len(said) == 4 and said[3].startswith("fast training path:")
 
 
 def test_training_with_the_fast_path_equals_training_without(tmp_path):
