@@ -14,6 +14,12 @@ import yaml
 from ragcompress.eval.qa_metrics import ANSWER_KINDS
 from ragcompress.modeling.autocompressor import DEFAULT_SUMMARY_LENGTH
 
+# torch.compile of the fast training path (training/fastpath.py): what each layer or the whole decoder
+# is compiled as, and the modes in which inductor replays the kernels as CUDA graph trees
+COMPILE_SCOPES = ("layers", "decoder")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+GRAPH_MODES = ("reduce-overhead", "max-autotune")
+
 DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -139,12 +145,11 @@ class TrainConfig:
             (self.distill_weight >= 0, "distill_weight must be ≥ 0 (0 turns distillation off)"),
             (self.distill_teacher in ("frozen", "self"), "distill_teacher must be frozen or self"),
             (self.segment_bucket >= 0, "segment_bucket must be ≥ 0 (0: no padding)"),
-            (self.compile_scope in ("layers", "decoder"), "compile_scope must be layers or decoder"),
             (
-                self.compile_mode
-                in ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
-                "compile_mode must be default, reduce-overhead, max-autotune or max-autotune-no-cudagraphs",
+                self.compile_scope in COMPILE_SCOPES,
+                f"compile_scope must be one of {', '.join(COMPILE_SCOPES)}",
             ),
+            (self.compile_mode in COMPILE_MODES, f"compile_mode must be one of {', '.join(COMPILE_MODES)}"),
             (bool(self.train_data) or bool(self.qa_data), "train_data is empty: give at least one data path"),
             (
                 not self.time_schedule or self.max_seconds is not None,

@@ -34,6 +34,7 @@ from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 from ragcompress.modeling import unwrap
 from ragcompress.modeling.autocompressor import AutoCompressorOutput, split_segments
+from ragcompress.training.config import COMPILE_MODES, COMPILE_SCOPES, GRAPH_MODES  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,6 @@ log = logging.getLogger(__name__)
 CAUSAL_SDPA = "ragcompress_causal_sdpa"
 AttentionInterface.register(CAUSAL_SDPA, sdpa_attention_forward)
 
-COMPILE_SCOPES = ("layers", "decoder")
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
-GRAPH_MODES = ("reduce-overhead", "max-autotune")  # inductor replays these as CUDA graph trees
 # rope variants whose frequencies do not depend on the largest position in the batch (padding slots
 # take positions after the real ones; a "dynamic" rope would rescale every slot because of them)
 STATIC_ROPE = ("default", "linear", "llama3", "yarn", "longrope", None)
