@@ -37,6 +37,9 @@ from transformers import LlamaConfig
 from ragcompress.modeling import AutoCompressor, fast_decode
 from ragcompress.modeling.fast_decode import fast_generate, release_fast_decode
 
+# the fast path's compiled rows: fast_generate's compile argument for each
+COMPILED = {"fast+compile": True, "fast+compile-dynamic": "dynamic"}
+
 
 def llama2_7b_config(layers: int, hidden: int) -> LlamaConfig:
     config = LlamaConfig(
@@ -119,7 +122,7 @@ class Bench:
         @torch.inference_mode()
         def run():
             if path.startswith("fast"):
-                return fast_generate(self.model, ids, mask, soft, compile=path == "fast+compile", **kwargs)
+                return fast_generate(self.model, ids, mask, soft, compile=COMPILED.get(path, False), **kwargs)
             return self.model.generate(ids, attention_mask=mask, softprompt=soft, **kwargs)
 
         return run
@@ -235,6 +238,11 @@ def main() -> None:
     parser.add_argument(
         "--compiled", default="fused:1,16", help="rows of the fast path with torch.compile, last"
     )
+    parser.add_argument(
+        "--compile-kinds",
+        default="static",
+        help="static (one compilation per batch and cache bucket) and/or dynamic (symbolic sizes), comma-separated",
+    )
     parser.add_argument("--budget-s", type=float, default=480, help="start no row after this many seconds")
     parser.add_argument(
         "--prompt-bucket", type=int, default=None, help="fast_decode.PROMPT_BUCKET for this run"
@@ -255,7 +263,7 @@ def main() -> None:
     for spec in filter(None, args.profile.split(",")):
         profile(bench, spec, folder / f"profile-{spec.replace(':', '-b')}.txt")
     plain = {}  # (mode, batch) -> generate's tokens, to compare the compiled rows with
-    for batch in [int(b) for b in args.batches.split(",")]:
+    for batch in [int(b) for b in filter(None, args.batches.split(","))]:
         for mode in ("fused", "text"):
             outputs = {}
             for path in ("plain", "fast"):
@@ -289,12 +297,16 @@ def main() -> None:
         for batch in [int(b) for b in sizes.split(",")]:
             if time.perf_counter() - started > args.budget_s:
                 return
-            row, out = bench.row(mode, batch, "fast+compile", args.repeats)
-            if (mode, batch) in plain:
-                row["agreement_with_plain"] = agreement(out, plain[mode, batch])
-            bench.rows.append(row)
-            bench.save()
-            bench.free()
+            for kind in args.compile_kinds.split(","):
+                if time.perf_counter() - started > args.budget_s:
+                    return
+                path = "fast+compile" + ("-dynamic" if kind == "dynamic" else "")
+                row, out = bench.row(mode, batch, path, args.repeats)
+                if (mode, batch) in plain:
+                    row["agreement_with_plain"] = agreement(out, plain[mode, batch])
+                bench.rows.append(row)
+                bench.save()
+                bench.free()
     # last: casting to fp32 and back changes buffers kept in fp32 (rotary inv_freq) for later rows
     if args.fp32_check and time.perf_counter() - started < args.budget_s:
         fp32_agreement(bench)

@@ -83,12 +83,14 @@ class _StepGraph:
     step read their 4-D mask from it, so one captured graph serves any question of its bucket.
     """
 
-    def __init__(self, core, batch: int, length: int, dtype, device: torch.device, compile: bool = False):
+    def __init__(
+        self, core, batch: int, length: int, dtype, device: torch.device, compile: bool | str = False
+    ):
         self.core, self.batch, self.length, self.device = core, batch, length, device
         # looked up here, not in the step, so a compiled step traces none of it
         self.cache_kwarg = forward_cache_kwarg(type(core.model))
         self.pass_slot = takes_cache_position(type(core.model))
-        self.run = torch.compile(self._step, dynamic=False) if compile else self._step
+        self.run = torch.compile(self._step, dynamic=compile == "dynamic") if compile else self._step
         self.cache = StaticCache(config=core.config, max_cache_len=length)
         self.tokens = torch.zeros(batch, 1, dtype=torch.long, device=device)
         self.positions = torch.zeros(batch, 1, dtype=torch.long, device=device)
@@ -169,10 +171,10 @@ class _StepGraph:
 _GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _step_graph(core, batch: int, length: int, dtype, device, compile: bool) -> _StepGraph:
+def _step_graph(core, batch: int, length: int, dtype, device, compile: bool | str) -> _StepGraph:
     graphs = _GRAPHS.setdefault(core, {})
     key = (batch, length, dtype, str(device), getattr(core.config, "_attn_implementation", None))
-    key += ("compiled",) if compile else ()
+    key += (("compiled", "dynamic" if compile == "dynamic" else "static"),) if compile else ()
     if key not in graphs:
         graphs[key] = _StepGraph(core, batch, length, dtype, device, compile)
     return graphs[key]
@@ -234,7 +236,7 @@ def fast_generate(
     eos_token_id: int | list[int] | None = None,
     generator: torch.Generator | None = None,
     streamer=None,
-    compile: bool = False,
+    compile: bool | str = False,
 ) -> torch.Tensor:
     """``generate`` for an AutoCompressor through a static cache and a replayed decode step.
 
@@ -243,8 +245,13 @@ def fast_generate(
     finish early are padded with ``pad_token_id``, and decoding stops when every row has finished. A
     ``streamer`` gets the prompt and then each new token, as from ``generate`` (one sync per token).
     ``compile`` runs the step through ``torch.compile`` (fused kernels) before the graph captures it: a
-    faster step for a warm-up of minutes per batch and cache bucket, so it is off by default.
+    faster step for a warm-up of about a minute per batch and cache bucket (``True``: static shapes), so
+    it is off by default. ``compile="dynamic"`` compiles with symbolic batch and cache sizes instead: two
+    compilations per process and model (batch 1, larger batches), after which a new bucket only needs its
+    graph captured.
     """
+    if compile not in (False, True, "dynamic"):
+        raise ValueError(f"compile={compile!r}: use False, True (static shapes) or 'dynamic'")
     reason = unsupported_reason(model, {})
     if reason is not None:
         raise ValueError(f"fast decoding does not apply: {reason}")

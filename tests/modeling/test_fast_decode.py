@@ -71,6 +71,24 @@ def test_one_graph_per_bucket_and_reuse():
     assert (4, CACHE_BUCKET, torch.float32, "cpu", "sdpa") in _GRAPHS[model]
 
 
+def test_a_dynamic_compile_serves_every_bucket_after_two_compilations():
+    """compile="dynamic": one graph for batch 1 and one for larger batches, whatever the cache bucket."""
+    import torch._dynamo
+
+    model = tiny_model("llama", summary_length=3, attn="sdpa").eval()
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    for lengths, new in (([5], 4), ([9], CACHE_BUCKET + 8), ([4, 9, 6], 4), ([3, 7], CACHE_BUCKET + 8)):
+        ids, mask = _left_padded(lengths)
+        soft = torch.randn(len(lengths), 7, 32)
+        kwargs = dict(eos_token_id=None, **{**GREEDY, "max_new_tokens": new})
+        plain = fast_generate(model, ids, mask, soft, **kwargs)
+        assert fast_generate(model, ids, mask, soft, compile="dynamic", **kwargs).tolist() == plain.tolist()
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 2
+    with pytest.raises(ValueError, match="compile='fast'"):
+        fast_generate(model, ids, mask, soft, compile="fast")
+
+
 def test_sampling_is_seeded_and_respects_top_k():
     model = tiny_model("llama", summary_length=3, attn="sdpa").eval()
     ids, mask = _left_padded([5, 9])
@@ -129,7 +147,7 @@ def test_generate_outputs_fallback(caplog):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (the CUDA-graph replay)")
-@pytest.mark.parametrize("compile", [False, True], ids=["graph", "compiled-graph"])
+@pytest.mark.parametrize("compile", [False, True, "dynamic"], ids=["graph", "compiled-graph", "dynamic"])
 def test_cuda_graph_replay_equals_generate(compile):
     """On a GPU the step is a captured graph (optionally of the compiled step): same tokens as generate."""
     model = tiny_model("llama", summary_length=3, attn="sdpa").cuda()
