@@ -123,7 +123,9 @@ def generate_outputs(
     the last one is read as text) and takes ``passage_vectors`` of all passages but the last (compressed
     here when not given). Generation arguments pass through to ``generate``
     (greedy by default). ``extractive`` restricts each answer to a span of its passages' text
-    (`PassageSpanConstraint`), which needs ``passages`` and a mode that has them.
+    (`PassageSpanConstraint`), which needs ``passages`` and a mode that has them. ``fast_decode`` (None:
+    on a GPU where it applies; True; False) picks `fast_generate` over ``generate``, and
+    ``compile_decode`` (False, True or "dynamic") is its ``compile`` (ignored when ``generate`` decodes).
     """
     if mode not in MODES:
         raise ValueError(f"mode {mode!r} is unknown; use one of {MODES}")
@@ -152,8 +154,13 @@ def generate_outputs(
         "eos_token_id": tokenizer.eos_token_id,
     }
     fast = generate_kwargs.pop("fast_decode", None)
+    compiled = generate_kwargs.pop("compile_decode", False)
+    if compiled not in (False, True, "dynamic"):
+        raise ValueError(f"compile_decode={compiled!r}: use False, True (static shapes) or 'dynamic'")
     kwargs.update(generate_kwargs)
     kwargs["fast_decode"] = _decode_fast(model, device, kwargs, extractive, fast)
+    if kwargs["fast_decode"]:
+        kwargs["compile"] = compiled  # fast_generate's; generate has no such argument
     answers: list[GenerationOutput | None] = [None] * len(questions)
     order = list(range(len(questions)))
     if mode in VECTOR_MODES:  # rows in a batch must share the soft-prompt width

@@ -127,6 +127,17 @@ def test_generate_outputs_fast_equals_plain(mode):
     fast = generate_outputs(model, tokenizer, questions, fast_decode=True, **kwargs)
     assert fast == plain
     assert all(o.generated_tokens >= 1 for o in fast)
+    if mode == "fused":  # the compiled step through the product's call; ignored where generate decodes
+        compiled = generate_outputs(
+            model, tokenizer, questions, fast_decode=True, compile_decode="dynamic", **kwargs
+        )
+        assert compiled == plain
+        assert (
+            generate_outputs(model, tokenizer, questions, fast_decode=False, compile_decode=True, **kwargs)
+            == plain
+        )
+        with pytest.raises(ValueError, match="compile_decode='yes'"):
+            generate_outputs(model, tokenizer, questions, compile_decode="yes", **kwargs)
 
 
 def test_generate_outputs_fallback(caplog):
