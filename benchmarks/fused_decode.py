@@ -37,8 +37,9 @@ from transformers import LlamaConfig
 from ragcompress.modeling import AutoCompressor, fast_decode
 from ragcompress.modeling.fast_decode import fast_generate, release_fast_decode
 
-# the fast path's compiled rows: fast_generate's compile argument for each
+# the fast path's compiled rows: fast_generate's compile argument for each, and the row of each kind
 COMPILED = {"fast+compile": True, "fast+compile-dynamic": "dynamic"}
+KIND_PATHS = {"static": "fast+compile", "dynamic": "fast+compile-dynamic"}
 
 
 def llama2_7b_config(layers: int, hidden: int) -> LlamaConfig:
@@ -253,6 +254,9 @@ def main() -> None:
         help="MODE:BATCH[,MODE:BATCH]: profile those calls first, tables beside --out",
     )
     args = parser.parse_args()
+    unknown = set(args.compile_kinds.split(",")) - set(KIND_PATHS)
+    if unknown:
+        parser.error(f"--compile-kinds: {sorted(unknown)} unknown; use {', '.join(KIND_PATHS)}")
     started = time.perf_counter()
     if args.prompt_bucket:
         fast_decode.PROMPT_BUCKET = args.prompt_bucket
@@ -300,7 +304,7 @@ def main() -> None:
             for kind in args.compile_kinds.split(","):
                 if time.perf_counter() - started > args.budget_s:
                     return
-                path = "fast+compile" + ("-dynamic" if kind == "dynamic" else "")
+                path = KIND_PATHS[kind]
                 row, out = bench.row(mode, batch, path, args.repeats)
                 if (mode, batch) in plain:
                     row["agreement_with_plain"] = agreement(out, plain[mode, batch])

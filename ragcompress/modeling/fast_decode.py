@@ -69,6 +69,12 @@ def unsupported_reason(model, generate_kwargs: Mapping) -> str | None:
     return None
 
 
+def check_compile(value, name: str = "compile") -> None:
+    """``fast_generate``'s ``compile`` must be False, True (static shapes) or "dynamic"."""
+    if value not in (False, True, "dynamic"):
+        raise ValueError(f"{name}={value!r}: use False, True (static shapes) or 'dynamic'")
+
+
 def _bucket_batch(batch: int) -> int:
     size = 1
     while size < batch and size < 16:
@@ -250,8 +256,7 @@ def fast_generate(
     compilations per process and model (batch 1, larger batches), after which a new bucket only needs its
     graph captured.
     """
-    if compile not in (False, True, "dynamic"):
-        raise ValueError(f"compile={compile!r}: use False, True (static shapes) or 'dynamic'")
+    check_compile(compile)
     reason = unsupported_reason(model, {})
     if reason is not None:
         raise ValueError(f"fast decoding does not apply: {reason}")

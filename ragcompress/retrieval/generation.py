@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from ragcompress.modeling import compress, unwrap
-from ragcompress.modeling.fast_decode import fast_generate, unsupported_reason
+from ragcompress.modeling.fast_decode import check_compile, fast_generate, unsupported_reason
 from ragcompress.prompting import join_passages, question_prompt_ids
 from ragcompress.retrieval.extractive import SPAN_MODES, PassageSpanConstraint
 from ragcompress.retrieval.types import MODES as ANSWER_MODES
@@ -155,8 +155,7 @@ def generate_outputs(
     }
     fast = generate_kwargs.pop("fast_decode", None)
     compiled = generate_kwargs.pop("compile_decode", False)
-    if compiled not in (False, True, "dynamic"):
-        raise ValueError(f"compile_decode={compiled!r}: use False, True (static shapes) or 'dynamic'")
+    check_compile(compiled, "compile_decode")
     kwargs.update(generate_kwargs)
     kwargs["fast_decode"] = _decode_fast(model, device, kwargs, extractive, fast)
     if kwargs["fast_decode"]:

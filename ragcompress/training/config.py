@@ -125,6 +125,11 @@ class TrainConfig:
         return self.segment_length * self.segments_per_substep
 
     @property
+    def shortest_segment(self) -> int:
+        """The shortest segment random breakpoints may cut (before the position budget raises it)."""
+        return self.min_segment_length or self.segment_length // 2
+
+    @property
     def sequence_length(self) -> int:
         return self.substep_length * self.training_substeps
 

@@ -192,7 +192,7 @@ def longest_segment(cfg) -> int:
     count = cfg.segments_per_substep
     if not cfg.randomize_segments or count == 1:
         return -(-cfg.substep_length // count)
-    return cfg.substep_length - (count - 1) * (cfg.min_segment_length or cfg.segment_length // 2)
+    return cfg.substep_length - (count - 1) * cfg.shortest_segment
 
 
 def uncompiled():

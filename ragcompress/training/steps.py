@@ -26,7 +26,7 @@ def substep_lengths(cfg, core, rng: np.random.Generator | None) -> list[int]:
     low, high = segment_bounds_for(
         total,
         count,
-        cfg.min_segment_length or cfg.segment_length // 2,
+        cfg.shortest_segment,
         getattr(core.config, "max_position_embeddings", None),
         slots,
         kappa,
