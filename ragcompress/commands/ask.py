@@ -29,7 +29,13 @@ def _one_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def open_retriever(index: Path | None, model: str | None, embedder: str | None, device: str | None):
+def open_retriever(
+    index: Path | None,
+    model: str | None,
+    embedder: str | None,
+    device: str | None,
+    compile_decode: bool | str = False,
+):
     """A Retriever over ``index`` (default: the last one built), loaded quietly; one error line on failure."""
     from ragcompress.compressor import ModelLoadError
     from ragcompress.paths import last_index
@@ -44,7 +50,9 @@ def open_retriever(index: Path | None, model: str | None, embedder: str | None, 
             )
     try:
         with quiet_model_loading():
-            return Retriever(index, model=model, embedder=embedder, device=device)
+            return Retriever(
+                index, model=model, embedder=embedder, device=device, compile_decode=compile_decode
+            )
     except (StoreError, ModelLoadError, OSError, ValueError, TypeError) as error:
         _fail(_one_line(error))
 

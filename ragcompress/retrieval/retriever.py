@@ -20,6 +20,7 @@ import torch
 
 from ragcompress.compressor import Compressor
 from ragcompress.embedder import Embedder
+from ragcompress.modeling.fast_decode import check_compile
 from ragcompress.retrieval.extractive import check_extractive
 from ragcompress.retrieval.generation import VECTOR_MODES, GenerationOutput, generate_outputs
 from ragcompress.retrieval.match import (
@@ -52,12 +53,25 @@ class Retriever:
         embedder: the sentence embedder. ``None`` loads the one the index names; a spec; a loaded
             ``Embedder`` or SentenceTransformer; or ``(SentenceTransformer, id)``.
         device: where to load models (default: CUDA when available). Loaded objects stay where they are.
+        compile_decode: the default of every answer's ``compile_decode`` (False, True or ``"dynamic"``):
+            the fast decode step through ``torch.compile`` (modeling/fast_decode.py). ``"dynamic"`` costs
+            two compilations per process, paid by the first batch-1 and the first larger-batch answer;
+            worth it for a process that answers many questions on a GPU (``ragcompress serve``).
 
     Raises ``ModelMismatchError`` (one line, both sides named) when a model is not the index's, and
     ``ModelLoadError`` (one line) when a spec cannot be loaded.
     """
 
-    def __init__(self, index_dir: str | Path, model: Any = None, embedder: Any = None, device=None) -> None:
+    def __init__(
+        self,
+        index_dir: str | Path,
+        model: Any = None,
+        embedder: Any = None,
+        device=None,
+        compile_decode: bool | str = False,
+    ) -> None:
+        check_compile(compile_decode, "compile_decode")
+        self.compile_decode = compile_decode
         self.index_dir = Path(index_dir).expanduser()
         self.store = Store.open(self.index_dir)
         manifest = self.store.manifest
@@ -241,7 +255,7 @@ class Retriever:
                 members = [i for i, plan in enumerate(plans) if plan.mode == mode]
                 if not members:
                     continue
-                if mode == "replug":
+                if mode == "replug":  # its own decoding loop: no fast path, nothing to compile
                     for i in members:
                         outputs[i] = replug_generate(
                             self.compressor,
@@ -262,7 +276,7 @@ class Retriever:
                     batch_size=batch_size,
                     max_new_tokens=max_new_tokens,
                     extractive=extractive and mode != "none",  # a plan without passages answers freely
-                    **generate_kwargs,
+                    **{"compile_decode": self.compile_decode, **generate_kwargs},
                 )
                 for i, result in zip(members, results):
                     outputs[i] = result
@@ -363,6 +377,15 @@ class Retriever:
 
         plan = plans[0]
         return AnswerStream(plan.query, plan.mode, plan.passages, plan.note, streamer, run)
+
+    def warm_up(self, batches: Sequence[int] = (1, 2), k: int = 5) -> float:
+        """Answer throw-away fused questions at these batch sizes, so that on a GPU the decode step's
+        compilation (``compile_decode``) and first CUDA-graph captures happen now rather than in the first
+        real answers; the seconds it took."""
+        started = time.perf_counter()
+        for batch in batches:
+            self.answer_batch(["warm-up"] * batch, k=k, batch_size=batch, max_new_tokens=2)
+        return time.perf_counter() - started
 
     # ---- scoring -----------------------------------------------------------------------------------
     def score(

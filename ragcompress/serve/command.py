@@ -11,6 +11,9 @@ import typer
 
 from ragcompress.serve import DEFAULT_MAX_BATCH, DEFAULT_QUEUE_SIZE, DEFAULT_WINDOW_S
 
+# --compile-decode -> the Retriever's compile_decode
+COMPILE_CHOICES = {"off": False, "static": True, "dynamic": "dynamic"}
+
 
 def _fail(message: str) -> None:
     typer.echo(f"error: {message}", err=True)
@@ -44,6 +47,11 @@ def serve(
     model: str | None = typer.Option(None, help="compressor (default: the one the index was built with)"),
     embedder: str | None = typer.Option(None, help="embedder (default: the one the index was built with)"),
     device: str | None = typer.Option(None, help="cpu, cuda, cuda:1, ... (default: cuda if available)"),
+    compile_decode: str = typer.Option(
+        "off",
+        help="on a GPU, the fast decode step through torch.compile: off | static (one compilation per batch "
+        "and cache size) | dynamic (two per process, paid before serving starts)",
+    ),
     log_level: str = typer.Option("warning", help="uvicorn's log level: info prints every request"),
 ) -> None:
     """Serve answers from an index over HTTP: POST /answer, /search, /v1/chat/completions; GET /health, /info."""
@@ -58,12 +66,18 @@ def serve(
     from ragcompress.commands.ask import open_retriever
     from ragcompress.serve.batching import Batcher
 
+    if compile_decode not in COMPILE_CHOICES:
+        _fail(f"--compile-decode {compile_decode!r} is unknown; use one of {', '.join(COMPILE_CHOICES)}")
+    compiled = COMPILE_CHOICES[compile_decode]
     sock = _listen(host, port)  # before loading, so a taken port fails in a moment
     started = time.perf_counter()
 
     def load():
         # In the worker thread; a failure there comes back from start() and is reported in one line.
-        return open_retriever(index, model, embedder, device)
+        retriever = open_retriever(index, model, embedder, device, compiled)
+        if retriever.device.type == "cuda":  # compilation and first graph captures before the first request
+            retriever.warm_up()
+        return retriever
 
     batcher = Batcher(load, max_batch=max_batch, window=batch_window_ms / 1000, queue_size=queue_size)
     try:

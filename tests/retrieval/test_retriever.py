@@ -219,3 +219,43 @@ def test_extractive_needs_passages_to_copy_from(retriever, empty_index_dir, defa
         # nothing retrieved: the plan falls back to mode none, which answers without the constraint
         answer = empty.answer(QUESTION, k=3, mode="fused", max_new_tokens=3, extractive=True)
         assert answer.mode == "none" and answer.text is not None
+
+
+def test_compile_decode_is_every_answers_default(index_dir, default_models, monkeypatch):
+    """``Retriever(compile_decode=...)`` reaches the fast decode path of each answer (an answer's own
+    ``compile_decode`` wins), leaves REPLUG's own loop alone, and a wrong value is refused at once."""
+    import ragcompress.retrieval.generation as generation
+
+    compressor, embedder = default_models
+    with pytest.raises(ValueError, match="compile_decode='yes'"):
+        Retriever(index_dir, model=compressor, embedder=embedder, compile_decode="yes")
+    asked: list = []
+    real = generation.fast_generate
+
+    def fast_generate(*args, compile=False, **kwargs):  # records what was asked, decodes uncompiled
+        asked.append(compile)  # (the compiled step equals it: tests/modeling/test_fast_decode.py)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(generation, "fast_generate", fast_generate)
+    with Retriever(index_dir, model=compressor, embedder=embedder, compile_decode="dynamic") as compiled:
+        first = compiled.answer(QUESTION, k=2, max_new_tokens=4, fast_decode=True)
+        compiled.answer(QUESTION, k=2, max_new_tokens=4, fast_decode=True, compile_decode=False)
+        replug = compiled.answer(QUESTION, k=1, mode="replug", max_new_tokens=4)
+    with Retriever(index_dir, model=compressor, embedder=embedder) as plain:
+        expected = plain.answer(QUESTION, k=2, max_new_tokens=4, fast_decode=False)
+        assert replug.text == plain.answer(QUESTION, k=1, mode="replug", max_new_tokens=4).text
+    assert asked == ["dynamic", False]
+    assert first.text == expected.text
+
+
+def test_warm_up_answers_throw_away_batches(retriever, monkeypatch):
+    batches: list = []
+    real = Retriever.answer_batch
+
+    def answer_batch(self, queries, **kwargs):
+        batches.append((len(queries), kwargs["batch_size"], kwargs["max_new_tokens"]))
+        return real(self, queries, **kwargs)
+
+    monkeypatch.setattr(Retriever, "answer_batch", answer_batch)
+    assert retriever.warm_up(batches=(1, 3)) > 0
+    assert batches == [(1, 1, 2), (3, 3, 2)]

@@ -59,3 +59,8 @@ def test_serve_problems_at_start_are_one_line(tmp_path):
     no_index = start("--port", "0", home=tmp_path)
     _, err = no_index.communicate(timeout=240)
     assert no_index.returncode == 2 and "run `ragcompress index CORPUS` first" in err
+    wrong = start("--index", str(tmp_path / "nothing"), "--compile-decode", "yes", home=tmp_path)
+    _, err = wrong.communicate(timeout=240)
+    assert wrong.returncode == 2 and err.strip() == (
+        "error: --compile-decode 'yes' is unknown; use one of off, static, dynamic"
+    )
