@@ -33,6 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from fused_decode import llama2_7b_config, timed  # noqa: E402
 
+from ragcompress.modeling.fast_decode import COMPILE_SETTINGS  # noqa: E402
 from ragcompress_tools.random_models import save_random_embedder, word_level_tokenizer  # noqa: E402
 
 VOCAB = 32000
@@ -81,12 +82,20 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--index-batch", type=int, default=32, help="chunks compressed at once")
     parser.add_argument(
+        "--compile-decode",
+        default="off",
+        help="rows for each of these Retriever compile_decode settings: off, static, dynamic (comma-separated)",
+    )
+    parser.add_argument(
         "--work",
         type=Path,
         default=None,
         help="folder for the corpus and index, kept (default: a temporary one, removed at the end)",
     )
     args = parser.parse_args()
+    unknown = set(args.compile_decode.split(",")) - set(COMPILE_SETTINGS)
+    if unknown:
+        parser.error(f"--compile-decode: {sorted(unknown)} unknown; use {', '.join(COMPILE_SETTINGS)}")
     if args.work is not None:
         run(args, args.work)
         return
@@ -163,33 +172,47 @@ def run(args, work: Path) -> None:
     rng = random.Random(1)
     batches = [int(b) for b in args.batches.split(",")]
     questions = [words(rng, args.question_tokens) for _ in range(max(batches))]
-    with Retriever(work / "index", model=compressor, embedder=embedder) as retriever:
-        for batch in batches:
-            for mode in args.modes.split(","):
-
-                def call(new_tokens, batch=batch, mode=mode):
-                    return lambda: retriever.answer_batch(
-                        questions[:batch], k=args.k, mode=mode, batch_size=batch, max_new_tokens=new_tokens
-                    )
-
-                first, answers = timed(call(1), device, args.repeats)
-                full, answers = timed(call(args.new_tokens), device, args.repeats)
-                result["rows"].append(
-                    {
-                        "mode": mode,
-                        "batch": batch,
-                        "time_to_first_token_s": first,
-                        "call_s": full,
-                        "tokens_per_second": batch * args.new_tokens / full,
-                        "stages_s": {s: v for s, v in answers[0].timings.items()},
-                        "prompt_tokens": answers[0].prompt_tokens,
-                        "softprompt_slots": answers[0].softprompt_slots,
-                        "chunks_found": len(answers[0].passages),
-                    }
-                )
-                save(result["rows"][-1])
+    for setting in args.compile_decode.split(","):
+        compiled = COMPILE_SETTINGS[setting]
+        with Retriever(
+            work / "index", model=compressor, embedder=embedder, compile_decode=compiled
+        ) as retriever:
+            began = time.perf_counter()
+            if compiled:  # what `ragcompress serve --compile-decode` does before serving
+                retriever.warm_up()
+            warm_up_s = time.perf_counter() - began
+            for batch in batches:
+                for mode in args.modes.split(","):
+                    row = measure(retriever, questions[:batch], mode, args, device)
+                    row.update(compile_decode=setting, warm_up_s=warm_up_s)
+                    result["rows"].append(row)
+                    save(row)
     result["seconds"] = time.perf_counter() - started
     save({"seconds": result["seconds"]})
+
+
+def measure(retriever, questions: list[str], mode: str, args, device) -> dict:
+    """One row: time to first token and tokens/s of ``answer_batch`` over ``questions``."""
+    batch = len(questions)
+
+    def call(new_tokens):
+        return lambda: retriever.answer_batch(
+            questions, k=args.k, mode=mode, batch_size=batch, max_new_tokens=new_tokens
+        )
+
+    first, answers = timed(call(1), device, args.repeats)
+    full, answers = timed(call(args.new_tokens), device, args.repeats)
+    return {
+        "mode": mode,
+        "batch": batch,
+        "time_to_first_token_s": first,
+        "call_s": full,
+        "tokens_per_second": batch * args.new_tokens / full,
+        "stages_s": dict(answers[0].timings),
+        "prompt_tokens": answers[0].prompt_tokens,
+        "softprompt_slots": answers[0].softprompt_slots,
+        "chunks_found": len(answers[0].passages),
+    }
 
 
 if __name__ == "__main__":

@@ -249,6 +249,12 @@ def main() -> None:
         "--prompt-bucket", type=int, default=None, help="fast_decode.PROMPT_BUCKET for this run"
     )
     parser.add_argument(
+        "--prompt-graph-tokens",
+        type=int,
+        default=None,
+        help="fast_decode.PROMPT_GRAPH_TOKENS for this run (0: every prompt through the model's forward)",
+    )
+    parser.add_argument(
         "--profile",
         default="",
         help="MODE:BATCH[,MODE:BATCH]: profile those calls first, tables beside --out",
@@ -260,10 +266,14 @@ def main() -> None:
     started = time.perf_counter()
     if args.prompt_bucket:
         fast_decode.PROMPT_BUCKET = args.prompt_bucket
+    if args.prompt_graph_tokens is not None:
+        fast_decode.PROMPT_GRAPH_TOKENS = args.prompt_graph_tokens
     bench = Bench(args)
     bench.meta["prompt_bucket"] = fast_decode.PROMPT_BUCKET
+    bench.meta["prompt_graph_tokens"] = fast_decode.PROMPT_GRAPH_TOKENS
     print(json.dumps(bench.meta), flush=True)
     folder = Path(args.out).parent if args.out else Path(".")
+    folder.mkdir(parents=True, exist_ok=True)
     for spec in filter(None, args.profile.split(",")):
         profile(bench, spec, folder / f"profile-{spec.replace(':', '-b')}.txt")
     plain = {}  # (mode, batch) -> generate's tokens, to compare the compiled rows with

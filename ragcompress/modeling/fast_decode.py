@@ -69,6 +69,10 @@ def unsupported_reason(model, generate_kwargs: Mapping) -> str | None:
     return None
 
 
+# a setting's name (command lines) -> fast_generate's ``compile``
+COMPILE_SETTINGS = {"off": False, "static": True, "dynamic": "dynamic"}
+
+
 def check_compile(value, name: str = "compile") -> None:
     """``fast_generate``'s ``compile`` must be False, True (static shapes) or "dynamic"."""
     if value not in (False, True, "dynamic"):

@@ -11,9 +11,6 @@ import typer
 
 from ragcompress.serve import DEFAULT_MAX_BATCH, DEFAULT_QUEUE_SIZE, DEFAULT_WINDOW_S
 
-# --compile-decode -> the Retriever's compile_decode
-COMPILE_CHOICES = {"off": False, "static": True, "dynamic": "dynamic"}
-
 
 def _fail(message: str) -> None:
     typer.echo(f"error: {message}", err=True)
@@ -64,11 +61,12 @@ def serve(
             f"`ragcompress serve` needs the serve extra ({error.name} is missing): pip install 'ragcompress[serve]'"
         )
     from ragcompress.commands.ask import open_retriever
+    from ragcompress.modeling.fast_decode import COMPILE_SETTINGS
     from ragcompress.serve.batching import Batcher
 
-    if compile_decode not in COMPILE_CHOICES:
-        _fail(f"--compile-decode {compile_decode!r} is unknown; use one of {', '.join(COMPILE_CHOICES)}")
-    compiled = COMPILE_CHOICES[compile_decode]
+    if compile_decode not in COMPILE_SETTINGS:
+        _fail(f"--compile-decode {compile_decode!r} is unknown; use one of {', '.join(COMPILE_SETTINGS)}")
+    compiled = COMPILE_SETTINGS[compile_decode]
     sock = _listen(host, port)  # before loading, so a taken port fails in a moment
     started = time.perf_counter()
 
