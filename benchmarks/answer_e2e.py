@@ -187,8 +187,48 @@ def run(args, work: Path) -> None:
                     row.update(compile_decode=setting, warm_up_s=warm_up_s)
                     result["rows"].append(row)
                     save(row)
+            if setting == args.compile_decode.split(",")[0]:
+                for batch in batches:
+                    result.setdefault("retrieve_parts", []).append(
+                        retrieve_parts(retriever, questions[:batch], args)
+                    )
+                    save(result["retrieve_parts"][-1])
     result["seconds"] = time.perf_counter() - started
     save({"seconds": result["seconds"]})
+
+
+def retrieve_parts(retriever, questions: list[str], args) -> dict:
+    """Where ``retrieve`` and ``fuse`` spend their time: each step they take, timed alone (median of 11
+    after one untimed call; every step returns host data or ends in a copy the next step waits on)."""
+    import statistics
+
+    store = retriever.store
+
+    def median_s(fn) -> float:
+        fn()
+        times = []
+        for _ in range(11):
+            start = time.perf_counter()
+            fn()
+            if retriever.device.type == "cuda":
+                torch.cuda.synchronize(retriever.device)
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    embeddings = retriever.embedder.encode(questions)
+    hits = store.search_batch(embeddings, args.k)
+    ids = sorted({h.chunk_id for row in hits for h in row})
+    return {
+        "batch": len(questions),
+        "embed_s": median_s(lambda: retriever.embedder.encode(questions)),
+        "faiss_search_s": median_s(lambda: store.search_batch(embeddings, args.k)),
+        "chunk_rows_s": median_s(lambda: store.get_chunks(ids)),
+        "search_batch_s": median_s(lambda: retriever.search_batch(questions, args.k)),
+        "vectors_to_device_s": median_s(
+            lambda: store.get_vectors(ids, dtype=retriever.dtype, device=retriever.device)
+        ),
+        "chunks": len(ids),
+    }
 
 
 def measure(retriever, questions: list[str], mode: str, args, device) -> dict:

@@ -16,15 +16,20 @@ def test_the_end_to_end_benchmark_indexes_every_passage_and_times_each_mode_and_
     )
     done = subprocess.run(
         [sys.executable, "benchmarks/answer_e2e.py", *small.split(), "--k", "3", "--batches", "1,2",
-         "--new-tokens", "3", "--repeats", "1", "--work", str(tmp_path / "work"), "--out", str(out)],
+         "--new-tokens", "3", "--repeats", "1", "--compile-decode", "off,dynamic", "--work", str(tmp_path / "work"), "--out", str(out)],
         cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(out.read_text())
     assert result["index"]["chunks"] == 24  # one chunk per passage: every passage is exactly 48 tokens
-    assert [(r["mode"], r["batch"]) for r in result["rows"]] == [
-        ("fused", 1), ("text", 1), ("fused", 2), ("text", 2)
+    assert [(r["compile_decode"], r["mode"], r["batch"]) for r in result["rows"]] == [
+        (c, m, b) for c in ("off", "dynamic") for b in (1, 2) for m in ("fused", "text")
     ]  # fmt: skip
+    # each step of retrieval timed alone, per batch; 2 questions find at least the 3 chunks of one
+    assert [p["batch"] for p in result["retrieve_parts"]] == [1, 2]
+    for part in result["retrieve_parts"]:
+        assert min(v for key, v in part.items() if key.endswith("_s")) > 0
+        assert part["search_batch_s"] >= part["faiss_search_s"] and part["chunks"] >= 3
     for row in result["rows"]:
         assert row["chunks_found"] == 3 and row["time_to_first_token_s"] > 0 and row["tokens_per_second"] > 0
         # fused reads k × κ summary vectors and a short prompt; text reads the k passages' tokens
