@@ -57,6 +57,21 @@ def open_retriever(
         _fail(_one_line(error))
 
 
+COMPILE_DECODE_HELP = (
+    "on a GPU, the fast decode step through torch.compile: off | static (one compilation per batch and "
+    "cache size) | dynamic (two per process)"
+)
+
+
+def compile_setting(value: str):
+    """``--compile-decode``'s value as the Retriever's ``compile_decode``; one error line if unknown."""
+    from ragcompress.modeling.fast_decode import COMPILE_SETTINGS
+
+    if value not in COMPILE_SETTINGS:
+        _fail(f"--compile-decode {value!r} is unknown; use one of {', '.join(COMPILE_SETTINGS)}")
+    return COMPILE_SETTINGS[value]
+
+
 def ask(
     question: str | None = typer.Argument(
         None, help="the question (none: read questions one per line, as with --interactive)"
@@ -86,6 +101,7 @@ def ask(
     model: str | None = typer.Option(None, help="compressor (default: the one the index was built with)"),
     embedder: str | None = typer.Option(None, help="embedder (default: the one the index was built with)"),
     device: str | None = typer.Option(None, help="cpu, cuda, cuda:1, ... (default: cuda if available)"),
+    compile_decode: str = typer.Option("off", help=COMPILE_DECODE_HELP + "; the first answer pays"),
 ) -> None:
     """Answer QUESTION from an index's passages (fused summary vectors by default) and list the sources."""
     from ragcompress.retrieval import MODES, RERANKERS
@@ -102,12 +118,13 @@ def ask(
         _fail("the question is empty")
     if interactive and question is not None:
         _fail("give a question or --interactive, not both")
+    compiled = compile_setting(compile_decode)
     options = dict(k=k, mode=mode, rerank=rerank, rerank_candidates=rerank_candidates)
     options["max_new_tokens"] = max_new_tokens
     if extractive:
         options["extractive"] = True
     show = _Printer(stream=stream and not as_json, quiet=quiet, as_json=as_json, show_passages=show_passages)
-    retriever = open_retriever(index, model, embedder, device)
+    retriever = open_retriever(index, model, embedder, device, compiled)
     with retriever:
         if question is not None:
             if not show.answer(retriever, question, options):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from ragcompress.commands.ask import COMPILE_DECODE_HELP, compile_setting, open_retriever
 from ragcompress.serve import DEFAULT_MAX_BATCH, DEFAULT_QUEUE_SIZE, DEFAULT_WINDOW_S
 
 
@@ -44,11 +45,7 @@ def serve(
     model: str | None = typer.Option(None, help="compressor (default: the one the index was built with)"),
     embedder: str | None = typer.Option(None, help="embedder (default: the one the index was built with)"),
     device: str | None = typer.Option(None, help="cpu, cuda, cuda:1, ... (default: cuda if available)"),
-    compile_decode: str = typer.Option(
-        "off",
-        help="on a GPU, the fast decode step through torch.compile: off | static (one compilation per batch "
-        "and cache size) | dynamic (two per process, paid before serving starts)",
-    ),
+    compile_decode: str = typer.Option("off", help=COMPILE_DECODE_HELP + ", paid before serving starts"),
     log_level: str = typer.Option("warning", help="uvicorn's log level: info prints every request"),
 ) -> None:
     """Serve answers from an index over HTTP: POST /answer, /search, /v1/chat/completions; GET /health, /info."""
@@ -60,13 +57,9 @@ def serve(
         _fail(
             f"`ragcompress serve` needs the serve extra ({error.name} is missing): pip install 'ragcompress[serve]'"
         )
-    from ragcompress.commands.ask import open_retriever
-    from ragcompress.modeling.fast_decode import COMPILE_SETTINGS
     from ragcompress.serve.batching import Batcher
 
-    if compile_decode not in COMPILE_SETTINGS:
-        _fail(f"--compile-decode {compile_decode!r} is unknown; use one of {', '.join(COMPILE_SETTINGS)}")
-    compiled = COMPILE_SETTINGS[compile_decode]
+    compiled = compile_setting(compile_decode)
     sock = _listen(host, port)  # before loading, so a taken port fails in a moment
     started = time.perf_counter()
 

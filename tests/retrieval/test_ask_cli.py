@@ -168,3 +168,26 @@ def test_quiet_model_loading_is_scoped():
         assert not hf_logging.is_progress_bar_enabled()
         assert hf_logging.get_verbosity() == hf_logging.ERROR
     assert hf_logging.is_progress_bar_enabled() and hf_logging.get_verbosity() == before
+
+
+def test_compile_decode_reaches_the_retriever_and_a_wrong_value_is_refused(index_dir, retriever, monkeypatch):
+    result = runner.invoke(ask_app(), ["ask", "q", "--index", str(index_dir), "--compile-decode", "yes"])
+    assert result.exit_code == 2
+    assert "error: --compile-decode 'yes' is unknown; use one of off, static, dynamic" in result.output
+    opened = []
+    real = ask.open_retriever
+
+    def open_retriever(*args):
+        opened.append(real(*args))
+        return opened[-1]
+
+    monkeypatch.setattr(ask, "open_retriever", open_retriever)
+    expected = retriever.answer("Who founded Pelville?", k=2, max_new_tokens=6).text.strip()
+    result = runner.invoke(
+        ask_app(),
+        ["ask", "Who founded Pelville?", "--index", str(index_dir), "--k", "2", "--max-new-tokens", "6"]
+        + ["--device", "cpu", "--quiet", "--compile-decode", "dynamic"],
+    )
+    assert result.exit_code == 0, result.output
+    assert [r.compile_decode for r in opened] == ["dynamic"]  # ignored on a CPU, where generate decodes
+    assert result.stdout.strip() == expected
