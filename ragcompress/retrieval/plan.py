@@ -19,6 +19,26 @@ class Plan:
     note: str | None = None
 
 
+def plan_for(query: str, passages: list[Passage], k: int, mode: str) -> Plan:
+    """The plan for ``query`` in ``mode`` given its retrieved ``passages`` (best first)."""
+    if not passages:
+        why = "the index is empty" if k > 0 else "k=0"
+        return Plan(query, "none", [], f"no passages retrieved ({why}): answered with mode 'none'")
+    note = None
+    if len(passages) < k:
+        note = f"the index holds only {len(passages)} passage(s): used them all instead of k={k}"
+    # least → most relevant, so the best passage sits right before the question; REPLUG's ensemble does
+    # not depend on order, so it keeps retrieval order.
+    fed = passages if mode == "replug" else passages[::-1]
+    return Plan(query, mode, fed, note)
+
+
+def vector_passages(plan: Plan) -> list[Passage]:
+    """The passages a plan reads as summary vectors: all of them in ``fused``, all but the last (the
+    most relevant, read as text) in ``hybrid``."""
+    return plan.passages[:-1] if plan.mode == "hybrid" else plan.passages
+
+
 def make_answer(plan: Plan, output: GenerationOutput, timings: dict[str, float]) -> Answer:
     return Answer(
         text=output.text,

@@ -29,11 +29,11 @@ from ragcompress.retrieval.match import (
     load_compressor_for,
     load_embedder_for,
 )
-from ragcompress.retrieval.plan import Plan, make_answer, same_chunk
+from ragcompress.retrieval.plan import Plan, make_answer, plan_for, same_chunk, vector_passages
 from ragcompress.retrieval.replug import replug_generate
 from ragcompress.retrieval.rerank import RERANKERS
 from ragcompress.retrieval.rerank import rerank as rerank_passages
-from ragcompress.retrieval.scoring import retrieval_logprobs, smooth
+from ragcompress.retrieval.scoring import score_plan
 from ragcompress.retrieval.streaming import AnswerStream
 from ragcompress.retrieval.timing import ForwardTimer, stopwatch
 from ragcompress.retrieval.types import MODES, Answer, Passage, ScoreResult
@@ -195,24 +195,8 @@ class Retriever:
             raise ValueError(f"rerank={rerank_method!r} is unknown; use one of {RERANKERS} or None")
         if mode == "none":
             return [Plan(q, "none", []) for q in queries]
-        plans = []
-        for query, passages in zip(
-            queries, self._retrieve(queries, k, rerank_method, rerank_candidates, timings)
-        ):
-            if not passages:
-                why = "the index is empty" if k > 0 else "k=0"
-                plans.append(
-                    Plan(query, "none", [], f"no passages retrieved ({why}): answered with mode 'none'")
-                )
-                continue
-            note = None
-            if len(passages) < k:
-                note = f"the index holds only {len(passages)} passage(s): used them all instead of k={k}"
-            # least → most relevant, so the best passage sits right before the question; REPLUG's
-            # ensemble does not depend on order, so it keeps retrieval order.
-            fed = passages if mode == "replug" else passages[::-1]
-            plans.append(Plan(query, mode, fed, note))
-        return plans
+        found = self._retrieve(queries, k, rerank_method, rerank_candidates, timings)
+        return [plan_for(query, passages, k, mode) for query, passages in zip(queries, found)]
 
     def _prepare(self, queries, k, mode, rerank_method, rerank_candidates, timings):
         """Plans and their summary vectors, read from one committed generation of the index (started over
@@ -231,7 +215,7 @@ class Retriever:
 
         Done in the caller's thread: the store's SQLite connection may not move to a streaming worker.
         """
-        wanted = {i: _vector_passages(plan) for i, plan in enumerate(plans) if plan.mode in VECTOR_MODES}
+        wanted = {i: vector_passages(plan) for i, plan in enumerate(plans) if plan.mode in VECTOR_MODES}
         vectors: list[list[torch.Tensor] | None] = [None] * len(plans)
         with stopwatch(timings, "fuse"):
             flat = iter(self.vectors([p for group in wanted.values() for p in group]))
@@ -408,37 +392,4 @@ class Retriever:
         continuation after the retrieved context only.
         """
         plans, vectors = self._prepare([context_query], k, mode, rerank, rerank_candidates, {})
-        plan = plans[0]
-        encode = self.tokenizer
-        query_ids = encode(context_query, add_special_tokens=False)["input_ids"] if include_query else []
-        continuation_ids = encode(continuation, add_special_tokens=False)["input_ids"]
-        logprobs = retrieval_logprobs(
-            self.compressor,
-            plan.mode,
-            query_ids,
-            continuation_ids,
-            passages=[p.text for p in plan.passages],
-            vectors=vectors[0] or [],
-            scores=[p.score for p in plan.passages],
-        )
-        components: dict[str, list[float]] = {}
-        if smoothing is not None:
-            without = retrieval_logprobs(self.compressor, "none", query_ids, continuation_ids)
-            components = {"retrieval": logprobs.tolist(), "none": without.tolist()}
-            logprobs = smooth(logprobs, without, smoothing)
-        return ScoreResult(
-            total=float(logprobs.sum()),
-            token_logprobs=logprobs.tolist(),
-            token_ids=list(continuation_ids),
-            mode=plan.mode,
-            passages=plan.passages,
-            smoothing=smoothing,
-            components=components,
-            note=plan.note,
-        )
-
-
-def _vector_passages(plan: Plan) -> list[Passage]:
-    """The passages a plan reads as summary vectors: all of them in ``fused``, all but the last (the
-    most relevant, read as text) in ``hybrid``."""
-    return plan.passages[:-1] if plan.mode == "hybrid" else plan.passages
+        return score_plan(self.compressor, plans[0], vectors[0], continuation, smoothing, include_query)

@@ -25,8 +25,9 @@ import torch
 from ragcompress.compressor import Compressor
 from ragcompress.prompting import join_passages
 from ragcompress.retrieval.generation import fuse, left_pad
+from ragcompress.retrieval.plan import Plan
 from ragcompress.retrieval.replug import ensemble_weights
-from ragcompress.retrieval.types import MODES
+from ragcompress.retrieval.types import MODES, ScoreResult
 
 
 def start_token(tokenizer) -> int:
@@ -120,3 +121,42 @@ def smooth(retrieval: torch.Tensor, none: torch.Tensor, smoothing: float) -> tor
         return none
     stacked = torch.stack([retrieval + math.log(1.0 - smoothing), none + math.log(smoothing)])
     return torch.logsumexp(stacked, dim=0)
+
+
+def score_plan(
+    compressor: Compressor,
+    plan: Plan,
+    vectors: list[torch.Tensor] | None,
+    continuation: str,
+    smoothing: float | None = None,
+    include_query: bool = True,
+) -> ScoreResult:
+    """``Retriever.score`` once its plan (query, mode, passages in feed order) and the summary vectors
+    that plan reads are known."""
+    encode = compressor.tokenizer
+    query_ids = encode(plan.query, add_special_tokens=False)["input_ids"] if include_query else []
+    continuation_ids = encode(continuation, add_special_tokens=False)["input_ids"]
+    logprobs = retrieval_logprobs(
+        compressor,
+        plan.mode,
+        query_ids,
+        continuation_ids,
+        passages=[p.text for p in plan.passages],
+        vectors=vectors or [],
+        scores=[p.score for p in plan.passages],
+    )
+    components: dict[str, list[float]] = {}
+    if smoothing is not None:
+        without = retrieval_logprobs(compressor, "none", query_ids, continuation_ids)
+        components = {"retrieval": logprobs.tolist(), "none": without.tolist()}
+        logprobs = smooth(logprobs, without, smoothing)
+    return ScoreResult(
+        total=float(logprobs.sum()),
+        token_logprobs=logprobs.tolist(),
+        token_ids=list(continuation_ids),
+        mode=plan.mode,
+        passages=plan.passages,
+        smoothing=smoothing,
+        components=components,
+        note=plan.note,
+    )
