@@ -18,6 +18,18 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def warm_up_or_fail(retriever, compile_decode: str) -> None:
+    """``retriever.warm_up()``; if it fails, the retriever is closed and the reason is one error line."""
+    try:
+        retriever.warm_up()
+    except Exception as error:
+        retriever.close()
+        text = str(error).strip()
+        why = f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
+        hint = "; start with --compile-decode off" if compile_decode != "off" else ""
+        _fail(f"answering a warm-up question failed ({why}){hint}")
+
+
 def _listen(host: str, port: int) -> socket.socket:
     """A listening socket on ``host``:``port`` (0: any free port), so the address is known before serving."""
     try:
@@ -67,7 +79,7 @@ def serve(
         # In the worker thread; a failure there comes back from start() and is reported in one line.
         retriever = open_retriever(index, model, embedder, device, compiled)
         if retriever.device.type == "cuda":  # compilation and first graph captures before the first request
-            retriever.warm_up()
+            warm_up_or_fail(retriever, compile_decode)
         return retriever
 
     batcher = Batcher(load, max_batch=max_batch, window=batch_window_ms / 1000, queue_size=queue_size)

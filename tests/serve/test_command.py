@@ -64,3 +64,25 @@ def test_serve_problems_at_start_are_one_line(tmp_path):
     assert wrong.returncode == 2 and err.strip() == (
         "error: --compile-decode 'yes' is unknown; use one of off, static, dynamic"
     )
+
+
+def test_a_failed_warm_up_is_one_line_and_closes_the_index(serve_index, tiny_models, monkeypatch, capsys):
+    import typer
+
+    from ragcompress.retrieval import Retriever
+    from ragcompress.serve.command import warm_up_or_fail
+
+    def fail(self, *args, **kwargs):
+        raise RuntimeError("inductor: no C compiler found\n(a long traceback)")
+
+    retriever = Retriever(serve_index, *tiny_models)
+    monkeypatch.setattr(Retriever, "warm_up", fail)
+    with pytest.raises(typer.Exit) as stopped:
+        warm_up_or_fail(retriever, "dynamic")
+    assert stopped.value.exit_code == 2
+    assert capsys.readouterr().err == (
+        "error: answering a warm-up question failed (RuntimeError: inductor: no C compiler found); "
+        "start with --compile-decode off\n"
+    )
+    with pytest.raises(Exception, match="closed"):
+        retriever.search("a question", k=1)
