@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 import weakref
 from collections.abc import Mapping
 
@@ -190,6 +191,28 @@ def _step_graph(core, batch: int, length: int, dtype, device, compile: bool | st
     return graphs[key]
 
 
+_WATCHERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # core -> watchers of its calls
+
+
+def watch_phases(model, watcher) -> None:
+    """Tell ``watcher`` about every `fast_generate` call on ``model`` until `unwatch_phases`:
+    ``watcher.fast_started()`` as it starts, ``watcher.fast_finished(prefill_s, decode_s)`` as it ends
+    (the prompt's seconds and the new tokens', timed with device syncs; zeros if it failed). Forward hooks
+    cannot time this path: it calls the inner decoder, or replays a graph that runs no Python at all."""
+    _WATCHERS.setdefault(unwrap(model), []).append(watcher)
+
+
+def unwatch_phases(model, watcher) -> None:
+    watchers = _WATCHERS.get(unwrap(model), [])
+    if watcher in watchers:
+        watchers.remove(watcher)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def release_fast_decode(model) -> None:
     """Free the static caches and captured graphs kept for ``model`` (the next call captures afresh)."""
     _GRAPHS.pop(unwrap(model), None)
@@ -231,7 +254,7 @@ def _one_at_a_time(function):
 
 
 @_one_at_a_time
-@torch.no_grad()
+@torch.inference_mode()  # as answering runs, so the caches kept per model serve calls from either
 def fast_generate(
     model,
     input_ids: torch.Tensor,
@@ -260,7 +283,36 @@ def fast_generate(
     compilations per process and model (batch 1, larger batches), after which a new bucket only needs its
     graph captured.
     """
+    arguments = dict(locals())  # first: exactly what the call passed
     check_compile(compile)
+    watchers = list(_WATCHERS.get(unwrap(model), ()))
+    for watcher in watchers:
+        watcher.fast_started()
+    phases = [0.0, 0.0]  # prefill, decode seconds, when watched
+    try:
+        return _fast_generate(**arguments, phases=phases if watchers else None)
+    finally:
+        for watcher in watchers:
+            watcher.fast_finished(*phases)
+
+
+def _fast_generate(
+    model,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    softprompt: torch.Tensor | None,
+    max_new_tokens: int,
+    do_sample: bool,
+    temperature: float | None,
+    top_k: int | None,
+    top_p: float | None,
+    pad_token_id: int | None,
+    eos_token_id: int | list[int] | None,
+    generator: torch.Generator | None,
+    streamer,
+    compile: bool | str,
+    phases: list[float] | None,
+) -> torch.Tensor:
     reason = unsupported_reason(model, {})
     if reason is not None:
         raise ValueError(f"fast decoding does not apply: {reason}")
@@ -290,6 +342,9 @@ def fast_generate(
     length = -(-(filled + max_new_tokens) // CACHE_BUCKET) * CACHE_BUCKET
     graph = _step_graph(core, batch, length, dtype, device, compile)
     graph.cache.reset()
+    if phases is not None:
+        _sync(device)
+        started = time.perf_counter()
 
     if batch * filled <= PROMPT_GRAPH_TOKENS:
         # A short prompt (launch-bound): laid out as the AutoCompressor lays out a generation's segment,
@@ -321,6 +376,9 @@ def fast_generate(
         graph.keep[:, :slots] = True
         graph.keep[:, slots:filled] = attention_mask.bool()
         graph.positions.copy_(slots + attention_mask.sum(-1, keepdim=True) - 1)
+    if phases is not None:
+        _sync(device)
+        phases[0] = time.perf_counter() - started
     if streamer is not None:
         streamer.put(input_ids[:rows].cpu())
 
@@ -349,6 +407,9 @@ def fast_generate(
         graph.slot.fill_(filled + step)
         graph.keep[:, filled + step] = True
         logits = graph.step()
+    if phases is not None:
+        _sync(device)
+        phases[1] = time.perf_counter() - started - phases[0]
     if streamer is not None:
         streamer.end()
     return torch.cat([input_ids[:rows], new[:rows, :steps]], dim=1)

@@ -2,7 +2,9 @@
 
 Forward hooks on the model time every forward pass; one that starts with an empty cache is a prefill
 (the soft prompt and the prompt), every other one is a decoding step. This works the same for HF
-``generate`` (greedy, sampling, beam search) and for REPLUG's own loop.
+``generate`` (greedy, sampling, beam search) and for REPLUG's own loop. The fast decode path
+(modeling/fast_decode.py) runs no forward the hooks would see as one: it reports its two phases itself,
+and the hooks stand aside while it runs.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from contextlib import contextmanager
 import torch
 
 from ragcompress.modeling.cache_api import cache_in
+from ragcompress.modeling.fast_decode import unwatch_phases, watch_phases
 
 
 def _sync(device: torch.device | None) -> None:
@@ -31,12 +34,15 @@ class ForwardTimer:
         self._started: float | None = None
         self._is_prefill = False
         self._handles: list = []
+        self._fast = False  # inside a fast_generate call, which reports its own phases
         try:
             self._device = next(model.parameters()).device
         except StopIteration:
             self._device = None
 
     def _before(self, module, args, kwargs) -> None:
+        if self._fast:
+            return
         cache = cache_in(kwargs)  # generate passes past_key_values before transformers 5.24, cache after
         self._is_prefill = cache is None or cache.get_seq_length() == 0
         _sync(self._device)
@@ -53,7 +59,16 @@ class ForwardTimer:
             self.decode += elapsed
         self._started = None
 
+    def fast_started(self) -> None:
+        self._fast = True
+
+    def fast_finished(self, prefill: float, decode: float) -> None:
+        self._fast = False
+        self.prefill += prefill
+        self.decode += decode
+
     def __enter__(self) -> ForwardTimer:
+        watch_phases(self.model, self)
         self._handles = [
             self.model.register_forward_pre_hook(self._before, with_kwargs=True),
             self.model.register_forward_hook(self._after, with_kwargs=True),
@@ -61,6 +76,7 @@ class ForwardTimer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        unwatch_phases(self.model, self)
         for handle in self._handles:
             handle.remove()
         self._handles = []

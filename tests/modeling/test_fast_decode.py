@@ -191,3 +191,17 @@ def test_threads_sharing_a_model_take_turns():
             pool.map(lambda im: fast_generate(model, *im, soft, eos_token_id=None, **GREEDY).tolist(), inputs)
         )
     assert got == expected
+
+
+def test_direct_calls_and_answering_share_the_kept_caches():
+    """Answering (inference mode) and a direct call (any grad mode) reuse one model's kept caches: both run
+    in inference mode, so neither finds tensors it may not update (the direct call used to fail)."""
+    from tiny import tiny_tokenizer
+
+    from ragcompress.retrieval.generation import generate_outputs
+
+    model, tokenizer = tiny_model("llama", summary_length=3, attn="sdpa").eval(), tiny_tokenizer()
+    answered = generate_outputs(model, tokenizer, ["t5 t9"], mode="none", fast_decode=True, max_new_tokens=3)
+    ids = tokenizer(["t5 t9"], return_tensors="pt").input_ids
+    direct = fast_generate(model, ids, max_new_tokens=3, eos_token_id=None)  # same buckets, same cache
+    assert direct.shape[1] - ids.shape[1] == 3 and answered[0].generated_tokens >= 1

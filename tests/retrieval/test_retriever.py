@@ -191,11 +191,33 @@ def test_other_embedder_is_one_clear_error(index_dir, default_models):
         Retriever(index_dir, model=compressor, embedder=(embedder.model, "my-other-embedder"))
 
 
-def test_finite_timings_and_counts_are_consistent(retriever):
-    answer = retriever.answer(QUESTION, k=2, mode="text", max_new_tokens=4)
+@pytest.mark.parametrize("fast_decode", [False, True], ids=["generate", "fast-path"])
+def test_finite_timings_and_counts_are_consistent(retriever, fast_decode):
+    answer = retriever.answer(QUESTION, k=2, mode="text", max_new_tokens=4, fast_decode=fast_decode)
     stages = sum(answer.timings[s] for s in ("retrieve", "rerank", "fuse", "prefill", "decode"))
     assert stages <= answer.timings["total"] + 1e-6
     assert all(math.isfinite(t) for t in answer.timings.values())
+    # the fast path runs no forward the hooks would time as such: it reports its prompt and its new
+    # tokens itself (a GPU replays graphs that run no Python at all)
+    assert answer.timings["prefill"] > 0 and (answer.generated_tokens < 2 or answer.timings["decode"] > 0)
+
+
+def test_fast_path_phases_are_counted_once(retriever):
+    """A long prompt goes through the model's own forward, which the hooks see: they stand aside while
+    fast_generate reports its phases, so the prompt is not counted twice."""
+    from ragcompress.modeling import fast_decode
+    from ragcompress.retrieval.timing import ForwardTimer
+
+    ids = retriever.tokenizer(["word " * 40], return_tensors="pt").input_ids
+    with ForwardTimer(retriever.model) as timer, pytest.MonkeyPatch.context() as patch:
+        reported = []
+        real = timer.fast_finished
+        patch.setattr(timer, "fast_finished", lambda p, d: (reported.append((p, d)), real(p, d)))
+        patch.setattr(fast_decode, "PROMPT_GRAPH_TOKENS", 0)  # every prompt through the forward
+        fast_decode.fast_generate(retriever.model, ids, max_new_tokens=3, eos_token_id=None)
+    assert len(reported) == 1 and min(reported[0]) > 0
+    assert (timer.prefill, timer.decode) == reported[0]
+    assert fast_decode._WATCHERS.get(retriever.model, []) == []  # gone with the timer
 
 
 @pytest.mark.parametrize("mode", ["fused", "text"])
