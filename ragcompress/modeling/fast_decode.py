@@ -80,7 +80,9 @@ def check_compile(value, name: str = "compile") -> None:
         raise ValueError(f"{name}={value!r}: use False, True (static shapes) or 'dynamic'")
 
 
-def _bucket_batch(batch: int) -> int:
+def batch_bucket(batch: int) -> int:
+    """The batch a call of ``batch`` rows runs as (padded with copies of its first row): powers of two up
+    to 16, then multiples of 16. Each bucket has its own cache and captured graphs."""
     size = 1
     while size < batch and size < 16:
         size *= 2
@@ -330,7 +332,7 @@ def _fast_generate(
     if attention_mask is None:
         attention_mask = torch.ones_like(input_ids)
     slots = 0 if softprompt is None else softprompt.shape[-2]
-    batch = _bucket_batch(rows)
+    batch = batch_bucket(rows)
     if batch > rows:  # fill the bucket with copies of the first row, dropped at the end
         extra = batch - rows
         input_ids = torch.cat([input_ids, input_ids[:1].expand(extra, -1)])

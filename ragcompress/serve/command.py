@@ -18,10 +18,13 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
-def warm_up_or_fail(retriever, compile_decode: str) -> None:
-    """``retriever.warm_up()``; if it fails, the retriever is closed and the reason is one error line."""
+def warm_up_or_fail(retriever, compile_decode: str, max_batch: int) -> None:
+    """``retriever.warm_up()`` at each batch size the fast decode path rounds a batch of at most
+    ``max_batch`` questions to; if it fails, the retriever is closed and the reason is one error line."""
+    from ragcompress.modeling.fast_decode import batch_bucket
+
     try:
-        retriever.warm_up()
+        retriever.warm_up(batches=sorted({batch_bucket(b) for b in range(1, max_batch + 1)}))
     except Exception as error:
         retriever.close()
         text = str(error).strip()
@@ -79,7 +82,7 @@ def serve(
         # In the worker thread; a failure there comes back from start() and is reported in one line.
         retriever = open_retriever(index, model, embedder, device, compiled)
         if retriever.device.type == "cuda":  # compilation and first graph captures before the first request
-            warm_up_or_fail(retriever, compile_decode)
+            warm_up_or_fail(retriever, compile_decode, max_batch)
         return retriever
 
     batcher = Batcher(load, max_batch=max_batch, window=batch_window_ms / 1000, queue_size=queue_size)

@@ -76,9 +76,13 @@ def test_a_failed_warm_up_is_one_line_and_closes_the_index(serve_index, tiny_mod
         raise RuntimeError("inductor: no C compiler found\n(a long traceback)")
 
     retriever = Retriever(serve_index, *tiny_models)
+    warmed = []
+    monkeypatch.setattr(Retriever, "warm_up", lambda self, batches: warmed.append(batches))
+    warm_up_or_fail(retriever, "off", max_batch=20)  # every batch bucket a batch of ≤ 20 runs as
+    assert warmed == [[1, 2, 4, 8, 16, 32]]
     monkeypatch.setattr(Retriever, "warm_up", fail)
     with pytest.raises(typer.Exit) as stopped:
-        warm_up_or_fail(retriever, "dynamic")
+        warm_up_or_fail(retriever, "dynamic", max_batch=8)
     assert stopped.value.exit_code == 2
     assert capsys.readouterr().err == (
         "error: answering a warm-up question failed (RuntimeError: inductor: no C compiler found); "
