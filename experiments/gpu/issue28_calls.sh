@@ -3,7 +3,7 @@
 # on one H200. Each writes its results and logs under $OUT as they come (a call cut short keeps them).
 #   bash experiments/gpu/issue28_calls.sh 1   # compiled-once decode, fused and text; the batch-1 prompt
 #   bash experiments/gpu/issue28_calls.sh 2   # end to end over 10,000 passages, plain and compiled decode
-#   bash experiments/gpu/issue28_calls.sh 3   # the fast training path's tests; the one-shape CUDA-graph recipe
+#   bash experiments/gpu/issue28_calls.sh 3   # the CUDA tests of fast decoding and training; the one-shape CUDA-graph recipe
 # Carry `.gpuD` (faiss-cpu, gguf, sqlite-utils wheels for Python 3.12; the recipe in README.md here).
 set -u
 : "${OUT:?run on the device machine, where OUT is set}"
@@ -26,7 +26,7 @@ case "${1:?which call: 1, 2 or 3}" in
   echo "answer_e2e rc $?" >> "$OUT/call2.log"
   ;;
 3)
-  timeout 150 python -m pytest -p no:logging -q tests/training/test_fastpath.py > "$OUT/fastpath.log" 2>&1
+  timeout 200 python -m pytest -p no:logging -q -rs tests/modeling/test_fast_decode.py tests/training/test_fastpath.py > "$OUT/fastpath.log" 2>&1
   echo "fastpath tests rc $?" >> "$OUT/fastpath.log"
   timeout 420 python benchmarks/stage1_recipe.py --steps 30 --skip 8 --paths plain fast fast-cudagraphs-one-shape \
     --out "$OUT/stage1_recipe-one-shape.json" > "$OUT/call3.log" 2>&1

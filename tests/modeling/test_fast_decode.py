@@ -10,6 +10,7 @@ from tiny import EOS, random_ids, tiny_model
 
 from ragcompress.modeling import fast_decode
 from ragcompress.modeling.fast_decode import _GRAPHS, CACHE_BUCKET, fast_generate, unsupported_reason
+from ragcompress.retrieval.timing import ForwardTimer
 
 
 def _left_padded(lengths, seed=1):
@@ -171,8 +172,10 @@ def test_cuda_graph_replay_equals_generate(compile):
         soft = torch.randn(len(lengths), 7, 32, device="cuda")
         kwargs = dict(eos_token_id=None, **GREEDY)
         plain = model.generate(ids.cuda(), attention_mask=mask.cuda(), softprompt=soft, **kwargs)
-        fast = fast_generate(model, ids, mask, soft, compile=compile, **kwargs)
+        with ForwardTimer(model) as timer:  # replayed graphs run no Python: the path reports its phases
+            fast = fast_generate(model, ids, mask, soft, compile=compile, **kwargs)
         assert fast.tolist() == plain.tolist()
+        assert timer.prefill > 0 and timer.decode > 0
     assert all(graph.graph is not None for graph in _GRAPHS[model].values())
 
 
@@ -193,15 +196,22 @@ def test_threads_sharing_a_model_take_turns():
     assert got == expected
 
 
-def test_direct_calls_and_answering_share_the_kept_caches():
+@pytest.mark.parametrize(
+    "device",
+    [
+        "cpu",
+        pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")),
+    ],
+)
+def test_direct_calls_and_answering_share_the_kept_caches(device):
     """Answering (inference mode) and a direct call (any grad mode) reuse one model's kept caches: both run
     in inference mode, so neither finds tensors it may not update (the direct call used to fail)."""
     from tiny import tiny_tokenizer
 
     from ragcompress.retrieval.generation import generate_outputs
 
-    model, tokenizer = tiny_model("llama", summary_length=3, attn="sdpa").eval(), tiny_tokenizer()
+    model, tokenizer = tiny_model("llama", summary_length=3, attn="sdpa").eval().to(device), tiny_tokenizer()
     answered = generate_outputs(model, tokenizer, ["t5 t9"], mode="none", fast_decode=True, max_new_tokens=3)
     ids = tokenizer(["t5 t9"], return_tensors="pt").input_ids
-    direct = fast_generate(model, ids, max_new_tokens=3, eos_token_id=None)  # same buckets, same cache
+    direct = fast_generate(model, ids.to(device), max_new_tokens=3, eos_token_id=None)  # same buckets, cache
     assert direct.shape[1] - ids.shape[1] == 3 and answered[0].generated_tokens >= 1
