@@ -76,7 +76,7 @@ COMPILE_SETTINGS = {"off": False, "static": True, "dynamic": "dynamic"}
 
 def check_compile(value, name: str = "compile") -> None:
     """``fast_generate``'s ``compile`` must be False, True (static shapes) or "dynamic"."""
-    if value not in (False, True, "dynamic"):
+    if value not in COMPILE_SETTINGS.values():
         raise ValueError(f"{name}={value!r}: use False, True (static shapes) or 'dynamic'")
 
 
@@ -210,8 +210,9 @@ def unwatch_phases(model, watcher) -> None:
         watchers.remove(watcher)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
+def sync_device(device: torch.device | None) -> None:
+    """Wait for ``device``'s queued work (CUDA runs asynchronously: a clock read before would stop early)."""
+    if device is not None and device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
@@ -345,7 +346,7 @@ def _fast_generate(
     graph = _step_graph(core, batch, length, dtype, device, compile)
     graph.cache.reset()
     if phases is not None:
-        _sync(device)
+        sync_device(device)
         started = time.perf_counter()
 
     if batch * filled <= PROMPT_GRAPH_TOKENS:
@@ -379,7 +380,7 @@ def _fast_generate(
         graph.keep[:, slots:filled] = attention_mask.bool()
         graph.positions.copy_(slots + attention_mask.sum(-1, keepdim=True) - 1)
     if phases is not None:
-        _sync(device)
+        sync_device(device)
         phases[0] = time.perf_counter() - started
     if streamer is not None:
         streamer.put(input_ids[:rows].cpu())
@@ -410,7 +411,7 @@ def _fast_generate(
         graph.keep[:, filled + step] = True
         logits = graph.step()
     if phases is not None:
-        _sync(device)
+        sync_device(device)
         phases[1] = time.perf_counter() - started - phases[0]
     if streamer is not None:
         streamer.end()

@@ -15,13 +15,7 @@ from contextlib import contextmanager
 import torch
 
 from ragcompress.modeling.cache_api import cache_in
-from ragcompress.modeling.fast_decode import unwatch_phases, watch_phases
-
-
-def _sync(device: torch.device | None) -> None:
-    # CUDA kernels run asynchronously: without a sync the clock would stop before the work does
-    if device is not None and device.type == "cuda":
-        torch.cuda.synchronize(device)
+from ragcompress.modeling.fast_decode import sync_device, unwatch_phases, watch_phases
 
 
 class ForwardTimer:
@@ -45,13 +39,13 @@ class ForwardTimer:
             return
         cache = cache_in(kwargs)  # generate passes past_key_values before transformers 5.24, cache after
         self._is_prefill = cache is None or cache.get_seq_length() == 0
-        _sync(self._device)
+        sync_device(self._device)
         self._started = time.perf_counter()
 
     def _after(self, module, args, kwargs, output) -> None:
         if self._started is None:
             return
-        _sync(self._device)
+        sync_device(self._device)
         elapsed = time.perf_counter() - self._started
         if self._is_prefill:
             self.prefill += elapsed
