@@ -8,6 +8,9 @@ vectors, generation), prompt tokens and soft-prompt slots. The machine's load av
 recorded beside the numbers: on a shared machine read the ratios between modes.
 
     python benchmarks/cpu_answer.py --threads 2 --out benchmarks/results/cpu_answer.json
+
+``--decoders generate,fast`` times each mode through both decoders (``fast_decode`` False, True), in one
+run: whether the GPU's fast decode path would pay on a CPU too.
 """
 
 from __future__ import annotations
@@ -36,11 +39,17 @@ def load_average() -> list[float]:
         return [float(x) for x in handle.read().split()[:3]]
 
 
-def time_mode(retriever, questions: list[str], mode: str, k: int, max_new_tokens: int) -> dict:
+DECODERS = {"generate": False, "fast": True}  # --decoders -> Retriever.answer's fast_decode
+
+
+def time_mode(
+    retriever, questions: list[str], mode: str, k: int, max_new_tokens: int, decoder: str = "generate"
+) -> dict:
     base = mode.removesuffix("-extractive")
     extra = {"extractive": True} if mode.endswith("-extractive") else {}
+    extra["fast_decode"] = DECODERS[decoder]
     retriever.answer(questions[0], k=k, mode=base, max_new_tokens=max_new_tokens, **extra)  # warm-up
-    walls, stages, prompt, slots = [], {}, [], []
+    walls, stages, prompt, slots, texts = [], {}, [], [], []
     for question in questions:
         started = time.perf_counter()
         answer = retriever.answer(question, k=k, mode=base, max_new_tokens=max_new_tokens, **extra)
@@ -48,10 +57,12 @@ def time_mode(retriever, questions: list[str], mode: str, k: int, max_new_tokens
         for stage, seconds in answer.timings.items():
             stages.setdefault(stage, []).append(seconds)
         prompt.append(answer.prompt_tokens)
+        texts.append(answer.text)
         slots.append(answer.softprompt_slots)
     walls.sort()
     return {
-        "mode": mode,
+        "mode": mode if decoder == "generate" else f"{mode} ({decoder} decoder)",
+        "texts": texts,
         "calls": len(walls),
         "median_s": statistics.median(walls),
         "p90_s": walls[max(0, math.ceil(0.9 * len(walls)) - 1)],  # nearest rank
@@ -101,10 +112,16 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--max-new-tokens", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--decoders", default="generate", help="generate and/or fast (the fast decode path), comma-separated"
+    )
     parser.add_argument("--load-note", default="", help="what else ran on the machine meanwhile")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "cpu_answer.json")
     parser.add_argument("--no-readme", action="store_true", help="do not update benchmarks/README.md")
     args = parser.parse_args()
+    unknown = set(args.decoders.split(",")) - set(DECODERS)
+    if unknown:
+        parser.error(f"--decoders: {sorted(unknown)} unknown; use {', '.join(DECODERS)}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     import torch
@@ -121,8 +138,11 @@ def main() -> None:
         with Retriever(index, device="cpu") as retriever:
             runs = []
             for mode in args.modes.split(","):
-                runs.append(time_mode(retriever, questions, mode, args.k, args.max_new_tokens))
-                print(runs[-1], flush=True)
+                for decoder in args.decoders.split(","):
+                    if decoder == "fast" and mode.endswith("-extractive"):
+                        continue  # extractive answers constrain tokens with a logits processor: generate only
+                    runs.append(time_mode(retriever, questions, mode, args.k, args.max_new_tokens, decoder))
+                    print(runs[-1], flush=True)
         after = load_average()
     result = {
         "device": f"CPU: {cpu_name()} (this repository's shared CI/dev machine)",
