@@ -9,7 +9,9 @@ recorded beside the numbers: on a shared machine read the ratios between modes.
 
     python benchmarks/cpu_answer.py --threads 2 --out benchmarks/results/cpu_answer.json
 
-``--decoders generate,fast`` times each mode through both decoders (``fast_decode`` False, True), in one
+``--dtypes float32,bfloat16`` times the default compressor in each dtype (fp32 is the CPU default) in
+one run. ``--decoders
+generate,fast`` times each mode through both decoders (``fast_decode`` False, True), in one
 run: whether the GPU's fast decode path would pay on a CPU too.
 """
 
@@ -113,6 +115,9 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
+        "--dtypes", default="float32", help="the compressor's: float32 and/or bfloat16, comma-separated"
+    )
+    parser.add_argument(
         "--decoders", default="generate", help="generate and/or fast (the fast decode path), comma-separated"
     )
     parser.add_argument("--load-note", default="", help="what else ran on the machine meanwhile")
@@ -122,11 +127,13 @@ def main() -> None:
     unknown = set(args.decoders.split(",")) - set(DECODERS)
     if unknown:
         parser.error(f"--decoders: {sorted(unknown)} unknown; use {', '.join(DECODERS)}")
+    if set(args.dtypes.split(",")) - {"float32", "bfloat16"}:
+        parser.error(f"--dtypes {args.dtypes!r}: use float32 and/or bfloat16")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     import torch
 
-    from ragcompress import Retriever
+    from ragcompress import Compressor, Retriever
 
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="cpu-answer-") as tmp:
@@ -135,19 +142,25 @@ def main() -> None:
         print(f"indexed {args.documents} documents in {time.perf_counter() - started:.0f} s", flush=True)
         questions = questions[: args.questions]
         before = load_average()
-        with Retriever(index, device="cpu") as retriever:
-            runs = []
-            for mode in args.modes.split(","):
-                for decoder in args.decoders.split(","):
-                    if decoder == "fast" and mode.endswith("-extractive"):
-                        continue  # extractive answers constrain tokens with a logits processor: generate only
-                    runs.append(time_mode(retriever, questions, mode, args.k, args.max_new_tokens, decoder))
-                    print(runs[-1], flush=True)
+        runs = []
+        for dtype in args.dtypes.split(","):
+            compressor = Compressor.load("default", device="cpu", dtype=getattr(torch, dtype))
+            with Retriever(index, model=compressor, device="cpu") as retriever:
+                for mode in args.modes.split(","):
+                    for decoder in args.decoders.split(","):
+                        if decoder == "fast" and mode.endswith("-extractive"):
+                            continue  # extractive answers constrain tokens with a logits processor
+                        run = time_mode(retriever, questions, mode, args.k, args.max_new_tokens, decoder)
+                        if dtype != "float32":
+                            run["mode"] += f" ({dtype})"
+                        runs.append(run)
+                        print(runs[-1], flush=True)
         after = load_average()
     result = {
         "device": f"CPU: {cpu_name()} (this repository's shared CI/dev machine)",
         "torch": torch.__version__,
         "threads": args.threads,
+        "dtypes": args.dtypes,
         "documents": args.documents,
         "questions": len(questions),
         "k": args.k,
