@@ -32,6 +32,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from readme_sections import cpu_name, save_result  # noqa: E402
 from serve_load import build_index  # noqa: E402
 
+from ragcompress.eval.qa_metrics import score_predictions  # noqa: E402
+
 HERE = Path(__file__).parent
 MODES = ("none", "fused", "fused-extractive", "hybrid", "text")
 
@@ -44,8 +46,21 @@ def load_average() -> list[float]:
 DECODERS = {"generate": False, "fast": True}  # --decoders -> Retriever.answer's fast_decode
 
 
+def gold_answers() -> dict[str, list[str]]:
+    """question -> accepted answers, for the synthetic test documents `build_index` indexes."""
+    from ragcompress_tools.synthqa import generate
+
+    return {q["question"]: q["answers"] for q in generate("test", 300, seed=0).questions}
+
+
 def time_mode(
-    retriever, questions: list[str], mode: str, k: int, max_new_tokens: int, decoder: str = "generate"
+    retriever,
+    questions: list[str],
+    mode: str,
+    k: int,
+    max_new_tokens: int,
+    decoder: str = "generate",
+    gold: dict[str, list[str]] | None = None,
 ) -> dict:
     base = mode.removesuffix("-extractive")
     extra = {"extractive": True} if mode.endswith("-extractive") else {}
@@ -62,9 +77,12 @@ def time_mode(
         texts.append(answer.text)
         slots.append(answer.softprompt_slots)
     walls.sort()
+    scores = score_predictions(texts, [gold[q] for q in questions]) if gold else None
     return {
         "mode": mode if decoder == "generate" else f"{mode} ({decoder} decoder)",
         "texts": texts,
+        "em": scores.em if scores else None,
+        "f1": scores.f1 if scores else None,
         "calls": len(walls),
         "median_s": statistics.median(walls),
         "p90_s": walls[max(0, math.ceil(0.9 * len(walls)) - 1)],  # nearest rank
@@ -84,7 +102,7 @@ def markdown(result: dict) -> str:
     rows = "\n".join(
         f"| {r['mode']} | {r['median_s']:.2f} | {r['p90_s']:.2f} | "
         + " | ".join(f"{r['stage_median_s'].get(s, 0.0):.3f}" for s in stages)
-        + f" | {r['prompt_tokens']:.0f} | {r['softprompt_slots']:.0f} |"
+        + f" | {r['prompt_tokens']:.0f} | {r['softprompt_slots']:.0f} | {r['em']:.2f} | {r['f1']:.2f} |"
         for r in result["runs"]
     )
     return f"""## A warm `answer()` on the CPU (issue 28)
@@ -92,11 +110,11 @@ def markdown(result: dict) -> str:
 One `Retriever` kept open over an index of {result["documents"]} synthetic test documents built with the
 defaults (default compressor, all-MiniLM-L6-v2, fp16 vectors); k = {result["k"]}, at most
 {result["max_new_tokens"]} new tokens, greedy; {result["questions"]} questions per mode, one `answer()` call each,
-after one warm-up call per mode. Seconds per call (median, 90th percentile) and the median of each stage the
-`Answer` reports.
+after one warm-up call per mode. Seconds per call (median, 90th percentile), the median of each stage the
+`Answer` reports, and the answers' exact match and F1 against the questions' accepted answers.
 
-| mode | median s | p90 s | {head} | prompt tokens | soft-prompt slots |
-|---|---:|---:|{"---:|" * len(stages)}---:|---:|
+| mode | median s | p90 s | {head} | prompt tokens | soft-prompt slots | EM | F1 |
+|---|---:|---:|{"---:|" * len(stages)}---:|---:|---:|---:|
 {rows}
 
 Device: {result["device"]}; torch {result["torch"]}, {result["threads"]} thread(s). Load average
@@ -141,6 +159,7 @@ def main() -> None:
         index, questions = build_index(Path(tmp), args.documents)
         print(f"indexed {args.documents} documents in {time.perf_counter() - started:.0f} s", flush=True)
         questions = questions[: args.questions]
+        gold = gold_answers()
         before = load_average()
         runs = []
         for dtype in args.dtypes.split(","):
@@ -150,7 +169,9 @@ def main() -> None:
                     for decoder in args.decoders.split(","):
                         if decoder == "fast" and mode.endswith("-extractive"):
                             continue  # extractive answers constrain tokens with a logits processor
-                        run = time_mode(retriever, questions, mode, args.k, args.max_new_tokens, decoder)
+                        run = time_mode(
+                            retriever, questions, mode, args.k, args.max_new_tokens, decoder, gold
+                        )
                         if dtype != "float32":
                             run["mode"] += f" ({dtype})"
                         runs.append(run)
