@@ -10,9 +10,8 @@ recorded beside the numbers: on a shared machine read the ratios between modes.
     python benchmarks/cpu_answer.py --threads 2 --out benchmarks/results/cpu_answer.json
 
 ``--dtypes float32,bfloat16`` times the default compressor in each dtype (fp32 is the CPU default) in
-one run. ``--decoders
-generate,fast`` times each mode through both decoders (``fast_decode`` False, True), in one
-run: whether the GPU's fast decode path would pay on a CPU too.
+one run. ``--decoders generate,fast`` times each mode through both decoders (``fast_decode`` False,
+True), in one run: whether the GPU's fast decode path would pay on a CPU too.
 """
 
 from __future__ import annotations

@@ -24,7 +24,8 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
-def _one_line(error: BaseException) -> str:
+def one_line(error: BaseException) -> str:
+    """An error's message, first line only (its type's name when it has none)."""
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
 
@@ -54,7 +55,7 @@ def open_retriever(
                 index, model=model, embedder=embedder, device=device, compile_decode=compile_decode
             )
     except (StoreError, ModelLoadError, OSError, ValueError, TypeError) as error:
-        _fail(_one_line(error))
+        _fail(one_line(error))
 
 
 COMPILE_DECODE_HELP = (
@@ -170,7 +171,7 @@ class _Printer:
         try:
             result = self._generate(retriever, question, options)
         except (StoreError, ValueError) as error:
-            typer.echo(f"error: {_one_line(error)}", err=True)
+            typer.echo(f"error: {one_line(error)}", err=True)
             return False
         if self.as_json:
             from ragcompress.serve.payloads import answer_json

@@ -28,6 +28,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException
 
 from ragcompress import __version__
+from ragcompress.commands.ask import one_line
 from ragcompress.commands.info import describe
 from ragcompress.retrieval import Answer, AnswerStream
 from ragcompress.serve.batching import AnswerOptions, Batcher, ServerBusyError, ServerStoppedError
@@ -45,11 +46,6 @@ class RequestError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
-
-
-def one_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def status_of(error: BaseException) -> int:

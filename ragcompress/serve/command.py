@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from ragcompress.commands.ask import COMPILE_DECODE_HELP, compile_setting, open_retriever
+from ragcompress.commands.ask import COMPILE_DECODE_HELP, compile_setting, one_line, open_retriever
 from ragcompress.serve import DEFAULT_MAX_BATCH, DEFAULT_QUEUE_SIZE, DEFAULT_WINDOW_S
 
 
@@ -27,8 +27,8 @@ def warm_up_or_fail(retriever, compile_decode: str, max_batch: int) -> None:
         retriever.warm_up(batches=sorted({batch_bucket(b) for b in range(1, max_batch + 1)}))
     except Exception as error:
         retriever.close()
-        text = str(error).strip()
-        why = f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
+        why = one_line(error)
+        why = why if why == type(error).__name__ else f"{type(error).__name__}: {why}"
         hint = "; start with --compile-decode off" if compile_decode != "off" else ""
         _fail(f"answering a warm-up question failed ({why}){hint}")
 
