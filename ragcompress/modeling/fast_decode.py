@@ -21,6 +21,7 @@ finished rows (padded with ``pad_token_id``) and the output (prompt followed by 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 import time
@@ -33,6 +34,7 @@ from transformers import StaticCache
 from ragcompress.modeling.cache_api import forward_cache_kwarg, takes_cache_position
 from ragcompress.modeling.models import unwrap
 from ragcompress.modeling.positions import segment_position_ids
+from ragcompress.modeling.sampling import choose_next_token
 
 CACHE_BUCKET = 256  # cache lengths are rounded up to a multiple of this many slots
 PROMPT_BUCKET = 64  # prompts (soft prompt + text) are left-padded to a multiple of this many slots
@@ -210,6 +212,21 @@ def unwatch_phases(model, watcher) -> None:
         watchers.remove(watcher)
 
 
+@contextlib.contextmanager
+def _phases_told(model):
+    """Around one `fast_generate` call: tells the model's watchers it started, yields the list the call
+    fills with its prefill and decode seconds (None when nobody watches: no syncs), and tells them those."""
+    watchers = list(_WATCHERS.get(unwrap(model), ()))
+    for watcher in watchers:
+        watcher.fast_started()
+    phases = [0.0, 0.0]
+    try:
+        yield phases if watchers else None
+    finally:
+        for watcher in watchers:
+            watcher.fast_finished(*phases)
+
+
 def sync_device(device: torch.device | None) -> None:
     """Wait for ``device``'s queued work (CUDA runs asynchronously: a clock read before would stop early)."""
     if device is not None and device.type == "cuda":
@@ -219,23 +236,6 @@ def sync_device(device: torch.device | None) -> None:
 def release_fast_decode(model) -> None:
     """Free the static caches and captured graphs kept for ``model`` (the next call captures afresh)."""
     _GRAPHS.pop(unwrap(model), None)
-
-
-def _choose(logits, do_sample, temperature, top_k, top_p, generator) -> torch.Tensor:
-    """Next token per row from ``[batch, vocab]`` float logits, as ``generate`` picks it."""
-    if not do_sample:
-        return logits.argmax(-1)
-    if temperature is not None and temperature != 1.0:
-        logits = logits / temperature
-    if top_k:
-        kth = torch.topk(logits, min(int(top_k), logits.shape[-1]), dim=-1).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p is not None and top_p < 1.0:
-        ordered, index = torch.sort(logits, descending=True)
-        cumulative = ordered.softmax(-1).cumsum(-1)
-        drop = cumulative - ordered.softmax(-1) >= top_p  # keep the smallest set reaching top_p
-        logits = logits.masked_fill(drop.scatter(-1, index, drop), float("-inf"))
-    return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1)
 
 
 _LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -286,136 +286,110 @@ def fast_generate(
     compilations per process and model (batch 1, larger batches), after which a new bucket only needs its
     graph captured.
     """
-    arguments = dict(locals())  # first: exactly what the call passed
     check_compile(compile)
-    watchers = list(_WATCHERS.get(unwrap(model), ()))
-    for watcher in watchers:
-        watcher.fast_started()
-    phases = [0.0, 0.0]  # prefill, decode seconds, when watched
-    try:
-        return _fast_generate(**arguments, phases=phases if watchers else None)
-    finally:
-        for watcher in watchers:
-            watcher.fast_finished(*phases)
+    with _phases_told(model) as phases:
+        reason = unsupported_reason(model, {})
+        if reason is not None:
+            raise ValueError(f"fast decoding does not apply: {reason}")
+        if max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens={max_new_tokens} must be at least 1")
+        core = unwrap(model)
+        if do_sample:  # what generate would use for arguments left out
+            defaults = core.generation_config
+            temperature = defaults.temperature if temperature is None else temperature
+            top_k = defaults.top_k if top_k is None else top_k
+            top_p = defaults.top_p if top_p is None else top_p
+        device = core.embed_summary.weight.device
+        dtype = core.embed_summary.weight.dtype
+        rows, prompt = input_ids.shape
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        slots = 0 if softprompt is None else softprompt.shape[-2]
+        batch = batch_bucket(rows)
+        if batch > rows:  # fill the bucket with copies of the first row, dropped at the end
+            extra = batch - rows
+            input_ids = torch.cat([input_ids, input_ids[:1].expand(extra, -1)])
+            attention_mask = torch.cat([attention_mask, attention_mask[:1].expand(extra, -1)])
+            if softprompt is not None and softprompt.dim() == 3 and softprompt.shape[0] == rows:
+                softprompt = torch.cat([softprompt, softprompt[:1].expand(extra, -1, -1)])
+        input_ids, attention_mask = input_ids.to(device), attention_mask.to(device).long()
+        filled = -(-(slots + prompt) // PROMPT_BUCKET) * PROMPT_BUCKET  # prompt slots, left-padded
+        length = -(-(filled + max_new_tokens) // CACHE_BUCKET) * CACHE_BUCKET
+        graph = _step_graph(core, batch, length, dtype, device, compile)
+        graph.cache.reset()
+        if phases is not None:
+            sync_device(device)
+            started = time.perf_counter()
 
-
-def _fast_generate(
-    model,
-    input_ids: torch.Tensor,
-    attention_mask: torch.Tensor | None,
-    softprompt: torch.Tensor | None,
-    max_new_tokens: int,
-    do_sample: bool,
-    temperature: float | None,
-    top_k: int | None,
-    top_p: float | None,
-    pad_token_id: int | None,
-    eos_token_id: int | list[int] | None,
-    generator: torch.Generator | None,
-    streamer,
-    compile: bool | str,
-    phases: list[float] | None,
-) -> torch.Tensor:
-    reason = unsupported_reason(model, {})
-    if reason is not None:
-        raise ValueError(f"fast decoding does not apply: {reason}")
-    if max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens={max_new_tokens} must be at least 1")
-    core = unwrap(model)
-    if do_sample:  # what generate would use for arguments left out
-        defaults = core.generation_config
-        temperature = defaults.temperature if temperature is None else temperature
-        top_k = defaults.top_k if top_k is None else top_k
-        top_p = defaults.top_p if top_p is None else top_p
-    device = core.embed_summary.weight.device
-    dtype = core.embed_summary.weight.dtype
-    rows, prompt = input_ids.shape
-    if attention_mask is None:
-        attention_mask = torch.ones_like(input_ids)
-    slots = 0 if softprompt is None else softprompt.shape[-2]
-    batch = batch_bucket(rows)
-    if batch > rows:  # fill the bucket with copies of the first row, dropped at the end
-        extra = batch - rows
-        input_ids = torch.cat([input_ids, input_ids[:1].expand(extra, -1)])
-        attention_mask = torch.cat([attention_mask, attention_mask[:1].expand(extra, -1)])
-        if softprompt is not None and softprompt.dim() == 3 and softprompt.shape[0] == rows:
-            softprompt = torch.cat([softprompt, softprompt[:1].expand(extra, -1, -1)])
-    input_ids, attention_mask = input_ids.to(device), attention_mask.to(device).long()
-    filled = -(-(slots + prompt) // PROMPT_BUCKET) * PROMPT_BUCKET  # prompt slots, left-padded
-    length = -(-(filled + max_new_tokens) // CACHE_BUCKET) * CACHE_BUCKET
-    graph = _step_graph(core, batch, length, dtype, device, compile)
-    graph.cache.reset()
-    if phases is not None:
-        sync_device(device)
-        started = time.perf_counter()
-
-    if batch * filled <= PROMPT_GRAPH_TOKENS:
-        # A short prompt (launch-bound): laid out as the AutoCompressor lays out a generation's segment,
-        # [soft prompt ; text], numbered as it numbers it (positions.py), behind padding up to the bucket,
-        # and fed to the decoder directly (a captured graph on a GPU); padding is masked everywhere.
-        text = core.get_input_embeddings()(input_ids)
-        soft = core._check_softprompt(softprompt, batch, text)
-        pieces = [text] if soft is None else [soft, text]
-        padding = filled - slots - prompt
-        embeds = torch.cat([text.new_zeros(batch, padding, text.shape[-1]), *pieces], dim=1)
-        ones, zeros = attention_mask.new_ones, attention_mask.new_zeros
-        keep = torch.cat([zeros(batch, padding), ones(batch, slots), attention_mask], dim=1)
-        positions = segment_position_ids("consecutive", attention_mask, prompt, slots, slots, 0)
-        positions = torch.cat([positions.new_zeros(batch, padding), positions], dim=1)
-        logits = graph.prompt(embeds, keep.bool(), positions)
-        graph.positions.copy_(positions[:, -1:])
-    else:  # a long one (compute-bound) through the AutoCompressor's forward, whose mask lets SDPA go faster
-        out = core(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            softprompt=softprompt,
-            use_cache=True,
-            logits_to_keep=1,
-            cache=graph.cache,
-        )
-        logits = out.logits[:, -1].float()
-        filled = slots + prompt
-        graph.keep.zero_()
-        graph.keep[:, :slots] = True
-        graph.keep[:, slots:filled] = attention_mask.bool()
-        graph.positions.copy_(slots + attention_mask.sum(-1, keepdim=True) - 1)
-    if phases is not None:
-        sync_device(device)
-        phases[0] = time.perf_counter() - started
-    if streamer is not None:
-        streamer.put(input_ids[:rows].cpu())
-
-    if eos_token_id is None:
-        eos_token_id = []
-    eos = torch.tensor([eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id), device=device)
-    pad = pad_token_id if pad_token_id is not None else (int(eos[0]) if len(eos) else 0)
-    finished = torch.zeros(batch, dtype=torch.bool, device=device)
-    new = torch.full((batch, max_new_tokens), pad, dtype=torch.long, device=device)
-    steps = max_new_tokens
-    for step in range(max_new_tokens):
-        token = _choose(logits, do_sample, temperature, top_k, top_p, generator)
-        token = torch.where(finished, torch.full_like(token, pad), token)
-        new[:, step] = token
+        if batch * filled <= PROMPT_GRAPH_TOKENS:
+            # A short prompt (launch-bound): laid out as the AutoCompressor lays out a generation's segment,
+            # [soft prompt ; text], numbered as it numbers it (positions.py), behind padding up to the bucket,
+            # and fed to the decoder directly (a captured graph on a GPU); padding is masked everywhere.
+            text = core.get_input_embeddings()(input_ids)
+            soft = core._check_softprompt(softprompt, batch, text)
+            pieces = [text] if soft is None else [soft, text]
+            padding = filled - slots - prompt
+            embeds = torch.cat([text.new_zeros(batch, padding, text.shape[-1]), *pieces], dim=1)
+            ones, zeros = attention_mask.new_ones, attention_mask.new_zeros
+            keep = torch.cat([zeros(batch, padding), ones(batch, slots), attention_mask], dim=1)
+            positions = segment_position_ids("consecutive", attention_mask, prompt, slots, slots, 0)
+            positions = torch.cat([positions.new_zeros(batch, padding), positions], dim=1)
+            logits = graph.prompt(embeds, keep.bool(), positions)
+            graph.positions.copy_(positions[:, -1:])
+        else:  # a long one (compute-bound) through the AutoCompressor's forward, whose mask lets SDPA go faster
+            out = core(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                softprompt=softprompt,
+                use_cache=True,
+                logits_to_keep=1,
+                cache=graph.cache,
+            )
+            logits = out.logits[:, -1].float()
+            filled = slots + prompt
+            graph.keep.zero_()
+            graph.keep[:, :slots] = True
+            graph.keep[:, slots:filled] = attention_mask.bool()
+            graph.positions.copy_(slots + attention_mask.sum(-1, keepdim=True) - 1)
+        if phases is not None:
+            sync_device(device)
+            phases[0] = time.perf_counter() - started
         if streamer is not None:
-            streamer.put(token[:rows].cpu())
-        finished |= torch.isin(token, eos)
-        # a sync every 8 steps (not every step) to stop once every row is done
-        if len(eos) and (step % 8 == 7 or step == max_new_tokens - 1) and bool(finished[:rows].all()):
-            steps = _last_needed_step(new[:rows, : step + 1], eos) + 1
-            break
-        if step == max_new_tokens - 1:
-            break
-        graph.tokens.copy_(token[:, None])
-        graph.positions.add_(1)
-        graph.slot.fill_(filled + step)
-        graph.keep[:, filled + step] = True
-        logits = graph.step()
-    if phases is not None:
-        sync_device(device)
-        phases[1] = time.perf_counter() - started - phases[0]
-    if streamer is not None:
-        streamer.end()
-    return torch.cat([input_ids[:rows], new[:rows, :steps]], dim=1)
+            streamer.put(input_ids[:rows].cpu())
+
+        if eos_token_id is None:
+            eos_token_id = []
+        eos = torch.tensor(
+            [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id), device=device
+        )
+        pad = pad_token_id if pad_token_id is not None else (int(eos[0]) if len(eos) else 0)
+        finished = torch.zeros(batch, dtype=torch.bool, device=device)
+        new = torch.full((batch, max_new_tokens), pad, dtype=torch.long, device=device)
+        steps = max_new_tokens
+        for step in range(max_new_tokens):
+            token = choose_next_token(logits, do_sample, temperature, top_k, top_p, generator)
+            token = torch.where(finished, torch.full_like(token, pad), token)
+            new[:, step] = token
+            if streamer is not None:
+                streamer.put(token[:rows].cpu())
+            finished |= torch.isin(token, eos)
+            # a sync every 8 steps (not every step) to stop once every row is done
+            if len(eos) and (step % 8 == 7 or step == max_new_tokens - 1) and bool(finished[:rows].all()):
+                steps = _last_needed_step(new[:rows, : step + 1], eos) + 1
+                break
+            if step == max_new_tokens - 1:
+                break
+            graph.tokens.copy_(token[:, None])
+            graph.positions.add_(1)
+            graph.slot.fill_(filled + step)
+            graph.keep[:, filled + step] = True
+            logits = graph.step()
+        if phases is not None:
+            sync_device(device)
+            phases[1] = time.perf_counter() - started - phases[0]
+        if streamer is not None:
+            streamer.end()
+        return torch.cat([input_ids[:rows], new[:rows, :steps]], dim=1)
 
 
 def _last_needed_step(new: torch.Tensor, eos: torch.Tensor) -> int:
