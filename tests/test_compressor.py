@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -42,9 +43,46 @@ def test_load_records_the_identity_the_manifest_needs(loaded, tiny_dir):
 
 
 def test_device_dtype_and_pad_id_come_from_the_loaded_model(loaded):
-    assert loaded.device == torch.device("cpu") and loaded.dtype == torch.float32  # fp32 on CPU
+    assert loaded.device == torch.device("cpu") and loaded.dtype == torch.float32  # as tests/conftest.py sets
     assert loaded.pad_id == loaded.tokenizer.pad_token_id
     assert not loaded.model.training
+
+
+@pytest.mark.parametrize(
+    ("device", "cpu_bf16", "expected"),
+    [("cpu", True, torch.bfloat16), ("cpu", False, torch.float32), ("cuda", False, torch.bfloat16)],
+)
+def test_auto_dtype_is_bf16_where_the_hardware_runs_it(device, cpu_bf16, expected, monkeypatch):
+    monkeypatch.delenv("RAGCOMPRESS_DTYPE")
+    monkeypatch.setattr(defaults, "cpu_runs_bf16", lambda: cpu_bf16)
+    assert defaults.pick_dtype(torch.device(device)) == expected
+    monkeypatch.setenv("RAGCOMPRESS_DTYPE", "auto")
+    assert defaults.pick_dtype(torch.device(device)) == expected
+    assert defaults.pick_dtype(torch.device(device), torch.float16) == torch.float16  # the caller's wins
+
+
+def test_auto_dtype_on_this_cpu_follows_its_instructions(tiny_dir, monkeypatch):
+    monkeypatch.delenv("RAGCOMPRESS_DTYPE")
+    flags = Path("/proc/cpuinfo").read_text().split() if Path("/proc/cpuinfo").exists() else []
+    if flags:  # Linux: the kernel's flags and torch's probe agree
+        assert defaults.cpu_runs_bf16() == ("avx512_bf16" in flags or "amx_bf16" in flags)
+    expected = torch.bfloat16 if defaults.cpu_runs_bf16() else torch.float32
+    assert Compressor.load(tiny_dir, device="cpu").dtype == expected
+
+
+@pytest.mark.parametrize(("named", "expected"), [("bfloat16", torch.bfloat16), ("float32", torch.float32)])
+def test_ragcompress_dtype_sets_the_dtype_compressors_load_in(tiny_dir, named, expected, monkeypatch):
+    monkeypatch.setenv("RAGCOMPRESS_DTYPE", named)
+    assert Compressor.load(tiny_dir, device="cpu").dtype == expected
+    assert Compressor.load(tiny_dir, device="cpu", dtype=torch.float16).dtype == torch.float16
+
+
+def test_an_unknown_ragcompress_dtype_is_one_model_load_error(tiny_dir, monkeypatch):
+    monkeypatch.setenv("RAGCOMPRESS_DTYPE", "fp64")
+    with pytest.raises(ModelLoadError) as caught:
+        Compressor.load(tiny_dir, device="cpu")
+    message = str(caught.value)
+    assert "\n" not in message and "RAGCOMPRESS_DTYPE='fp64' is unknown; set it to auto, float32" in message
 
 
 def test_compress_texts_and_ids_agree_with_the_modeling_core(loaded):

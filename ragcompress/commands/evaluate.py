@@ -63,6 +63,7 @@ def ppl_command(
     result.meta = {
         "model": identity.id,
         "weights_hash": identity.weights_hash,
+        "model_dtype": str(compressor.dtype).removeprefix("torch."),
         "data": [str(p) for p in data],
     }
     typer.echo(result.table())

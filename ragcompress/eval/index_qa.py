@@ -306,6 +306,7 @@ def run_sweep(
                     retriever, qa, k, modes, ranks, kinds, batch_size, max_new_tokens, answered, log
                 )
                 result.meta = _meta(qa, settings, dtype, k, report, ranks, kind_source, max_new_tokens)
+                result.meta["model_dtype"] = str(models[0].dtype).removeprefix("torch.")
                 results.append(result)
     return results
 

@@ -281,3 +281,28 @@ def test_warm_up_answers_throw_away_batches(retriever, monkeypatch):
     monkeypatch.setattr(Retriever, "answer_batch", answer_batch)
     assert retriever.warm_up(batches=(1, 3)) > 0
     assert batches == [(1, 1, 2), (3, 3, 2)]
+
+
+def test_bf16_on_the_cpu_answers_as_fp32_does(index_dir, default_models, retriever, tmp_path, monkeypatch):
+    # What a CPU with bf16 instructions loads by default (defaults.pick_dtype): indexing and answering
+    # with the default compressor in bf16 give the fp32 answers on these questions, in both modes.
+    from indexing.pipeline import index_corpus
+
+    from .conftest import CHUNK_TOKENS
+
+    questions = ["Who founded Pelville?", "Where does the Zarnok river flow?", "When did the Saltwind sink?"]
+    monkeypatch.setenv("RAGCOMPRESS_DTYPE", "bfloat16")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for doc_id, text in DOCUMENTS.items():
+        (corpus / f"{doc_id}.txt").write_text(text, encoding="utf-8")
+    embedder = default_models[1]
+    settings = {"chunk_tokens": CHUNK_TOKENS, "overlap": 0, "progress": False, "device": "cpu"}
+    index_corpus(corpus, tmp_path / "index", model="default", embedder=embedder, **settings)
+    with Retriever(tmp_path / "index", embedder=embedder, device="cpu") as bf16:
+        assert bf16.dtype == torch.bfloat16 and retriever.dtype == torch.float32
+        for mode in ("fused", "text"):
+            expected = [a.text for a in retriever.answer_batch(questions, k=2, mode=mode, max_new_tokens=8)]
+            answers = bf16.answer_batch(questions, k=2, mode=mode, max_new_tokens=8)
+            assert [a.text for a in answers] == expected
+            assert expected[:2] == ["Tomas Varro", "Lake Ombra"], mode
