@@ -133,6 +133,8 @@ def create_app(batcher: Batcher, model_name: str | None = None) -> FastAPI:
             "server": {
                 "version": __version__,
                 "model": served_model,
+                "device": batcher.device,
+                "dtype": batcher.dtype,
                 "max_batch": batcher.max_batch,
                 "batch_window_ms": round(batcher.window * 1000, 3),
                 "batches": batcher.batches,

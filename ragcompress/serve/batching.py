@@ -107,6 +107,7 @@ class Batcher:
         self.batched_questions = 0
         self.index_dir = None
         self.compressor_id = self.embedder_id = None
+        self.device = self.dtype = None  # where and in what the compressor answers, as names
 
     # ---- life cycle --------------------------------------------------------------------------------
     def start(self) -> Batcher:
@@ -259,6 +260,7 @@ class Batcher:
         self.index_dir = retriever.index_dir
         self.compressor_id = retriever.store.manifest.compressor.id
         self.embedder_id = retriever.store.manifest.embedder.id
+        self.device, self.dtype = str(retriever.device), str(retriever.dtype).removeprefix("torch.")
 
     def _read_generation(self) -> int | None:
         try:

@@ -95,7 +95,8 @@ def serve(
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     typer.echo(
         f"serving {batcher.index_dir} on http://{shown}:{bound_port} "
-        f"(models loaded in {time.perf_counter() - started:.1f} s; Ctrl-C stops)"
+        f"(models loaded in {time.perf_counter() - started:.1f} s, answering on {batcher.device} in "
+        f"{batcher.dtype}; Ctrl-C stops)"
     )
     sys.stdout.flush()
     config = uvicorn.Config(create_app(batcher), log_level=log_level, timeout_graceful_shutdown=5)

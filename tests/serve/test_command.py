@@ -36,6 +36,7 @@ def test_serve_answers_like_the_retriever_and_stops_on_ctrl_c(serve_index, refer
     try:
         line = first_line(process.stdout, timeout=240)
         assert line.startswith(f"serving {serve_index} on http://127.0.0.1:"), process.stderr.read()
+        assert "answering on cpu in float32;" in line  # the subprocess inherits tests/conftest.py's dtype
         url = line.split(" on ")[1].split()[0]
         with httpx.Client(base_url=url, timeout=120) as client:
             assert client.get("/health").json()["status"] == "ok"
