@@ -13,6 +13,12 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="Retrieval-augmented generation over a corpus pre-compressed into AutoCompressor summary vectors.",
+    epilog=(
+        "Environment: RAGCOMPRESS_DTYPE (auto | float32 | bfloat16 | float16; auto: bf16 on GPUs and on CPUs "
+        "with bf16 instructions, fp32 on other CPUs), RAGCOMPRESS_HOME (indexes built without --index, and which one was last; "
+        "~/.local/share/ragcompress), RAGCOMPRESS_CACHE (the converted default model; ~/.cache/ragcompress), "
+        "RAGCOMPRESS_SMOLLM2_GGUF (a GGUF to use instead of the installed package's)."
+    ),
 )
 
 # Each module defines `register(app)`; the list is explicit so `ragcompress --help` shows what exists.

@@ -102,7 +102,9 @@ class Compressor:
     def load(
         cls, spec: str | Path | None = None, device=None, dtype: torch.dtype | None = None
     ) -> Compressor:
-        """The compressor ``spec`` names, in eval mode on ``device`` (default: CUDA when available)."""
+        """The compressor ``spec`` names, in eval mode on ``device`` (default: CUDA when available), in
+        ``dtype`` (default: `defaults.pick_dtype`, bf16 on GPUs and on CPUs with bf16 instructions, fp32 on
+        other CPUs, or what ``RAGCOMPRESS_DTYPE`` names)."""
         try:
             return cls._load(spec, defaults.pick_device(device), dtype)
         except (OSError, ValueError, defaults.MissingDefaultModelError) as error:

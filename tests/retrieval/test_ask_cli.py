@@ -157,6 +157,15 @@ def test_version():
     assert result.exit_code == 0 and result.stdout == f"ragcompress {__version__}\n"
 
 
+def test_help_names_the_environment_variables():
+    from ragcompress.cli import app
+
+    result = runner.invoke(app, ["--help"], terminal_width=200)
+    assert result.exit_code == 0
+    for name in ("RAGCOMPRESS_DTYPE", "RAGCOMPRESS_HOME", "RAGCOMPRESS_CACHE", "RAGCOMPRESS_SMOLLM2_GGUF"):
+        assert name in result.stdout
+
+
 def test_quiet_model_loading_is_scoped():
     from transformers.utils import logging as hf_logging
 
