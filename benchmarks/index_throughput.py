@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+import os
 import sys
 import tempfile
 import time
@@ -25,7 +26,7 @@ import torch
 from indexing.chunker import chunk_documents
 from indexing.pipeline import index_corpus
 from indexing.readers import read_corpus
-from ragcompress.defaults import load_tokenizer
+from ragcompress.defaults import load_tokenizer, pick_device, pick_dtype
 
 sys.path.insert(0, str(Path(__file__).parent))
 from quantization import fallback_texts  # noqa: E402
@@ -70,7 +71,8 @@ def markdown(result: dict) -> str:
         "## Indexing throughput: `ragcompress index` with the defaults (issue 5)",
         "",
         f"{result['documents']} documents, {result['chunks']} chunks of ≤ 512 tokens ({result['tokens']:,} tokens) "
-        f"from {result['data']}; default compressor (SmolLM2-135M + adapter, κ = 50), all-MiniLM-L6-v2, fp16 "
+        f"from {result['data']}; default compressor (SmolLM2-135M + adapter, κ = 50; "
+        f"{result.get('dtype', 'float32')}), all-MiniLM-L6-v2, fp16 "
         "vectors, flat FAISS, local engine, batch 8.",
         "",
         "| device | chunks | total s | chunks/s (total) | chunks/s (excl. model load) | load s | embed s | compress s | write s | no-op re-run s |",
@@ -117,6 +119,7 @@ def main() -> None:
         "bytes_per_token": report.stats.bytes_per_token,
         "disk_bytes_per_token": report.stats.disk_bytes_per_token,
         "torch": torch.__version__,
+        "dtype": str(pick_dtype(pick_device())).removeprefix("torch."),  # the compressor's, as loaded
         "threads": torch.get_num_threads(),
         "note": (
             f"Another CPU job ({'; '.join(b.split(None, 1)[1][:60] for b in busy)}) ran at the same time on "
@@ -124,7 +127,9 @@ def main() -> None:
             if busy
             else "Nothing else was running."
         ),
-        "command": "python " + " ".join(sys.argv),
+        "command": "".join(f"{k}={os.environ[k]} " for k in ["RAGCOMPRESS_DTYPE"] if k in os.environ)
+        + "python "
+        + " ".join(sys.argv),
         "date": time.strftime("%Y-%m-%d"),
     }
     save_result(result, args.out, "index-throughput", markdown(result), readme=not args.no_readme)
