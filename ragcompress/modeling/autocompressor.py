@@ -386,8 +386,8 @@ class AutoCompressorMixin(SoftPromptGenerationMixin):
                     softprompt = summary
 
         hidden = torch.cat(text_hidden, dim=1)
-        if logits_to_keep:
-            hidden = hidden[:, -logits_to_keep:]
+        if logits_to_keep:  # plain strides: a strided slice makes CPU matmuls copy the head's weight per row
+            hidden = hidden[:, -logits_to_keep:].clone(memory_format=torch.contiguous_format)
         logits = self._logits(hidden)
         loss = None
         if labels is not None:

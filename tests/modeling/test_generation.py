@@ -170,3 +170,18 @@ def test_generation_uses_the_cache_name_of_the_installed_transformers():
         )
         model(prompt, use_cache=True)
     assert [str(w.message) for w in caught if "past_key_values" in str(w.message)] == []
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_the_logits_head_reads_the_kept_tokens_with_plain_strides(batch):
+    # A strided slice of the last hidden states sends CPU matmuls in bf16 through a path that first
+    # copies the head's whole weight once per row (SmolLM2's head: 106 ms instead of 4 ms at batch 1,
+    # paid by every generate prefill); the forward hands the head a plain copy instead.
+    model = tiny_model("llama", summary_length=3)
+    seen = []
+    model.lm_head.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    ids, soft = random_ids(batch, 9), torch.randn(batch, 6, 32)
+    kept = model(ids, softprompt=soft, logits_to_keep=2).logits
+    hidden = seen[0]
+    assert hidden.shape == (batch, 2, 32) and hidden.stride() == (2 * 32, 32, 1)
+    torch.testing.assert_close(kept, model(ids, softprompt=soft).logits[:, -2:])
