@@ -39,7 +39,7 @@ from pydoc_data.topics import topics
 from ragcompress import compress, load_default
 
 torch.manual_seed(0)
-model, tokenizer = load_default(device="cpu")
+model, tokenizer = load_default(device="cpu", dtype=torch.float32)  # section 4 compares storage dtypes with fp32
 KAPPA = model.config.summary_length
 print(f"κ = {KAPPA} summary vectors per segment, width {model.config.hidden_size}, dtype {model.dtype}")
 
