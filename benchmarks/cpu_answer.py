@@ -156,7 +156,7 @@ def main() -> None:
     import torch
 
     from ragcompress import Compressor, Retriever
-    from ragcompress.defaults import pick_dtype
+    from ragcompress.defaults import DTYPES, dtype_name, pick_dtype
 
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="cpu-answer-") as tmp:
@@ -169,8 +169,8 @@ def main() -> None:
         runs = []
         dtypes = args.dtypes.split(",")
         for named in dtypes:
-            compressor = Compressor.load("default", device="cpu", dtype=getattr(torch, named, None))
-            dtype = str(compressor.dtype).removeprefix("torch.")
+            compressor = Compressor.load("default", device="cpu", dtype=DTYPES.get(named))  # auto: None
+            dtype = dtype_name(compressor.dtype)
             with Retriever(index, model=compressor, device="cpu") as retriever:
                 for mode in args.modes.split(","):
                     for decoder in args.decoders.split(","):
@@ -190,7 +190,7 @@ def main() -> None:
         "torch": torch.__version__,
         "threads": args.threads,
         "dtypes": args.dtypes,
-        "index_dtype": str(pick_dtype(torch.device("cpu"))).removeprefix("torch."),  # what build_index used
+        "index_dtype": dtype_name(pick_dtype(torch.device("cpu"))),  # what build_index used
         "documents": args.documents,
         "questions": len(questions),
         "k": args.k,

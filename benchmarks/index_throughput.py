@@ -26,7 +26,7 @@ import torch
 from indexing.chunker import chunk_documents
 from indexing.pipeline import index_corpus
 from indexing.readers import read_corpus
-from ragcompress.defaults import load_tokenizer, pick_device, pick_dtype
+from ragcompress.defaults import dtype_name, load_tokenizer, pick_device, pick_dtype
 
 sys.path.insert(0, str(Path(__file__).parent))
 from quantization import fallback_texts  # noqa: E402
@@ -103,6 +103,9 @@ def main() -> None:
     assert noop.chunks == 0 and noop.unchanged == report.added
     busy = sorted(set(busy) | set(background_jobs()))
     processing = report.seconds - report.timings["load"]
+    chosen_dtype = (
+        f"RAGCOMPRESS_DTYPE={os.environ['RAGCOMPRESS_DTYPE']} " if "RAGCOMPRESS_DTYPE" in os.environ else ""
+    )
     result = {
         "device": cpu_name() if not torch.cuda.is_available() else torch.cuda.get_device_name(0),
         "data": "data/corpus/*/test.jsonl"
@@ -119,7 +122,7 @@ def main() -> None:
         "bytes_per_token": report.stats.bytes_per_token,
         "disk_bytes_per_token": report.stats.disk_bytes_per_token,
         "torch": torch.__version__,
-        "dtype": str(pick_dtype(pick_device())).removeprefix("torch."),  # the compressor's, as loaded
+        "dtype": dtype_name(pick_dtype(pick_device())),  # the compressor's, as loaded
         "threads": torch.get_num_threads(),
         "note": (
             f"Another CPU job ({'; '.join(b.split(None, 1)[1][:60] for b in busy)}) ran at the same time on "
@@ -127,9 +130,7 @@ def main() -> None:
             if busy
             else "Nothing else was running."
         ),
-        "command": "".join(f"{k}={os.environ[k]} " for k in ["RAGCOMPRESS_DTYPE"] if k in os.environ)
-        + "python "
-        + " ".join(sys.argv),
+        "command": chosen_dtype + "python " + " ".join(sys.argv),
         "date": time.strftime("%Y-%m-%d"),
     }
     save_result(result, args.out, "index-throughput", markdown(result), readme=not args.no_readme)

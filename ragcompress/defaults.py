@@ -123,6 +123,11 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
+def dtype_name(dtype: torch.dtype) -> str:
+    """A dtype as results, the server and ``RAGCOMPRESS_DTYPE`` name it: ``bfloat16``, ``float32`` …"""
+    return str(dtype).removeprefix("torch.")
+
+
 def cpu_runs_bf16() -> bool:
     """Whether this CPU has bf16 matrix instructions (AVX512-BF16, or AMX): there the default compressor
     answers and indexes about 1.6 × faster in bf16 than in fp32, about as accurately (benchmarks)."""

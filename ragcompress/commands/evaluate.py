@@ -43,6 +43,7 @@ def ppl_command(
     """Final-segment PPL with no context, compressed context (1..n steps) and plain-text context."""
     from ragcompress.compressor import Compressor
     from ragcompress.data.documents import DataError
+    from ragcompress.defaults import dtype_name
     from ragcompress.eval.ppl import evaluate_ppl, labelled_windows
 
     try:
@@ -63,7 +64,7 @@ def ppl_command(
     result.meta = {
         "model": identity.id,
         "weights_hash": identity.weights_hash,
-        "model_dtype": str(compressor.dtype).removeprefix("torch."),
+        "model_dtype": dtype_name(compressor.dtype),
         "data": [str(p) for p in data],
     }
     typer.echo(result.table())

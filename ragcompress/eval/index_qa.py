@@ -281,6 +281,7 @@ def run_sweep(
     loaded (or their older tuple forms), or None to load ``settings.model`` / ``settings.embedder`` on
     ``device``."""
     from ragcompress.compressor import Compressor, ModelLoadError
+    from ragcompress.defaults import dtype_name
     from ragcompress.embedder import Embedder
     from ragcompress.retrieval import Retriever
 
@@ -306,7 +307,7 @@ def run_sweep(
                     retriever, qa, k, modes, ranks, kinds, batch_size, max_new_tokens, answered, log
                 )
                 result.meta = _meta(qa, settings, dtype, k, report, ranks, kind_source, max_new_tokens)
-                result.meta["model_dtype"] = str(models[0].dtype).removeprefix("torch.")
+                result.meta["model_dtype"] = dtype_name(models[0].dtype)
                 results.append(result)
     return results
 

@@ -24,6 +24,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from ragcompress.defaults import dtype_name
 from ragcompress.retrieval import Answer, Retriever
 from ragcompress.serve import DEFAULT_MAX_BATCH, DEFAULT_QUEUE_SIZE, DEFAULT_WINDOW_S
 from ragcompress.store import StoreRebuiltError
@@ -260,7 +261,7 @@ class Batcher:
         self.index_dir = retriever.index_dir
         self.compressor_id = retriever.store.manifest.compressor.id
         self.embedder_id = retriever.store.manifest.embedder.id
-        self.device, self.dtype = str(retriever.device), str(retriever.dtype).removeprefix("torch.")
+        self.device, self.dtype = str(retriever.device), dtype_name(retriever.dtype)
 
     def _read_generation(self) -> int | None:
         try:
