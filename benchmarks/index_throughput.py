@@ -83,7 +83,8 @@ def markdown(result: dict) -> str:
         "",
         f"torch {result['torch']}, {result['threads']} threads. {result['note']}",
         "",
-        f"Command: `{result['command']}` (result: `results/index_throughput.json`, {result['date']}).",
+        f"Command: `{result['command']}` (result: `{result.get('result', 'results/index_throughput.json')}`, "
+        f"{result['date']}).",
     ]
     return "\n".join(rows)
 
@@ -132,6 +133,7 @@ def main() -> None:
         ),
         "command": chosen_dtype + "python " + " ".join(sys.argv),
         "date": time.strftime("%Y-%m-%d"),
+        "result": os.path.relpath(args.out.resolve(), HERE.resolve()),
     }
     save_result(result, args.out, "index-throughput", markdown(result), readme=not args.no_readme)
 
