@@ -64,12 +64,15 @@ COMPILE_DECODE_HELP = (
 )
 
 
-def compile_setting(value: str):
-    """``--compile-decode``'s value as the Retriever's ``compile_decode``; one error line if unknown."""
+def compile_setting(value: str, *also: str):
+    """``--compile-decode``'s value as the Retriever's ``compile_decode``; one error line if unknown
+    (``also``: values the command takes besides, returned as they are)."""
     from ragcompress.modeling.fast_decode import COMPILE_SETTINGS
 
+    if value in also:
+        return value
     if value not in COMPILE_SETTINGS:
-        _fail(f"--compile-decode {value!r} is unknown; use one of {', '.join(COMPILE_SETTINGS)}")
+        _fail(f"--compile-decode {value!r} is unknown; use one of {', '.join((*also, *COMPILE_SETTINGS))}")
     return COMPILE_SETTINGS[value]
 
 

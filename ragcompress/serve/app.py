@@ -135,6 +135,7 @@ def create_app(batcher: Batcher, model_name: str | None = None) -> FastAPI:
                 "model": served_model,
                 "device": batcher.device,
                 "dtype": batcher.dtype,
+                "compile_decode": batcher.compile_decode,
                 "max_batch": batcher.max_batch,
                 "batch_window_ms": round(batcher.window * 1000, 3),
                 "batches": batcher.batches,

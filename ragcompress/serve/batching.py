@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ragcompress.defaults import dtype_name
+from ragcompress.modeling.fast_decode import COMPILE_SETTINGS
 from ragcompress.retrieval import Answer, Retriever
 from ragcompress.serve import DEFAULT_MAX_BATCH, DEFAULT_QUEUE_SIZE, DEFAULT_WINDOW_S
 from ragcompress.store import StoreRebuiltError
@@ -109,6 +110,7 @@ class Batcher:
         self.index_dir = None
         self.compressor_id = self.embedder_id = None
         self.device = self.dtype = None  # where and in what the compressor answers, as names
+        self.compile_decode = None  # the decode step's compilation, as --compile-decode names it
 
     # ---- life cycle --------------------------------------------------------------------------------
     def start(self) -> Batcher:
@@ -262,6 +264,7 @@ class Batcher:
         self.compressor_id = retriever.store.manifest.compressor.id
         self.embedder_id = retriever.store.manifest.embedder.id
         self.device, self.dtype = str(retriever.device), dtype_name(retriever.dtype)
+        self.compile_decode = next(k for k, v in COMPILE_SETTINGS.items() if v == retriever.compile_decode)
 
     def _read_generation(self) -> int | None:
         try:

@@ -18,19 +18,36 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def _why(error: Exception) -> str:
+    why = one_line(error)
+    return why if why == type(error).__name__ else f"{type(error).__name__}: {why}"
+
+
 def warm_up_or_fail(retriever, compile_decode: str, max_batch: int) -> None:
     """``retriever.warm_up()`` at each batch size the fast decode path rounds a batch of at most
-    ``max_batch`` questions to; if it fails, the retriever is closed and the reason is one error line."""
+    ``max_batch`` questions to; if it fails, the retriever is closed and the reason is one error line.
+
+    With ``--compile-decode auto`` a warm-up that fails while the step is compiled is tried once more
+    without compiling, with the reason on one warning line: compiling is a default there, not a request.
+    """
     from ragcompress.modeling.fast_decode import batch_bucket
 
+    batches = sorted({batch_bucket(b) for b in range(1, max_batch + 1)})
     try:
-        retriever.warm_up(batches=sorted({batch_bucket(b) for b in range(1, max_batch + 1)}))
+        try:
+            retriever.warm_up(batches=batches)
+        except Exception as error:
+            if compile_decode != "auto" or not retriever.compile_decode:
+                raise
+            typer.echo(
+                f"warning: compiling the decode step failed ({_why(error)}); answering without it", err=True
+            )
+            retriever.compile_decode = False
+            retriever.warm_up(batches=batches)
     except Exception as error:
         retriever.close()
-        why = one_line(error)
-        why = why if why == type(error).__name__ else f"{type(error).__name__}: {why}"
-        hint = "; start with --compile-decode off" if compile_decode != "off" else ""
-        _fail(f"answering a warm-up question failed ({why}){hint}")
+        hint = "; start with --compile-decode off" if compile_decode not in ("off", "auto") else ""
+        _fail(f"answering a warm-up question failed ({_why(error)}){hint}")
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -60,7 +77,9 @@ def serve(
     model: str | None = typer.Option(None, help="compressor (default: the one the index was built with)"),
     embedder: str | None = typer.Option(None, help="embedder (default: the one the index was built with)"),
     device: str | None = typer.Option(None, help="cpu, cuda, cuda:1, ... (default: cuda if available)"),
-    compile_decode: str = typer.Option("off", help=COMPILE_DECODE_HELP + ", paid before serving starts"),
+    compile_decode: str = typer.Option(
+        "auto", help=COMPILE_DECODE_HELP + ", paid before serving starts; auto: dynamic on a GPU, else off"
+    ),
     log_level: str = typer.Option("warning", help="uvicorn's log level: info prints every request"),
 ) -> None:
     """Serve answers from an index over HTTP: POST /answer, /search, /v1/chat/completions; GET /health, /info."""
@@ -74,14 +93,16 @@ def serve(
         )
     from ragcompress.serve.batching import Batcher
 
-    compiled = compile_setting(compile_decode)
+    compiled = compile_setting(compile_decode, "auto")
     sock = _listen(host, port)  # before loading, so a taken port fails in a moment
     started = time.perf_counter()
 
     def load():
         # In the worker thread; a failure there comes back from start() and is reported in one line.
-        retriever = open_retriever(index, model, embedder, device, compiled)
+        retriever = open_retriever(index, model, embedder, device, False if compiled == "auto" else compiled)
         if retriever.device.type == "cuda":  # compilation and first graph captures before the first request
+            if compiled == "auto":  # as fast as compiling per shape, for two compilations (benchmarks)
+                retriever.compile_decode = "dynamic"
             warm_up_or_fail(retriever, compile_decode, max_batch)
         return retriever
 

@@ -63,7 +63,7 @@ def test_serve_problems_at_start_are_one_line(tmp_path):
     wrong = start("--index", str(tmp_path / "nothing"), "--compile-decode", "yes", home=tmp_path)
     _, err = wrong.communicate(timeout=240)
     assert wrong.returncode == 2 and err.strip() == (
-        "error: --compile-decode 'yes' is unknown; use one of off, static, dynamic"
+        "error: --compile-decode 'yes' is unknown; use one of auto, off, static, dynamic"
     )
 
 
@@ -91,3 +91,44 @@ def test_a_failed_warm_up_is_one_line_and_closes_the_index(serve_index, tiny_mod
     )
     with pytest.raises(Exception, match="closed"):
         retriever.search("a question", k=1)
+
+
+def test_auto_compiling_falls_back_to_the_uncompiled_step_with_one_warning(
+    serve_index, tiny_models, monkeypatch, capsys
+):
+    """`--compile-decode auto` (the default) compiles on a GPU; a warm-up that fails while compiling is
+    answered again without compiling, and the server starts. Only a second failure stops it."""
+    import typer
+
+    from ragcompress.retrieval import Retriever
+    from ragcompress.serve.command import warm_up_or_fail
+
+    calls = []
+
+    def fails_compiled(self, batches):
+        calls.append(self.compile_decode)
+        if self.compile_decode:
+            raise RuntimeError("inductor: no C compiler found\n(a long traceback)")
+
+    monkeypatch.setattr(Retriever, "warm_up", fails_compiled)
+    retriever = Retriever(serve_index, *tiny_models, compile_decode="dynamic")
+    warm_up_or_fail(retriever, "auto", max_batch=2)
+    assert calls == ["dynamic", False] and retriever.compile_decode is False
+    assert capsys.readouterr().err == (
+        "warning: compiling the decode step failed (RuntimeError: inductor: no C compiler found); "
+        "answering without it\n"
+    )
+    assert retriever.search("a question", k=1)  # still open
+
+    monkeypatch.setattr(Retriever, "warm_up", lambda self, batches: 1 / 0)
+    retriever.compile_decode = "dynamic"
+    with pytest.raises(typer.Exit):
+        warm_up_or_fail(retriever, "auto", max_batch=2)
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "error: answering a warm-up question failed (ZeroDivisionError: division by zero)"
+    )
+    retriever.compile_decode = False  # auto on a CPU, or after a fallback: no second try
+    calls.clear()
+    monkeypatch.setattr(Retriever, "warm_up", fails_compiled)
+    warm_up_or_fail(Retriever(serve_index, *tiny_models), "auto", max_batch=1)
+    assert calls == [False]

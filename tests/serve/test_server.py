@@ -129,6 +129,7 @@ def test_health_and_info(client, serve_index):
     assert info["documents"] == 6 and info["chunks"] > 0 and info["bytes_per_token"] > 0
     assert info["server"]["max_batch"] == 8 and info["server"]["batch_window_ms"] == 200
     assert (info["server"]["device"], info["server"]["dtype"]) == ("cpu", "float32")  # tests/conftest.py
+    assert info["server"]["compile_decode"] == "off"  # the Retriever's default
 
 
 @pytest.mark.parametrize(
