@@ -177,8 +177,8 @@ def agreement(a: torch.Tensor, b: torch.Tensor) -> dict:
 def profile(bench: Bench, spec: str, path: Path) -> None:
     """Where a fast-path time-to-first-token call spends the device's time: torch.profiler's operators,
     most device time first, written to ``path`` (a text table)."""
-    mode, batch = spec.split(":")
-    call = bench.call("fast", mode, int(batch), 1)
+    mode, batch, route = (spec.split(":") + ["fast"])[:3]
+    call = bench.call(route, mode, int(batch), 1)
     call()  # capture outside the profile
     sync(bench.device)
     activities = [torch.profiler.ProfilerActivity.CPU]
@@ -189,7 +189,7 @@ def profile(bench: Bench, spec: str, path: Path) -> None:
         sync(bench.device)
     key = "self_device_time_total" if bench.device.type == "cuda" else "self_cpu_time_total"
     table = prof.key_averages().table(sort_by=key, row_limit=30, max_name_column_width=70)
-    path.write_text(f"{mode}, batch {batch}, 3 calls with one new token, fast path\n{table}\n")
+    path.write_text(f"{mode}, batch {batch}, 3 calls with one new token, {route}\n{table}\n")
     print(f"profile of {spec} written to {path}", flush=True)
     bench.free()
 
@@ -257,7 +257,13 @@ def main() -> None:
     parser.add_argument(
         "--profile",
         default="",
-        help="MODE:BATCH[,MODE:BATCH]: profile those calls first, tables beside --out",
+        help="MODE:BATCH[:PATH][,...]: profile those calls first (PATH: fast, fast+compile-dynamic, ...), "
+        "tables beside --out",
+    )
+    parser.add_argument(
+        "--compile-prompt",
+        action="store_true",
+        help="fast_decode.COMPILE_PROMPT for this run: compile='dynamic' compiles the short-prompt step too",
     )
     args = parser.parse_args()
     unknown = set(args.compile_kinds.split(",")) - set(KIND_PATHS)
@@ -268,14 +274,20 @@ def main() -> None:
         fast_decode.PROMPT_BUCKET = args.prompt_bucket
     if args.prompt_graph_tokens is not None:
         fast_decode.PROMPT_GRAPH_TOKENS = args.prompt_graph_tokens
+    fast_decode.COMPILE_PROMPT = args.compile_prompt or fast_decode.COMPILE_PROMPT
     bench = Bench(args)
     bench.meta["prompt_bucket"] = fast_decode.PROMPT_BUCKET
     bench.meta["prompt_graph_tokens"] = fast_decode.PROMPT_GRAPH_TOKENS
+    bench.meta["compile_prompt"] = fast_decode.COMPILE_PROMPT
     print(json.dumps(bench.meta), flush=True)
     folder = Path(args.out).parent if args.out else Path(".")
     folder.mkdir(parents=True, exist_ok=True)
     for spec in filter(None, args.profile.split(",")):
-        profile(bench, spec, folder / f"profile-{spec.replace(':', '-b')}.txt")
+        profile(
+            bench,
+            spec,
+            folder / f"profile-{spec.replace(':', '-b', 1).replace(':', '-').replace('+', '_')}.txt",
+        )
     plain = {}  # (mode, batch) -> generate's tokens, to compare the compiled rows with
     for batch in [int(b) for b in filter(None, args.batches.split(","))]:
         for mode in ("fused", "text"):

@@ -39,6 +39,8 @@ from ragcompress.modeling.sampling import choose_next_token
 CACHE_BUCKET = 256  # cache lengths are rounded up to a multiple of this many slots
 PROMPT_BUCKET = 64  # prompts (soft prompt + text) are left-padded to a multiple of this many slots
 PROMPT_GRAPH_TOKENS = 2048  # prompts of at most this many slots × rows are replayed as a graph too
+# compile="dynamic" compiles those prompts' step too (symbolic lengths); off until a GPU run measures it
+COMPILE_PROMPT = False
 # generate arguments this path implements; any other sends the call to generate
 SUPPORTED_KWARGS = frozenset(
     {
@@ -106,6 +108,9 @@ class _StepGraph:
         self.cache_kwarg = forward_cache_kwarg(type(core.model))
         self.pass_slot = takes_cache_position(type(core.model))
         self.run = torch.compile(self._step, dynamic=compile == "dynamic") if compile else self._step
+        self.fill = self._prompt  # static shapes would compile once per prompt length: only "dynamic"
+        if compile == "dynamic" and COMPILE_PROMPT:
+            self.fill = torch.compile(self._prompt, dynamic=True)
         self.cache = StaticCache(config=core.config, max_cache_len=length)
         self.tokens = torch.zeros(batch, 1, dtype=torch.long, device=device)
         self.positions = torch.zeros(batch, 1, dtype=torch.long, device=device)
@@ -119,6 +124,9 @@ class _StepGraph:
         if device.type == "cuda":
             self.keep[:, 0] = True
             self.graph, self.logits = self._capture(self.run)
+        elif self.fill is not self._prompt:  # the cache's buffers exist before the compiled prompt traces
+            self._step()
+            self.cache.reset()
 
     def _decoder(self, mask: torch.Tensor, positions: torch.Tensor, slots: torch.Tensor, **inputs):
         if self.mask_dtype != torch.bool:
@@ -165,10 +173,10 @@ class _StepGraph:
         self.keep.zero_()
         self.keep[:, :n] = keep
         if self.graph is None:
-            return self._prompt(embeds, positions)
+            return self.fill(embeds, positions)
         if n not in self.prompt_graphs:
             static_embeds, static_positions = embeds.clone(), positions.clone()
-            graph, logits = self._capture(lambda: self._prompt(static_embeds, static_positions))
+            graph, logits = self._capture(lambda: self.fill(static_embeds, static_positions))
             self.prompt_graphs[n] = (graph, static_embeds, static_positions, logits)
         graph, static_embeds, static_positions, logits = self.prompt_graphs[n]
         static_embeds.copy_(embeds)

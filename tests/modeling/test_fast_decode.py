@@ -94,6 +94,24 @@ def test_a_dynamic_compile_serves_every_bucket_after_two_compilations():
         fast_generate(model, ids, mask, soft, compile="fast")
 
 
+def test_a_dynamic_compile_of_the_short_prompt_too(monkeypatch):
+    """With fast_decode.COMPILE_PROMPT, compile="dynamic" also compiles the short-prompt step: the same
+    tokens, and two more compilations (batch 1, larger batches) whatever the prompt's length."""
+    import torch._dynamo
+
+    monkeypatch.setattr(fast_decode, "COMPILE_PROMPT", True)
+    model = tiny_model("llama", summary_length=3, attn="sdpa").eval()
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    for lengths in ([5], [60], [4, 9, 6], [3, 70]):  # prompts of 64 and 128 slots (7 soft-prompt slots)
+        ids, mask = _left_padded(lengths)
+        soft = torch.randn(len(lengths), 7, 32)
+        kwargs = dict(eos_token_id=None, **GREEDY)
+        plain = model.generate(ids, attention_mask=mask, softprompt=soft, **kwargs)
+        assert fast_generate(model, ids, mask, soft, compile="dynamic", **kwargs).tolist() == plain.tolist()
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 4
+
+
 def test_sampling_is_seeded_and_respects_top_k():
     model = tiny_model("llama", summary_length=3, attn="sdpa").eval()
     ids, mask = _left_padded([5, 9])
