@@ -19,10 +19,10 @@ case "${1:?which call: 1, 2 or 3}" in
   echo "fused_decode rc $?" >> "$OUT/call1.log"
   ;;
 2)
-  timeout 330 python benchmarks/fused_decode.py --batches 16 --largest "" --compiled "text:16" \
+  timeout 300 python benchmarks/fused_decode.py --batches 16 --largest "" --compiled "text:16" \
     --compile-kinds dynamic --budget-s 200 --out "$OUT/fused_decode-text-dynamic.json" > "$OUT/call2.log" 2>&1
   echo "fused_decode rc $?" >> "$OUT/call2.log"
-  timeout 240 python -m pytest -q -rs tests/modeling/test_fast_decode.py tests/training/test_fastpath.py > "$OUT/fastpath.log" 2>&1
+  timeout 280 python -m pytest -q -rs tests/modeling/test_fast_decode.py tests/training/test_fastpath.py > "$OUT/fastpath.log" 2>&1
   echo "fastpath tests rc $?" >> "$OUT/fastpath.log"
   ;;
 3)
