@@ -108,9 +108,8 @@ class _StepGraph:
         self.cache_kwarg = forward_cache_kwarg(type(core.model))
         self.pass_slot = takes_cache_position(type(core.model))
         self.run = torch.compile(self._step, dynamic=compile == "dynamic") if compile else self._step
-        self.fill = self._prompt  # static shapes would compile once per prompt length: only "dynamic"
-        if compile == "dynamic" and COMPILE_PROMPT:
-            self.fill = torch.compile(self._prompt, dynamic=True)
+        compiled_prompt = compile == "dynamic" and COMPILE_PROMPT  # static: a compilation per prompt length
+        self.fill = torch.compile(self._prompt, dynamic=True) if compiled_prompt else self._prompt
         self.cache = StaticCache(config=core.config, max_cache_len=length)
         self.tokens = torch.zeros(batch, 1, dtype=torch.long, device=device)
         self.positions = torch.zeros(batch, 1, dtype=torch.long, device=device)
@@ -124,7 +123,7 @@ class _StepGraph:
         if device.type == "cuda":
             self.keep[:, 0] = True
             self.graph, self.logits = self._capture(self.run)
-        elif self.fill is not self._prompt:  # the cache's buffers exist before the compiled prompt traces
+        elif compiled_prompt:  # the cache's buffers exist before the compiled prompt traces
             self._step()
             self.cache.reset()
 
