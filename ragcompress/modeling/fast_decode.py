@@ -21,7 +21,6 @@ finished rows (padded with ``pad_token_id``) and the output (prompt followed by 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import threading
 import time
@@ -33,6 +32,7 @@ from transformers import StaticCache
 
 from ragcompress.modeling.cache_api import forward_cache_kwarg, takes_cache_position
 from ragcompress.modeling.models import unwrap
+from ragcompress.modeling.phases import phases_told, sync_device
 from ragcompress.modeling.positions import segment_position_ids
 from ragcompress.modeling.sampling import choose_next_token
 
@@ -202,44 +202,6 @@ def _step_graph(core, batch: int, length: int, dtype, device, compile: bool | st
     return graphs[key]
 
 
-_WATCHERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # core -> watchers of its calls
-
-
-def watch_phases(model, watcher) -> None:
-    """Tell ``watcher`` about every `fast_generate` call on ``model`` until `unwatch_phases`:
-    ``watcher.fast_started()`` as it starts, ``watcher.fast_finished(prefill_s, decode_s)`` as it ends
-    (the prompt's seconds and the new tokens', timed with device syncs; zeros if it failed). Forward hooks
-    cannot time this path: it calls the inner decoder, or replays a graph that runs no Python at all."""
-    _WATCHERS.setdefault(unwrap(model), []).append(watcher)
-
-
-def unwatch_phases(model, watcher) -> None:
-    watchers = _WATCHERS.get(unwrap(model), [])
-    if watcher in watchers:
-        watchers.remove(watcher)
-
-
-@contextlib.contextmanager
-def _phases_told(model):
-    """Around one `fast_generate` call: tells the model's watchers it started, yields the list the call
-    fills with its prefill and decode seconds (None when nobody watches: no syncs), and tells them those."""
-    watchers = list(_WATCHERS.get(unwrap(model), ()))
-    for watcher in watchers:
-        watcher.fast_started()
-    phases = [0.0, 0.0]
-    try:
-        yield phases if watchers else None
-    finally:
-        for watcher in watchers:
-            watcher.fast_finished(*phases)
-
-
-def sync_device(device: torch.device | None) -> None:
-    """Wait for ``device``'s queued work (CUDA runs asynchronously: a clock read before would stop early)."""
-    if device is not None and device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def release_fast_decode(model) -> None:
     """Free the static caches and captured graphs kept for ``model`` (the next call captures afresh)."""
     _GRAPHS.pop(unwrap(model), None)
@@ -294,7 +256,7 @@ def fast_generate(
     graph captured.
     """
     check_compile(compile)
-    with _phases_told(model) as phases:
+    with phases_told(model) as phases:
         reason = unsupported_reason(model, {})
         if reason is not None:
             raise ValueError(f"fast decoding does not apply: {reason}")

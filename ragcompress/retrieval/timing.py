@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import torch
 
 from ragcompress.modeling.cache_api import cache_in
-from ragcompress.modeling.fast_decode import sync_device, unwatch_phases, watch_phases
+from ragcompress.modeling.phases import sync_device, unwatch_phases, watch_phases
 
 
 class ForwardTimer:

@@ -205,7 +205,7 @@ def test_finite_timings_and_counts_are_consistent(retriever, fast_decode):
 def test_fast_path_phases_are_counted_once(retriever):
     """A long prompt goes through the model's own forward, which the hooks see: they stand aside while
     fast_generate reports its phases, so the prompt is not counted twice."""
-    from ragcompress.modeling import fast_decode
+    from ragcompress.modeling import fast_decode, phases
     from ragcompress.retrieval.timing import ForwardTimer
 
     ids = retriever.tokenizer(["word " * 40], return_tensors="pt").input_ids
@@ -217,7 +217,7 @@ def test_fast_path_phases_are_counted_once(retriever):
         fast_decode.fast_generate(retriever.model, ids, max_new_tokens=3, eos_token_id=None)
     assert len(reported) == 1 and min(reported[0]) > 0
     assert (timer.prefill, timer.decode) == reported[0]
-    assert fast_decode._WATCHERS.get(retriever.model, []) == []  # gone with the timer
+    assert phases._WATCHERS.get(retriever.model, []) == []  # gone with the timer
 
 
 @pytest.mark.parametrize("mode", ["fused", "text"])
