@@ -262,8 +262,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--compile-prompt",
-        action="store_true",
-        help="fast_decode.COMPILE_PROMPT for this run: compile='dynamic' compiles the short-prompt step too",
+        choices=("on", "off"),
+        help="fast_decode.COMPILE_PROMPT for this run (default: the library's, on): compile='dynamic' "
+        "compiles the short-prompt step too",
     )
     args = parser.parse_args()
     unknown = set(args.compile_kinds.split(",")) - set(KIND_PATHS)
@@ -274,7 +275,8 @@ def main() -> None:
         fast_decode.PROMPT_BUCKET = args.prompt_bucket
     if args.prompt_graph_tokens is not None:
         fast_decode.PROMPT_GRAPH_TOKENS = args.prompt_graph_tokens
-    fast_decode.COMPILE_PROMPT = args.compile_prompt or fast_decode.COMPILE_PROMPT
+    if args.compile_prompt:
+        fast_decode.COMPILE_PROMPT = args.compile_prompt == "on"
     bench = Bench(args)
     bench.meta["prompt_bucket"] = fast_decode.PROMPT_BUCKET
     bench.meta["prompt_graph_tokens"] = fast_decode.PROMPT_GRAPH_TOKENS

@@ -72,10 +72,12 @@ def test_one_graph_per_bucket_and_reuse():
     assert (4, CACHE_BUCKET, torch.float32, "cpu", "sdpa") in _GRAPHS[model]
 
 
-def test_a_dynamic_compile_serves_every_bucket_after_two_compilations():
-    """compile="dynamic": one graph for batch 1 and one for larger batches, whatever the cache bucket."""
+def test_a_dynamic_compile_serves_every_bucket_after_two_compilations(monkeypatch):
+    """compile="dynamic": one graph for batch 1 and one for larger batches, whatever the cache bucket
+    (the decode step alone here; the next test adds the prompt's)."""
     import torch._dynamo
 
+    monkeypatch.setattr(fast_decode, "COMPILE_PROMPT", False)
     model = tiny_model("llama", summary_length=3, attn="sdpa").eval()
     torch._dynamo.reset()
     torch._dynamo.utils.counters.clear()
@@ -94,12 +96,12 @@ def test_a_dynamic_compile_serves_every_bucket_after_two_compilations():
         fast_generate(model, ids, mask, soft, compile="fast")
 
 
-def test_a_dynamic_compile_of_the_short_prompt_too(monkeypatch):
-    """With fast_decode.COMPILE_PROMPT, compile="dynamic" also compiles the short-prompt step: the same
-    tokens, and two more compilations (batch 1, larger batches) whatever the prompt's length."""
+def test_a_dynamic_compile_of_the_short_prompt_too():
+    """By default (fast_decode.COMPILE_PROMPT) compile="dynamic" also compiles the short-prompt step: the
+    same tokens, and two more compilations (batch 1, larger batches) whatever the prompt's length."""
     import torch._dynamo
 
-    monkeypatch.setattr(fast_decode, "COMPILE_PROMPT", True)
+    assert fast_decode.COMPILE_PROMPT
     model = tiny_model("llama", summary_length=3, attn="sdpa").eval()
     torch._dynamo.reset()
     torch._dynamo.utils.counters.clear()
