@@ -11,7 +11,8 @@ vector), then one ``Retriever`` answers batches of random questions, k = ``--k``
   search, reading the chunks' vectors or text from the store, prefill, one token);
 * tokens/s: ``batch × new tokens / call time`` with ``--new-tokens`` new tokens;
 
-each the median of ``--repeats`` calls after a warm-up call, with the Answer's stage timings. The JSON at
+each the median of ``--repeats`` calls after a warm-up call, with the median of each of the Answer's
+stage timings, the slowest call's stages and the host's garbage collections and CUDA allocation retries. The JSON at
 ``--out`` is rewritten after every row, so a cut-short run keeps what it measured. ``--layers 2 --hidden
 256 --passages 40`` runs the same code on a CPU in seconds (a check, not a result).
 
@@ -21,8 +22,10 @@ each the median of ``--repeats`` calls after a warm-up call, with the Answer's s
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -31,7 +34,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fused_decode import llama2_7b_config, timed  # noqa: E402
+from fused_decode import llama2_7b_config, sync  # noqa: E402
 
 from ragcompress.modeling.fast_decode import COMPILE_SETTINGS  # noqa: E402
 from ragcompress_tools.random_models import save_random_embedder, word_level_tokenizer  # noqa: E402
@@ -200,8 +203,6 @@ def run(args, work: Path) -> None:
 def retrieve_parts(retriever, questions: list[str], args) -> dict:
     """Where ``retrieve`` and ``fuse`` spend their time: each step they take, timed alone (median of 11
     after one untimed call; every step returns host data or ends in a copy the next step waits on)."""
-    import statistics
-
     store = retriever.store
 
     def median_s(fn) -> float:
@@ -210,8 +211,7 @@ def retrieve_parts(retriever, questions: list[str], args) -> dict:
         for _ in range(11):
             start = time.perf_counter()
             fn()
-            if retriever.device.type == "cuda":
-                torch.cuda.synchronize(retriever.device)
+            sync(retriever.device)
             times.append(time.perf_counter() - start)
         return statistics.median(times)
 
@@ -231,8 +231,73 @@ def retrieve_parts(retriever, questions: list[str], args) -> dict:
     }
 
 
+class HostEvents:
+    """What the host did during some calls besides answering: the garbage collector's passes (full
+    ones apart, with their seconds) and CUDA allocations retried after freeing the allocator's cache
+    (each a device synchronisation and fresh ``cudaMalloc`` calls)."""
+
+    def __init__(self, device) -> None:
+        self.device = device
+        self.collections = self.full_collections = 0
+        self.gc_s = 0.0
+        self._began = 0.0
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+            return
+        self.collections += 1
+        self.full_collections += info["generation"] == 2
+        self.gc_s += time.perf_counter() - self._began
+
+    def _retries(self) -> int:
+        if self.device.type != "cuda":
+            return 0
+        return torch.cuda.memory_stats(self.device).get("num_alloc_retries", 0)
+
+    def __enter__(self) -> HostEvents:
+        self._retries_before = self._retries()
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        gc.callbacks.remove(self._callback)
+        self.alloc_retries = self._retries() - self._retries_before
+
+    def as_dict(self) -> dict:
+        return {
+            "gc_collections": self.collections,
+            "gc_full_collections": self.full_collections,
+            "gc_s": round(self.gc_s, 4),
+            "cuda_alloc_retries": self.alloc_retries,
+        }
+
+
+def calls(fn, device, repeats: int) -> list[tuple[float, object]]:
+    """``repeats`` timed calls of ``fn`` after one untimed call: (seconds, result) each."""
+    fn()
+    timed = []
+    for _ in range(repeats):
+        sync(device)
+        start = time.perf_counter()
+        out = fn()
+        sync(device)
+        timed.append((time.perf_counter() - start, out))
+    return timed
+
+
+def stage_medians(runs: list[tuple[float, object]], pick) -> dict[str, float]:
+    """Each stage's median over the calls (``pick``: one call's stages dict)."""
+    stages = [pick(out) for _, out in runs]
+    return {key: statistics.median(s.get(key, 0.0) for s in stages) for key in stages[0]}
+
+
 def measure(retriever, questions: list[str], mode: str, args, device) -> dict:
-    """One row: time to first token and tokens/s of ``answer_batch`` over ``questions``."""
+    """One row: time to first token and tokens/s of ``answer_batch`` over ``questions``.
+
+    Times and each stage's seconds are medians of ``--repeats`` calls; ``slowest_call_stages_s`` is the
+    slowest 64-token call's stages, and ``host`` what the garbage collector and the CUDA allocator did
+    during the timed calls, so one slow call shows where it went instead of passing for the rule."""
     batch = len(questions)
 
     def call(new_tokens):
@@ -240,15 +305,22 @@ def measure(retriever, questions: list[str], mode: str, args, device) -> dict:
             questions, k=args.k, mode=mode, batch_size=batch, max_new_tokens=new_tokens
         )
 
-    first, answers = timed(call(1), device, args.repeats)
-    full, answers = timed(call(args.new_tokens), device, args.repeats)
+    with HostEvents(device) as host:
+        first = calls(call(1), device, args.repeats)
+        full = calls(call(args.new_tokens), device, args.repeats)
+    answers = full[-1][1]
+    call_s = statistics.median(seconds for seconds, _ in full)
     return {
         "mode": mode,
         "batch": batch,
-        "time_to_first_token_s": first,
-        "call_s": full,
-        "tokens_per_second": batch * args.new_tokens / full,
-        "stages_s": dict(answers[0].timings),
+        "time_to_first_token_s": statistics.median(seconds for seconds, _ in first),
+        "call_s": call_s,
+        "tokens_per_second": batch * args.new_tokens / call_s,
+        "calls_s": [round(seconds, 4) for seconds, _ in full],
+        "stages_s": stage_medians(full, lambda out: out[0].timings),
+        "first_token_stages_s": stage_medians(first, lambda out: out[0].timings),
+        "slowest_call_stages_s": dict(max(full, key=lambda run: run[0])[1][0].timings),
+        "host": host.as_dict(),
         "prompt_tokens": answers[0].prompt_tokens,
         "softprompt_slots": answers[0].softprompt_slots,
         "chunks_found": len(answers[0].passages),

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -32,6 +34,12 @@ def test_the_end_to_end_benchmark_indexes_every_passage_and_times_each_mode_and_
         assert part["search_batch_s"] >= part["faiss_search_s"] and part["chunks"] >= 3
     for row in result["rows"]:
         assert row["chunks_found"] == 3 and row["time_to_first_token_s"] > 0 and row["tokens_per_second"] > 0
+        # stages are medians over the calls, beside the slowest call's own and what the host did meanwhile
+        assert len(row["calls_s"]) == 1 and row["calls_s"][0] == pytest.approx(row["call_s"], abs=1e-4)
+        assert row["stages_s"]["retrieve"] > 0 and row["slowest_call_stages_s"]["retrieve"] > 0
+        assert set(row["first_token_stages_s"]) == set(row["stages_s"])
+        assert set(row["host"]) == {"gc_collections", "gc_full_collections", "gc_s", "cuda_alloc_retries"}
+        assert row["host"]["cuda_alloc_retries"] == 0 and row["host"]["gc_s"] >= 0
         # fused reads k × κ summary vectors and a short prompt; text reads the k passages' tokens
         if row["mode"] == "fused":
             assert row["softprompt_slots"] == 3 * 50 and row["prompt_tokens"] < 48
