@@ -63,17 +63,23 @@ def sync(device) -> None:
         torch.cuda.synchronize(device)
 
 
-def timed(fn, device, repeats: int) -> tuple[float, object]:
-    """Median seconds of ``repeats`` calls (after one untimed warm-up call) and the last result."""
-    out = fn()
-    times = []
+def calls(fn, device, repeats: int) -> list[tuple[float, object]]:
+    """``repeats`` timed calls of ``fn`` after one untimed warm-up call: (seconds, result) each."""
+    fn()
+    runs = []
     for _ in range(repeats):
         sync(device)
         start = time.perf_counter()
         out = fn()
         sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
+        runs.append((time.perf_counter() - start, out))
+    return runs
+
+
+def timed(fn, device, repeats: int) -> tuple[float, object]:
+    """Median seconds of ``repeats`` calls (after one untimed warm-up call) and the last result."""
+    runs = calls(fn, device, repeats)
+    return statistics.median(seconds for seconds, _ in runs), runs[-1][1]
 
 
 class Bench:

@@ -8,6 +8,7 @@ all-MiniLM-L6-v2), or a local path / name SentenceTransformer can load offline.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,9 @@ import numpy as np
 from ragcompress import defaults
 from ragcompress.compressor import ModelLoadError, first_line
 from ragcompress.store.manifest import EmbedderInfo
+
+logger = logging.getLogger(__name__)
+GRAPH_DEVICES = ("cuda",)  # where a few texts are embedded through fast_embed.GraphEncoder
 
 
 def spec_id(spec: str | Path | None) -> str:
@@ -33,9 +37,12 @@ class Embedder:
     ``Embedder(model, id)`` (``id=None``: only its dimension can be checked against an index).
     """
 
-    def __init__(self, model, id: str | None = None) -> None:
+    def __init__(self, model, id: str | None = None, graphs: bool = True) -> None:
         self.model = model
         self.id = id
+        # on a GPU, up to fast_embed.MAX_ROWS texts go through replayed CUDA graphs (issue 28)
+        self.graphs = graphs
+        self._graph_encoder = None  # None: not tried yet; False: encode() it is
 
     @classmethod
     def load(cls, spec: str | Path | None = None, device=None) -> Embedder:
@@ -82,11 +89,64 @@ class Embedder:
         return EmbedderInfo(self.id, self.dim) if self.id is not None else None
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        """``[len(texts), dim]`` float32 embeddings, unnormalised (the store normalises for cosine)."""
+        """``[len(texts), dim]`` float32 embeddings, as the model's pipeline makes them (the store
+        normalises for cosine). On a GPU a few texts (questions) are embedded through CUDA graphs
+        (``fast_embed``), checked against ``encode`` on first use; ``graphs=False`` turns that off."""
+        graphed = self._graphed(texts)
+        if graphed is not None:
+            return graphed.encode(texts)
+        return self._encode(texts, batch_size)
+
+    def warm_up(self, batches: Sequence[int] = (1, 2), tokens: int = 64) -> None:
+        """Where ``encode`` replays CUDA graphs, capture now those of questions of up to ``tokens``
+        tokens at these batch sizes (each bucket is otherwise captured by its first question)."""
+        from ragcompress.fast_embed import LENGTH_BUCKET
+
+        for rows in batches:
+            for length in range(LENGTH_BUCKET, tokens + 1, LENGTH_BUCKET):
+                texts = [" ".join(["a"] * (length - 2))] * rows  # two special tokens around the words
+                if self._graphed(texts) is not None:
+                    self.encode(texts)
+
+    def _encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         rows = self.model.encode(
             list(texts), batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False
         )
         return np.asarray(rows, dtype=np.float32).reshape(len(texts), self.dim)
+
+    def _graphed(self, texts: Sequence[str]):
+        """The GraphEncoder for ``texts``, or None where ``encode`` serves them."""
+        from ragcompress import fast_embed
+
+        if not self.graphs or self._graph_encoder is False or not 0 < len(texts) <= fast_embed.MAX_ROWS:
+            return None
+        if self._graph_encoder is None:
+            self._graph_encoder = self._checked_graph_encoder(texts) or False
+        return self._graph_encoder or None
+
+    def _checked_graph_encoder(self, texts: Sequence[str]):
+        """A GraphEncoder whose embeddings of ``texts`` match ``encode``'s, else None (with why, once)."""
+        from ragcompress import fast_embed
+
+        if getattr(getattr(self.model, "device", None), "type", None) not in GRAPH_DEVICES:
+            return None
+        why = fast_embed.reason(self.model)
+        if why is not None:
+            logger.info("embedding through encode, not CUDA graphs: %s", why)
+            return None
+        try:
+            graphed = fast_embed.GraphEncoder(self.model)
+            got = graphed.encode(texts)
+        except Exception as error:  # a failed capture costs only the speed
+            logger.warning("embedding through encode, not CUDA graphs: %s", first_line(error))
+            return None
+        want = self._encode(texts)
+        tolerance = 1e-4 if str(graphed.dtype) == "torch.float32" else 1e-2  # half precision rounds more
+        gap = float(np.abs(got - want).max())
+        if gap > tolerance:
+            logger.warning("embedding through encode, not CUDA graphs: they differ by %.2g", gap)
+            return None
+        return graphed
 
     def __repr__(self) -> str:
         return f"Embedder(id={self.id!r})"

