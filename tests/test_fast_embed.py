@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from ragcompress import Embedder, defaults, embedder, fast_embed
+from ragcompress import Embedder, embedder
 from ragcompress.fast_embed import LENGTH_BUCKET, MAX_ROWS, GraphEncoder, reason
 from tests.indexing.pipeline_helpers import save_tiny_embedder
 
@@ -133,11 +133,21 @@ def test_a_graph_encoder_that_disagrees_or_fails_is_dropped_with_one_warning(min
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
-def test_on_a_gpu_the_graphs_replay_encodes_embeddings():
-    on_gpu = Embedder.load(None, device="cuda")
-    for texts in (QUESTIONS[:1], QUESTIONS, [LONG]):
+def test_on_a_gpu_the_graphs_replay_encodes_embeddings(tmp_path):
+    """A random BERT of all-MiniLM-L6-v2's shape (the real one is not on the GPU machine) over a
+    word-level tokenizer: captured graphs give encode's embeddings, and warm_up captures every bucket."""
+    from ragcompress_tools.random_models import save_random_embedder, word_level_tokenizer
+
+    words = {"<unk>": 0, "<pad>": 1} | {f"w{i}": i for i in range(2, 1000)}
+    tokenizer = word_level_tokenizer(words, "<unk>", unk_token="<unk>", pad_token="<pad>")
+    folder = save_random_embedder(tmp_path / "bert", tokenizer, 6, 384, 12, 1536, max_seq_length=256)
+    on_gpu = Embedder.load(folder, device="cuda")
+    rng = np.random.default_rng(0)
+    for lengths in ([7], [30, 3, 17], [200], [5] * 16):
+        texts = [" ".join(f"w{i}" for i in rng.integers(2, 1000, n)) for n in lengths]
         np.testing.assert_allclose(on_gpu.encode(texts), on_gpu._encode(texts), atol=1e-4)
     graphed = on_gpu._graph_encoder
     assert isinstance(graphed, GraphEncoder) and all(b.graph is not None for b in graphed._graphs.values())
-    assert defaults.DEFAULT_EMBEDDER_ID == on_gpu.id
-    assert fast_embed.reason(on_gpu.model) is None
+    assert sorted(graphed._graphs) == [(1, 16), (1, 208), (4, 32), (16, 16)]
+    on_gpu.warm_up((1, 2))
+    assert {(r, n) for r in (1, 2) for n in (16, 32, 48, 64)} <= set(graphed._graphs)
