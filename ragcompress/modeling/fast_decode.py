@@ -191,6 +191,31 @@ class _StepGraph:
         return self.logits
 
 
+def reset_cache(cache: StaticCache) -> None:
+    """``cache.reset()`` in one multi-tensor launch: every layer's keys and values zeroed and its write
+    position back at slot 0.
+
+    ``reset()`` zeroes layer by layer, about a hundred launches on a 32-layer model (2.2 ms of host time
+    per call in the batch-1 profile), on the path to the first token. Zeroing is kept, rather than only
+    rewinding the write position: the masks keep old slots out of every softmax, but a NaN left by an
+    overflowing generation would still poison the next ones through the zero weights it meets.
+    """
+    tensors, counters = [], []
+    for layer in cache.layers:
+        if not hasattr(layer, "keys") or not hasattr(layer, "is_initialized"):
+            cache.reset()  # a layer of another shape: its own reset
+            return
+        if layer.is_initialized:
+            tensors += [layer.keys, layer.values]
+        length = getattr(layer, "cumulative_length", None)
+        if isinstance(length, torch.Tensor):
+            counters.append(length)
+        elif isinstance(length, int):
+            layer.cumulative_length = 0
+    if tensors or counters:
+        torch._foreach_zero_(tensors + counters)
+
+
 _GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -286,7 +311,7 @@ def fast_generate(
         filled = -(-(slots + prompt) // PROMPT_BUCKET) * PROMPT_BUCKET  # prompt slots, left-padded
         length = -(-(filled + max_new_tokens) // CACHE_BUCKET) * CACHE_BUCKET
         graph = _step_graph(core, batch, length, dtype, device, compile)
-        graph.cache.reset()
+        reset_cache(graph.cache)
         if phases is not None:
             sync_device(device)
             started = time.perf_counter()

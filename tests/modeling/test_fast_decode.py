@@ -9,7 +9,13 @@ import torch
 from tiny import EOS, random_ids, tiny_model
 
 from ragcompress.modeling import fast_decode
-from ragcompress.modeling.fast_decode import _GRAPHS, CACHE_BUCKET, fast_generate, unsupported_reason
+from ragcompress.modeling.fast_decode import (
+    _GRAPHS,
+    CACHE_BUCKET,
+    fast_generate,
+    reset_cache,
+    unsupported_reason,
+)
 from ragcompress.retrieval.timing import ForwardTimer
 
 
@@ -112,6 +118,32 @@ def test_a_dynamic_compile_of_the_short_prompt_too():
         plain = model.generate(ids, attention_mask=mask, softprompt=soft, **kwargs)
         assert fast_generate(model, ids, mask, soft, compile="dynamic", **kwargs).tolist() == plain.tolist()
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 4
+
+
+def test_each_generation_starts_from_a_cache_zeroed_in_one_launch():
+    """A NaN left in the cache (an overflowing generation) does not reach the next answer, and the reset
+    is one multi-tensor zeroing, not one launch per layer and tensor."""
+    model = tiny_model("llama", summary_length=3, attn="sdpa").eval()
+    ids, mask = _left_padded([5, 9])
+    soft = torch.randn(2, 7, 32)
+    kwargs = dict(eos_token_id=None, **GREEDY)
+    plain = model.generate(ids, attention_mask=mask, softprompt=soft, **kwargs)
+    assert fast_generate(model, ids, mask, soft, **kwargs).tolist() == plain.tolist()
+    (graph,) = _GRAPHS[model].values()
+    with torch.inference_mode():  # the cache was made under inference mode
+        for layer in graph.cache.layers:
+            layer.keys.fill_(float("nan"))
+            layer.values.fill_(float("nan"))
+    assert fast_generate(model, ids, mask, soft, **kwargs).tolist() == plain.tolist()
+    with (
+        torch.inference_mode(),
+        torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof,
+    ):
+        reset_cache(graph.cache)
+    # one call (on CUDA one multi-tensor kernel; on a CPU torch loops over the tensors inside it)
+    assert [e.name for e in prof.events()].count("aten::_foreach_zero_") == 1
+    for layer in graph.cache.layers:
+        assert not layer.keys.any() and not layer.values.any() and layer.get_seq_length() == 0
 
 
 def test_sampling_is_seeded_and_respects_top_k():
