@@ -21,6 +21,7 @@ from ragcompress.store.manifest import EmbedderInfo
 
 logger = logging.getLogger(__name__)
 GRAPH_DEVICES = ("cuda",)  # where a few texts are embedded through fast_embed.GraphEncoder
+PROBES = ("Who wrote it?", "In which year was the harbour wall of the old town rebuilt, and by whom?")
 
 
 def spec_id(spec: str | Path | None) -> str:
@@ -90,23 +91,21 @@ class Embedder:
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """``[len(texts), dim]`` float32 embeddings, as the model's pipeline makes them (the store
-        normalises for cosine). On a GPU a few texts (questions) are embedded through CUDA graphs
+        normalises for cosine). On a GPU a few short texts (questions) are embedded through CUDA graphs
         (``fast_embed``), checked against ``encode`` on first use; ``graphs=False`` turns that off."""
-        graphed = self._graphed(texts)
-        if graphed is not None:
-            return graphed.encode(texts)
-        return self._encode(texts, batch_size)
+        graphed = self._graphed()
+        rows = graphed.encode(texts) if graphed is not None else None
+        return rows if rows is not None else self._encode(texts, batch_size)
 
     def warm_up(self, batches: Sequence[int] = (1, 2), tokens: int = 64) -> None:
         """Where ``encode`` replays CUDA graphs, capture now those of questions of up to ``tokens``
         tokens at these batch sizes (each bucket is otherwise captured by its first question)."""
         from ragcompress.fast_embed import LENGTH_BUCKET
 
-        for rows in batches:
+        graphed = self._graphed()
+        for rows in batches if graphed is not None else ():
             for length in range(LENGTH_BUCKET, tokens + 1, LENGTH_BUCKET):
-                texts = [" ".join(["a"] * (length - 2))] * rows  # two special tokens around the words
-                if self._graphed(texts) is not None:
-                    self.encode(texts)
+                graphed.encode([" ".join(["a"] * (length - 2))] * rows)  # 2 special tokens around them
 
     def _encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         rows = self.model.encode(
@@ -114,18 +113,17 @@ class Embedder:
         )
         return np.asarray(rows, dtype=np.float32).reshape(len(texts), self.dim)
 
-    def _graphed(self, texts: Sequence[str]):
-        """The GraphEncoder for ``texts``, or None where ``encode`` serves them."""
-        from ragcompress import fast_embed
-
-        if not self.graphs or self._graph_encoder is False or not 0 < len(texts) <= fast_embed.MAX_ROWS:
+    def _graphed(self):
+        """The checked GraphEncoder, or None where ``encode`` serves every text."""
+        if not self.graphs or self._graph_encoder is False:
             return None
         if self._graph_encoder is None:
-            self._graph_encoder = self._checked_graph_encoder(texts) or False
+            self._graph_encoder = self._checked_graph_encoder() or False
         return self._graph_encoder or None
 
-    def _checked_graph_encoder(self, texts: Sequence[str]):
-        """A GraphEncoder whose embeddings of ``texts`` match ``encode``'s, else None (with why, once)."""
+    def _checked_graph_encoder(self):
+        """A GraphEncoder whose embeddings of two probe questions (one of them padded) match
+        ``encode``'s, else None (with why, once)."""
         from ragcompress import fast_embed
 
         if getattr(getattr(self.model, "device", None), "type", None) not in GRAPH_DEVICES:
@@ -136,11 +134,11 @@ class Embedder:
             return None
         try:
             graphed = fast_embed.GraphEncoder(self.model)
-            got = graphed.encode(texts)
+            got = graphed.encode(PROBES)
         except Exception as error:  # a failed capture costs only the speed
             logger.warning("embedding through encode, not CUDA graphs: %s", first_line(error))
             return None
-        want = self._encode(texts)
+        want = self._encode(PROBES)
         tolerance = 1e-4 if str(graphed.dtype) == "torch.float32" else 1e-2  # half precision rounds more
         gap = float(np.abs(got - want).max())
         if gap > tolerance:

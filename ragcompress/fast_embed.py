@@ -5,7 +5,9 @@ Python: on an H200 it took 6.1 ms for a 6-layer encoder whose arithmetic takes a
 thirds of a fused answer's retrieval. ``GraphEncoder`` runs the same computation (the encoder, mean
 pooling, the optional normalisation) from static buffers: questions are right-padded to a multiple of
 ``LENGTH_BUCKET`` tokens and a batch to a power of two, each (rows, length) bucket is captured once as a
-CUDA graph, and a call copies its tokens in, replays the graph and reads the embeddings out.
+CUDA graph, and a call copies its tokens in, replays the graph and reads the embeddings out. More than
+``MAX_ROWS`` texts, or texts longer than ``MAX_TOKENS`` tokens (chunks being indexed), stay with
+``encode``: the graphs' memory stays small.
 
 It covers the pipelines whose output it can reproduce exactly: a ``Transformer`` module (an encoder
 with SDPA or eager attention) then ``Pooling`` by mean, then ``Normalize`` or nothing. ``reason(model)``
@@ -24,6 +26,7 @@ import torch
 
 LENGTH_BUCKET = 16  # questions are right-padded to a multiple of this many tokens
 MAX_ROWS = 16  # larger batches (indexing) go through encode, which is already busy enough per launch
+MAX_TOKENS = 128  # longer texts (chunks) too: at most 5 × 8 buckets, each graph with its own memory
 ATTENTION = ("sdpa", "eager")  # implementations that take a prepared 4-D mask as it is
 
 
@@ -58,7 +61,8 @@ def _tokenize(model, texts: Sequence[str]) -> dict:
 
 
 class GraphEncoder:
-    """``encode(texts)`` for at most ``MAX_ROWS`` texts, as ``model.encode`` gives it, from graphs."""
+    """``encode(texts)`` for at most ``MAX_ROWS`` texts of at most ``MAX_TOKENS`` tokens, as
+    ``model.encode`` gives it, from graphs."""
 
     def __init__(self, model) -> None:
         why = reason(model)
@@ -73,18 +77,19 @@ class GraphEncoder:
         self.additive = self.encoder.config._attn_implementation == "eager"
         self.uses_types = "token_type_ids" in _tokenize(model, ["x"])
         self._graphs: dict[tuple[int, int], _Bucket] = {}
-        self._pool = torch.cuda.graph_pool_handle() if self.device.type == "cuda" else None
         self._lock = threading.Lock()  # the buffers are shared: one call at a time fills and reads them
 
-    def covers(self, texts: Sequence[str]) -> bool:
-        return 0 < len(texts) <= MAX_ROWS
-
     @torch.inference_mode()
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """``[len(texts), dim]`` float32 embeddings."""
+    def encode(self, texts: Sequence[str]) -> np.ndarray | None:
+        """``[len(texts), dim]`` float32 embeddings; None for texts it does not cover (more than
+        ``MAX_ROWS``, or longer than ``MAX_TOKENS`` once tokenized)."""
+        if not 0 < len(texts) <= MAX_ROWS:
+            return None
         features = _tokenize(self.model, texts)
         ids = features["input_ids"]
         rows, length = ids.shape
+        if length > MAX_TOKENS:
+            return None
         size = (
             1 << (rows - 1).bit_length(),
             min(-(-length // LENGTH_BUCKET) * LENGTH_BUCKET, self.max_tokens),
@@ -138,7 +143,7 @@ class _Bucket:
                 self._forward()
         torch.cuda.current_stream(self.owner.device).wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph, pool=self.owner._pool):
+        with torch.cuda.graph(self.graph):
             self.out = self._forward()
 
     def run(self, features: dict) -> torch.Tensor:

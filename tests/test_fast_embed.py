@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ragcompress import Embedder, embedder
-from ragcompress.fast_embed import LENGTH_BUCKET, MAX_ROWS, GraphEncoder, reason
+from ragcompress.fast_embed import LENGTH_BUCKET, MAX_ROWS, MAX_TOKENS, GraphEncoder, reason
 from tests.indexing.pipeline_helpers import save_tiny_embedder
 
 QUESTIONS = [
@@ -20,7 +20,7 @@ QUESTIONS = [
     "What is 38,032 divided by four?",
     "Name the mountains where the river rises.",
 ]
-LONG = " ".join(["harbour"] * 400)  # truncated to the embedder's 256 tokens
+LONG = " ".join(["harbour"] * 400)  # truncated to the embedder's 256 tokens: more than MAX_TOKENS
 
 
 @pytest.fixture(scope="module")
@@ -35,16 +35,23 @@ def minilm() -> Embedder:
 
 
 @pytest.mark.parametrize(
-    "texts", [QUESTIONS[:1], QUESTIONS[2:3], QUESTIONS[:3], QUESTIONS, QUESTIONS * 3, [LONG, "olive"]]
+    "texts", [QUESTIONS[:1], QUESTIONS[2:3], QUESTIONS[:3], QUESTIONS, QUESTIONS * 3, [" ".join(["a"] * 120)]]
 )
 def test_padded_buckets_give_encodes_embeddings(minilm, texts):
     graphed = GraphEncoder(minilm.model)
     got = graphed.encode(texts)
     assert got.dtype == np.float32 and got.shape == (len(texts), 384)
     np.testing.assert_allclose(got, minilm._encode(texts), atol=1e-5)
-    # one bucket: rows rounded up to a power of two, tokens to a multiple of LENGTH_BUCKET (≤ 256)
+    # one bucket: rows rounded up to a power of two, tokens to a multiple of LENGTH_BUCKET
     ((rows, length),) = graphed._graphs
-    assert rows == 1 << (len(texts) - 1).bit_length() and length % LENGTH_BUCKET == 0 and length <= 256
+    assert rows == 1 << (len(texts) - 1).bit_length() and length % LENGTH_BUCKET == 0
+    assert length <= MAX_TOKENS
+
+
+def test_many_or_long_texts_are_left_to_encode(minilm):
+    graphed = GraphEncoder(minilm.model)
+    assert graphed.encode([LONG]) is None and graphed.encode(QUESTIONS[:1] * (MAX_ROWS + 1)) is None
+    assert graphed.encode([]) is None and not graphed._graphs
 
 
 def test_a_bucket_serves_every_question_that_rounds_to_it(minilm):
@@ -82,10 +89,12 @@ def test_embedder_routes_a_few_texts_through_it_where_graphs_run(minilm, monkeyp
     routed = Embedder(minilm.model, minilm.id)
     np.testing.assert_allclose(routed.encode(QUESTIONS), minilm._encode(QUESTIONS), atol=1e-5)
     assert isinstance(routed._graph_encoder, GraphEncoder)
-    many = QUESTIONS * 4  # more than MAX_ROWS: encode, as indexing does
+    many = QUESTIONS * 4  # more than MAX_ROWS: encode, as indexing does; so are long texts
     assert len(many) > MAX_ROWS
     np.testing.assert_allclose(routed.encode(many), minilm._encode(many), atol=1e-6)
-    assert len(routed._graph_encoder._graphs) == 1
+    np.testing.assert_allclose(routed.encode([LONG]), minilm._encode([LONG]), atol=1e-6)
+    # the two probe questions it was checked with, then the five questions
+    assert sorted(routed._graph_encoder._graphs) == [(2, 32), (8, 32)]
     off = Embedder(minilm.model, minilm.id, graphs=False)
     off.encode(QUESTIONS[:1])
     assert off._graph_encoder is None
@@ -143,11 +152,11 @@ def test_on_a_gpu_the_graphs_replay_encodes_embeddings(tmp_path):
     folder = save_random_embedder(tmp_path / "bert", tokenizer, 6, 384, 12, 1536, max_seq_length=256)
     on_gpu = Embedder.load(folder, device="cuda")
     rng = np.random.default_rng(0)
-    for lengths in ([7], [30, 3, 17], [200], [5] * 16):
+    for lengths in ([7], [30, 3, 17], [200], [5] * 16):  # 200 tokens: encode's
         texts = [" ".join(f"w{i}" for i in rng.integers(2, 1000, n)) for n in lengths]
         np.testing.assert_allclose(on_gpu.encode(texts), on_gpu._encode(texts), atol=1e-4)
     graphed = on_gpu._graph_encoder
     assert isinstance(graphed, GraphEncoder) and all(b.graph is not None for b in graphed._graphs.values())
-    assert sorted(graphed._graphs) == [(1, 16), (1, 208), (4, 32), (16, 16)]
+    assert sorted(graphed._graphs) == [(1, 16), (2, 16), (4, 32), (16, 16)]  # (2, 16): the probes
     on_gpu.warm_up((1, 2))
     assert {(r, n) for r in (1, 2) for n in (16, 32, 48, 64)} <= set(graphed._graphs)
