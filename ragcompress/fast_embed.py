@@ -118,30 +118,32 @@ class GraphEncoder:
 
 
 class _Bucket:
-    """Static inputs and, on CUDA, the captured graph of one (rows, length) bucket."""
+    """The static inputs of one (rows, length) bucket and, on CUDA, its captured graph.
+
+    ``inputs`` holds the token ids, token type ids and the keep mask (1: a real token) as one tensor, so
+    a call moves them to the GPU in one copy."""
 
     def __init__(self, owner: GraphEncoder, rows: int, length: int) -> None:
         self.owner, self.rows, self.length = owner, rows, length
-        device = owner.device
-        self.ids = torch.zeros(rows, length, dtype=torch.long, device=device)
-        self.types = torch.zeros(rows, length, dtype=torch.long, device=device)
-        self.keep = torch.zeros(rows, length, dtype=torch.bool, device=device)
-        self.keep[:, 0] = True  # a padding row attends to one token: no row is all masked
+        self.inputs = torch.zeros(3, rows, length, dtype=torch.long, device=owner.device)
         self.out: torch.Tensor | None = None
         self.graph: torch.cuda.CUDAGraph | None = None
-        if device.type == "cuda":
+        if owner.device.type == "cuda":
+            self.inputs[2, :, 0] = 1  # warm-up and capture read a row that attends to one token
             self._capture()
 
     def _forward(self) -> torch.Tensor:
-        return self.owner.forward(self.ids, self.types if self.owner.uses_types else None, self.keep)
+        ids, types, keep = self.inputs
+        return self.owner.forward(ids, types if self.owner.uses_types else None, keep != 0)
 
     def _capture(self) -> None:
-        side = torch.cuda.Stream(self.owner.device)
-        side.wait_stream(torch.cuda.current_stream(self.owner.device))
+        device = self.owner.device
+        side = torch.cuda.Stream(device)
+        side.wait_stream(torch.cuda.current_stream(device))
         with torch.cuda.stream(side):
             for _ in range(2):  # warm kernels and workspaces outside the capture
                 self._forward()
-        torch.cuda.current_stream(self.owner.device).wait_stream(side)
+        torch.cuda.current_stream(device).wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
             self.out = self._forward()
@@ -149,14 +151,13 @@ class _Bucket:
     def run(self, features: dict) -> torch.Tensor:
         ids = features["input_ids"]
         rows, length = ids.shape
-        self.ids.zero_()
-        self.types.zero_()
-        self.keep.zero_()
-        self.keep[:, 0] = True
-        self.ids[:rows, :length].copy_(ids[:, :length], non_blocking=True)
-        self.keep[:rows, :length].copy_(features["attention_mask"][:, :length].bool(), non_blocking=True)
+        staged = torch.zeros(3, self.rows, self.length, dtype=torch.long)
+        staged[0, :rows, :length] = ids
         if "token_type_ids" in features:
-            self.types[:rows, :length].copy_(features["token_type_ids"][:, :length], non_blocking=True)
+            staged[1, :rows, :length] = features["token_type_ids"]
+        staged[2, :rows, :length] = features["attention_mask"]
+        staged[2, :, 0] = 1  # a padding row attends to one token: no row is all masked
+        self.inputs.copy_(staged)
         if self.graph is None:
             return self._forward()[:rows]
         self.graph.replay()
