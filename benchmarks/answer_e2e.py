@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fused_decode import calls, llama2_7b_config, sync  # noqa: E402
+from fused_decode import calls, llama2_7b_config  # noqa: E402
 
 from ragcompress.modeling.fast_decode import COMPILE_SETTINGS  # noqa: E402
 from ragcompress_tools.random_models import save_random_embedder, word_level_tokenizer  # noqa: E402
@@ -206,14 +206,7 @@ def retrieve_parts(retriever, questions: list[str], args) -> dict:
     store = retriever.store
 
     def median_s(fn) -> float:
-        fn()
-        times = []
-        for _ in range(11):
-            start = time.perf_counter()
-            fn()
-            sync(retriever.device)
-            times.append(time.perf_counter() - start)
-        return statistics.median(times)
+        return statistics.median(seconds for seconds, _ in calls(fn, retriever.device, 11))
 
     embeddings = retriever.embedder.encode(questions)
     hits = store.search_batch(embeddings, args.k)
