@@ -215,7 +215,9 @@ def retrieve_parts(retriever, questions: list[str], args) -> dict:
         "batch": len(questions),
         "embed_s": median_s(lambda: retriever.embedder.encode(questions)),  # CUDA graphs on a GPU
         "embed_encode_s": median_s(lambda: retriever.embedder._encode(questions)),  # sentence-transformers
-        "faiss_search_s": median_s(lambda: store.search_batch(embeddings, args.k)),
+        "faiss_search_s": median_s(lambda: store.search_batch(embeddings, args.k)),  # FAISS, on the CPU
+        # where Retriever searches: on the GPU for a GPU embedder (faiss_index.DeviceFlat without GPU FAISS)
+        "search_s": median_s(lambda: store.search_batch(embeddings, args.k, retriever.search_device)),
         "chunk_rows_s": median_s(lambda: store.get_chunks(ids)),
         "search_batch_s": median_s(lambda: retriever.search_batch(questions, args.k)),
         "vectors_to_device_s": median_s(

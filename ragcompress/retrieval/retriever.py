@@ -57,6 +57,9 @@ class Retriever:
             the fast decode step through ``torch.compile`` (modeling/fast_decode.py). ``"dynamic"`` costs
             two compilations per process, paid by the first batch-1 and the first larger-batch answer;
             worth it for a process that answers many questions on a GPU (``ragcompress serve``).
+        gpu_search: search a flat index on the GPU the embedder runs on (GPU FAISS when installed, else
+            torch over a copy of the index's vectors: 4 bytes × dimension per chunk, at most a quarter of
+            the free GPU memory), with the CPU search's hits. False keeps FAISS on the CPU.
 
     Raises ``ModelMismatchError`` (one line, both sides named) when a model is not the index's, and
     ``ModelLoadError`` (one line) when a spec cannot be loaded.
@@ -69,9 +72,11 @@ class Retriever:
         embedder: Any = None,
         device=None,
         compile_decode: bool | str = False,
+        gpu_search: bool = True,
     ) -> None:
         check_compile(compile_decode, "compile_decode")
         self.compile_decode = compile_decode
+        self.gpu_search = gpu_search
         self.index_dir = Path(index_dir).expanduser()
         self.store = Store.open(self.index_dir)
         manifest = self.store.manifest
@@ -102,6 +107,12 @@ class Retriever:
     def dtype(self) -> torch.dtype:
         return self.compressor.dtype
 
+    @property
+    def search_device(self) -> torch.device | None:
+        """Where FAISS-flat searches run besides the CPU: the embedder's device (None: the CPU)."""
+        device = getattr(self.embedder.model, "device", None) if self.gpu_search else None
+        return None if device is None else torch.device(device)
+
     def close(self) -> None:
         self.store.close()
 
@@ -127,7 +138,7 @@ class Retriever:
         return self.store.read_consistent(lambda: self._passages(embeddings, k))
 
     def _passages(self, embeddings, k: int) -> list[list[Passage]]:
-        hits = self.store.search_batch(embeddings, k)
+        hits = self.store.search_batch(embeddings, k, self.search_device)
         wanted = sorted({h.chunk_id for row in hits for h in row})
         chunks = {c.chunk_id: c for c in self.store.get_chunks(wanted)} if wanted else {}
         return [

@@ -6,6 +6,10 @@ rewrite, a deleted or damaged file). Chunk ids are never reused, so "same id set
 
 Kinds: "flat" (exact inner product, the default), "ivf" (IndexIVFFlat; trained once there are enough
 vectors, flat until then) and "hnsw" (IndexHNSWFlat; it cannot delete, so removals rebuild it).
+
+A flat index searched for a GPU caller (``search(..., device=...)``) runs on that GPU: through GPU FAISS
+when the installed faiss has GPUs, otherwise as one matrix product and a top-k in torch over a copy of
+its vectors kept on the device (``DeviceFlat``), which returns what the CPU search returns.
 """
 
 from __future__ import annotations
@@ -31,6 +35,12 @@ class _LazyFaiss:
 
 faiss = _LazyFaiss()
 FAISS_NAME = "faiss.index"
+# Device types whose callers get flat searches on the device (tests add "cpu" to run that path).
+DEVICE_SEARCH_TYPES = ("cuda",)
+# A device copy may take at most this share of the device's free memory (the rest is the model's).
+DEVICE_SEARCH_MEMORY_SHARE = 0.25
+# Scores of at most this many bytes are computed at once (queries are split into blocks beyond it).
+SCORE_BLOCK_BYTES = 256 << 20
 # FAISS wants ~39 training points per list; below 8 lists IVF buys nothing over a flat scan.
 MIN_POINTS_PER_LIST = 39
 MIN_LISTS = 8
@@ -58,6 +68,8 @@ class VectorIndex:
         self.dim = dim
         self.index = index
         self._gpu_index: faiss.Index | None = None
+        self._on_device: DeviceFlat | None | bool = None  # False: refused until the index changes
+        self._ivf_index: faiss.IndexIVF | None | bool = False  # False: not looked up yet
 
     # ---- construction ------------------------------------------------------------------------------
     @classmethod
@@ -97,10 +109,12 @@ class VectorIndex:
         return int(self.index.ntotal)
 
     def _ivf(self) -> faiss.IndexIVF | None:
-        try:
-            return faiss.extract_index_ivf(self.index)
-        except RuntimeError:
-            return None
+        if self._ivf_index is False:  # an index never changes kind: look once (a miss raises in FAISS)
+            try:
+                self._ivf_index = faiss.extract_index_ivf(self.index)
+            except RuntimeError:
+                self._ivf_index = None
+        return self._ivf_index
 
     def ids(self) -> np.ndarray:
         """Every id in the index, sorted."""
@@ -133,28 +147,36 @@ class VectorIndex:
     # ---- updates and search -------------------------------------------------------------------------
     def add(self, ids: np.ndarray, embeddings: np.ndarray) -> None:
         if len(ids):
-            self._gpu_index = None
+            self._gpu_index = self._on_device = None
             self.index.add_with_ids(
                 np.ascontiguousarray(embeddings, dtype=np.float32), np.ascontiguousarray(ids, dtype=np.int64)
             )
 
     def remove(self, ids: np.ndarray) -> None:
         if len(ids):
-            self._gpu_index = None
+            self._gpu_index = self._on_device = None
             self.index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64))
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Scores and ids ``[nq, k']`` with ``k' = min(k, ntotal)``; missing slots have id -1."""
+    def search(self, queries: np.ndarray, k: int, device=None) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and ids ``[nq, k']`` with ``k' = min(k, ntotal)``; missing slots have id -1.
+
+        ``device``: where the caller works. For a GPU (``DEVICE_SEARCH_TYPES``) a flat index is searched
+        there when GPU FAISS is not installed (``DeviceFlat``); without one, or for other kinds, FAISS."""
         k = min(k, self.ntotal)
         if k <= 0:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
         ivf = self._ivf()
         if ivf is not None:
             ivf.nprobe = min(self.info.nprobe, ivf.nlist)
         if self.info.kind == "hnsw":
             faiss.downcast_index(self.index.index).hnsw.efSearch = max(self.info.ef_search, k)
         index = self._search_index()
-        return index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        if index is self.index and device is not None:
+            on_device = self._device_flat(device)
+            if on_device is not None:
+                return on_device.search(queries, k)
+        return index.search(queries, k)
 
     def _search_index(self) -> faiss.Index:
         # GPU FAISS only when a faiss build with GPUs is installed; flat indexes move over losslessly.
@@ -167,3 +189,77 @@ class VectorIndex:
                 log.warning("GPU FAISS unavailable (%s); searching on CPU", error)
                 return self.index
         return self._gpu_index
+
+    def _device_flat(self, device) -> DeviceFlat | None:
+        """The copy of this flat index's vectors on ``device`` (made on first use), or None where it
+        does not apply: another device type, an IVF or HNSW index, or too little free memory."""
+        import torch
+
+        device = torch.device(device)
+        if device.type not in DEVICE_SEARCH_TYPES or self.info.kind == "hnsw" or self._ivf() is not None:
+            return None
+        if self._on_device is False:
+            return None
+        if self._on_device is not None and self._on_device.device == device:
+            return self._on_device
+        self._on_device = False
+        flat = faiss.downcast_index(self.index.index)
+        need = self.ntotal * self.dim * 4
+        free = _free_bytes(device)
+        if free is not None and need > DEVICE_SEARCH_MEMORY_SHARE * free:
+            _say_once(
+                f"searching on the CPU: the index's {need / 2**20:.0f} MiB of vectors exceed "
+                f"{DEVICE_SEARCH_MEMORY_SHARE:.0%} of {device}'s {free / 2**20:.0f} MiB free"
+            )
+            return None
+        try:
+            self._on_device = DeviceFlat(
+                faiss.vector_to_array(self.index.id_map), flat.reconstruct_n(0, self.ntotal), device
+            )
+        except RuntimeError as error:  # torch.OutOfMemoryError included: the CPU search still works
+            _say_once(f"searching on the CPU: the index's vectors could not move to {device}: {error}")
+            return None
+        return self._on_device
+
+
+class DeviceFlat:
+    """A flat inner-product index on a torch device: its ids and fp32 vectors, searched by one matrix
+    product and a top-k per block of queries. The scores are FAISS's up to float rounding (torch's default
+    float32 matmul precision, "highest", keeps TF32 out of it), so the hits are the same but for near-ties.
+    """
+
+    def __init__(self, ids: np.ndarray, vectors: np.ndarray, device) -> None:
+        import torch
+
+        self.device = torch.device(device)
+        self.ids = torch.from_numpy(np.ascontiguousarray(ids, dtype=np.int64)).to(self.device)
+        self.vectors = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32)).to(self.device)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        n = len(self.ids)
+        k = min(k, n)
+        rows = max(1, SCORE_BLOCK_BYTES // (4 * max(n, 1)))
+        on_device = torch.from_numpy(queries).to(self.device)
+        scores, ids = [], []
+        for block in on_device.split(rows):
+            top = torch.topk(block @ self.vectors.T, k, dim=1)
+            scores.append(top.values)
+            ids.append(self.ids[top.indices])
+        return torch.cat(scores).cpu().numpy(), torch.cat(ids).cpu().numpy()
+
+
+def _free_bytes(device) -> int | None:
+    import torch
+
+    return torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else None
+
+
+_SAID: set[str] = set()
+
+
+def _say_once(message: str) -> None:
+    if message not in _SAID:
+        _SAID.add(message)
+        log.warning(message)

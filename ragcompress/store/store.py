@@ -192,13 +192,16 @@ class Store:
             raise ValueError(f"search takes one query, got {len(queries)}; use search_batch")
         return self.search_batch(queries, k)[0]
 
-    def search_batch(self, queries: np.ndarray | torch.Tensor, k: int) -> list[list[SearchHit]]:
-        """``search`` for each row of ``[n, dim]``."""
+    def search_batch(
+        self, queries: np.ndarray | torch.Tensor, k: int, device: torch.device | str | None = None
+    ) -> list[list[SearchHit]]:
+        """``search`` for each row of ``[n, dim]``. ``device``: the caller's; on a GPU a flat index is
+        searched there (faiss_index.py), with the CPU search's hits."""
         self._state.refresh()  # first: a rebuild may have brought another manifest
         queries = _as_matrix(queries, self.manifest.embedder.dim)
         if self.manifest.faiss.metric == "cosine":
             queries = normalise(queries)
-        scores, ids = self._state.index.search(queries, k)
+        scores, ids = self._state.index.search(queries, k, device)
         return [
             [SearchHit(int(i), float(s)) for s, i in zip(row_scores, row_ids) if i >= 0]
             for row_scores, row_ids in zip(scores, ids)

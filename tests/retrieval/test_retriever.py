@@ -306,3 +306,30 @@ def test_bf16_on_the_cpu_answers_as_fp32_does(index_dir, default_models, retriev
             answers = bf16.answer_batch(questions, k=2, mode=mode, max_new_tokens=8)
             assert [a.text for a in answers] == expected
             assert expected[:2] == ["Tomas Varro", "Lake Ombra"], mode
+
+
+def test_searches_run_on_the_embedders_device_unless_told_not_to(index_dir, default_models, monkeypatch):
+    """A flat index is searched where the embedder runs when that is a search device (a GPU; here the
+    CPU, added for the test), with the same passages and scores; ``gpu_search=False`` keeps FAISS."""
+    from ragcompress.store import faiss_index
+
+    compressor, embedder = default_models
+    questions = [QUESTION, "What colour is the harbour's lighthouse?"]
+    with Retriever(index_dir, model=compressor, embedder=embedder) as plain:
+        assert plain.search_device == torch.device("cpu")
+        expected = plain.search_batch(questions, k=4)
+        expected_answer = plain.answer(QUESTION, k=2, max_new_tokens=4).text
+        assert plain.store._state.index._on_device is None  # the CPU is no search device by default
+    monkeypatch.setattr(faiss_index, "DEVICE_SEARCH_TYPES", ("cuda", "cpu"))
+    with Retriever(index_dir, model=compressor, embedder=embedder, gpu_search=False) as off:
+        assert off.search_device is None
+        off.search_batch(questions, k=4)
+        assert off.store._state.index._on_device is None
+    with Retriever(index_dir, model=compressor, embedder=embedder) as on:
+        found = on.search_batch(questions, k=4)
+        assert on.store._state.index._on_device is not None
+        answer = on.answer(QUESTION, k=2, max_new_tokens=4)
+    assert [[p.chunk_id for p in row] for row in found] == [[p.chunk_id for p in row] for row in expected]
+    for row, want in zip(found, expected):
+        assert [p.score for p in row] == pytest.approx([p.score for p in want], abs=1e-5)
+    assert answer.text == expected_answer

@@ -1,0 +1,114 @@
+"""Flat search: FAISS on the CPU against the store's search on the caller's GPU (issue 28).
+
+``VectorIndex.search(..., device=...)`` searches a flat index on a GPU caller's device: through GPU FAISS
+when the installed faiss has GPUs, otherwise as one matrix product and a top-k in torch over a copy of the
+index's vectors (``faiss_index.DeviceFlat``). For random unit embeddings (all-MiniLM-L6-v2's 384
+dimensions by default) and each index size and query batch it measures
+
+* FAISS's flat search on the CPU (what every search ran before), median seconds;
+* the device search, median seconds, from host queries to host ids and scores, as a ``Retriever`` calls it;
+* the share of queries whose top-k ids the two return identically, and the largest score difference;
+* the seconds to build the device copy (paid once per commit the process reads).
+
+Without a GPU, ``--device cpu`` times the torch path on the CPU (a check of the code, not the product's
+path: CPU callers keep FAISS). Rows are written to ``--out`` as they finish.
+
+    python benchmarks/flat_search.py --out benchmarks/results/flat_search-h100.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fused_decode import calls  # noqa: E402
+
+from ragcompress.store import faiss_index  # noqa: E402
+from ragcompress.store.faiss_index import VectorIndex  # noqa: E402
+from ragcompress.store.manifest import FaissInfo  # noqa: E402
+
+
+def unit_rows(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
+    rows = rng.standard_normal((n, dim), dtype=np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000", help="index sizes (comma-separated)")
+    parser.add_argument("--batches", default="1,16,64", help="queries per search (comma-separated)")
+    parser.add_argument("--dim", type=int, default=384)
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=21)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", type=int, default=0, help="torch and FAISS CPU threads (0: as found)")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    if device.type == "cpu":  # the product searches on the device only for GPU callers
+        faiss_index.DEVICE_SEARCH_TYPES = (*faiss_index.DEVICE_SEARCH_TYPES, "cpu")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        faiss_index.faiss.omp_set_num_threads(args.threads)
+    result = {
+        "device": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"cpu ({platform.machine()})",
+        "cpu_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "faiss": faiss_index.faiss.__version__,
+        "faiss_gpus": faiss_index.faiss.get_num_gpus() if hasattr(faiss_index.faiss, "get_num_gpus") else 0,
+        "dim": args.dim,
+        "k": args.k,
+        "repeats": args.repeats,
+        "command": "python benchmarks/flat_search.py " + " ".join(sys.argv[1:]),
+        "rows": [],
+    }
+    rng = np.random.default_rng(0)
+    for size in (int(s) for s in args.sizes.split(",")):
+        index = VectorIndex.build(
+            FaissInfo(kind="flat"), args.dim, np.arange(size, dtype=np.int64), unit_rows(rng, size, args.dim)
+        )
+        began = time.perf_counter()
+        index.search(unit_rows(rng, 1, args.dim), args.k, device)  # makes the device copy
+        copy_s = time.perf_counter() - began
+        for batch in (int(b) for b in args.batches.split(",")):
+            row = {
+                "size": size,
+                "batch": batch,
+                **compare(index, unit_rows(rng, batch, args.dim), device, args),
+            }
+            result["rows"].append({**row, "device_copy_s": copy_s})
+            print(json.dumps(result["rows"][-1]), flush=True)
+            if args.out:
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                args.out.write_text(json.dumps(result, indent=1) + "\n")
+
+
+def compare(index: VectorIndex, queries: np.ndarray, device: torch.device, args) -> dict:
+    """FAISS on the CPU and the device search on ``queries``: medians, their ratio, and agreement."""
+    on_cpu = calls(lambda: index.search(queries, args.k), device, args.repeats)
+    on_device = calls(lambda: index.search(queries, args.k, device), device, args.repeats)
+    (cpu_scores, cpu_ids), (dev_scores, dev_ids) = on_cpu[-1][1], on_device[-1][1]
+    cpu_s = statistics.median(s for s, _ in on_cpu)
+    device_s = statistics.median(s for s, _ in on_device)
+    return {
+        "faiss_cpu_s": cpu_s,
+        "device_s": device_s,
+        "faiss_cpu_over_device": cpu_s / device_s,
+        "same_ids": float(np.mean(np.all(cpu_ids == dev_ids, axis=1))),
+        "max_score_difference": float(np.abs(cpu_scores - dev_scores).max()),
+    }
+
+
+if __name__ == "__main__":
+    main()
