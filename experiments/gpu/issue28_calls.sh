@@ -4,7 +4,7 @@
 # call cut short keeps them). Run 1 first: it is the product's number.
 #   bash experiments/gpu/issue28_calls.sh 1   # end to end, compiled step + compiled prompt + graph-embedded questions
 #   bash experiments/gpu/issue28_calls.sh 2   # batch 16: compiled fused and compiled text in one run (the compiled ratio)
-#   bash experiments/gpu/issue28_calls.sh 3   # the CUDA tests of the fast paths (fast_embed first)
+#   bash experiments/gpu/issue28_calls.sh 3   # flat search on the GPU against FAISS on the CPU, then the CUDA tests
 # Carry `.gpuD` (faiss-cpu, gguf, sqlite-utils wheels for Python 3.12; the recipe in README.md here).
 # Earlier calls: benchmarks/results/*-h200-dynamic*, answer_e2e-h200.json (2026-12-05, first session),
 # fused_decode-h100-compile-prompt.json and -h100-text-dynamic.json (2026-12-05, second session).
@@ -26,8 +26,11 @@ case "${1:?which call: 1, 2 or 3}" in
   echo "fused_decode rc $?" >> "$OUT/call2.log"
   ;;
 3)
-  timeout 570 python -m pytest -q -rs tests/test_fast_embed.py tests/modeling/test_fast_decode.py \
-    tests/training/test_fastpath.py > "$OUT/fastpath.log" 2>&1
+  # 10k / 100k / 1M × 384 flat (~1 min), then the CUDA tests, the device search's first
+  timeout 120 python benchmarks/flat_search.py --out "$OUT/flat_search.json" > "$OUT/flat_search.log" 2>&1
+  echo "flat_search rc $?" >> "$OUT/flat_search.log"
+  timeout 440 python -m pytest -q -rs tests/store/test_device_search.py tests/test_fast_embed.py \
+    tests/modeling/test_fast_decode.py tests/training/test_fastpath.py > "$OUT/fastpath.log" 2>&1
   echo "fastpath tests rc $?" >> "$OUT/fastpath.log"
   ;;
 esac

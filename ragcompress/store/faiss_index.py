@@ -19,6 +19,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ragcompress.store.fsutil import atomic_write_with
 from ragcompress.store.manifest import FaissInfo
@@ -193,8 +194,6 @@ class VectorIndex:
     def _device_flat(self, device) -> DeviceFlat | None:
         """The copy of this flat index's vectors on ``device`` (made on first use), or None where it
         does not apply: another device type, an IVF or HNSW index, or too little free memory."""
-        import torch
-
         device = torch.device(device)
         if device.type not in DEVICE_SEARCH_TYPES or self.info.kind == "hnsw" or self._ivf() is not None:
             return None
@@ -229,15 +228,11 @@ class DeviceFlat:
     """
 
     def __init__(self, ids: np.ndarray, vectors: np.ndarray, device) -> None:
-        import torch
-
         self.device = torch.device(device)
         self.ids = torch.from_numpy(np.ascontiguousarray(ids, dtype=np.int64)).to(self.device)
         self.vectors = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32)).to(self.device)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        import torch
-
         n = len(self.ids)
         k = min(k, n)
         rows = max(1, SCORE_BLOCK_BYTES // (4 * max(n, 1)))
@@ -251,8 +246,6 @@ class DeviceFlat:
 
 
 def _free_bytes(device) -> int | None:
-    import torch
-
     return torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else None
 
 
