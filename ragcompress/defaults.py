@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -217,10 +218,29 @@ def load_adapter(model, adapter_dir: str | Path, merge: bool = True, trainable: 
             f"{adapter_dir} was trained with summary_length={meta['summary_length']} but the model has "
             f"{model.config.summary_length}"
         )
-    peft_model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=trainable)
+    with warnings.catch_warnings():
+        if _only_unset_options_unknown(adapter_dir):
+            # An adapter saved by a newer peft lists that release's options; left unset they change nothing,
+            # so the installed peft's "Unexpected keyword arguments ... upgrade" warning says nothing true.
+            warnings.filterwarnings("ignore", message="Unexpected keyword arguments", category=UserWarning)
+        peft_model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=trainable)
     if merge:
         return peft_model.merge_and_unload()
     return peft_model
+
+
+def _only_unset_options_unknown(adapter_dir: Path) -> bool:
+    """Whether every option of the adapter's LoRA config that the installed peft does not know is unset
+    (None, False or empty), as the options a newer peft adds are by default."""
+    import dataclasses
+
+    from peft import LoraConfig
+
+    config = json.loads((adapter_dir / "adapter_config.json").read_text())
+    if config.get("peft_type") != "LORA":
+        return False
+    known = {field.name for field in dataclasses.fields(LoraConfig)}
+    return all(config[key] in (None, False, {}, []) for key in set(config) - known)
 
 
 def load_default(device=None, dtype=None, adapter_dir: Path | str | None = None):

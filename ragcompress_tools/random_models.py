@@ -40,7 +40,10 @@ def save_random_embedder(
     """
     import torch
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    try:  # sentence-transformers ≥ 6; before it the modules lived in sentence_transformers.models
+        from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    except ModuleNotFoundError:
+        from sentence_transformers.models import Pooling, Transformer
     from transformers import BertConfig, BertModel
 
     config = BertConfig(

@@ -213,6 +213,24 @@ def test_lora_adapter_round_trip(tmp_path):
         load_adapter(tiny_model("llama", summary_length=5), tmp_path / "adapter")
 
 
+def test_options_of_a_newer_peft_left_unset_load_without_peft_s_upgrade_warning(tmp_path, recwarn):
+    """An adapter saved by a newer peft lists options the installed one lacks; unset, they change
+    nothing and peft's "upgrade" warning is dropped; one that is set keeps it."""
+    save_adapter(
+        apply_lora(tiny_model("llama", summary_length=3), r=4, alpha=8), tmp_path / "a", dtype=torch.float32
+    )
+    config_path = tmp_path / "a" / "adapter_config.json"
+    config = json.loads(config_path.read_text())
+    config_path.write_text(json.dumps({**config, "a_future_config": None, "use_a_future_trick": False}))
+    load_adapter(tiny_model("llama", summary_length=3), tmp_path / "a")
+    assert not [w for w in recwarn if "Unexpected keyword arguments" in str(w.message)]
+    config_path.write_text(json.dumps({**config, "a_future_config": None, "use_a_future_trick": True}))
+    with pytest.warns(
+        UserWarning, match=r"Unexpected keyword arguments \['a_future_config', 'use_a_future_trick'\]"
+    ):
+        load_adapter(tiny_model("llama", summary_length=3), tmp_path / "a")
+
+
 def test_lora_training_moves_only_adapter_weights(tmp_path):
     train_path, valid_path = write_recall_data(tmp_path, n_train=200)
     model = tiny_model("llama", summary_length=2)
