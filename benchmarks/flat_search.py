@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import time
@@ -31,6 +30,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fused_decode import calls  # noqa: E402
+from readme_sections import cpu_name  # noqa: E402
 
 from ragcompress.store import faiss_index  # noqa: E402
 from ragcompress.store.faiss_index import VectorIndex  # noqa: E402
@@ -60,9 +60,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
         faiss_index.faiss.omp_set_num_threads(args.threads)
     result = {
-        "device": torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else f"cpu ({platform.machine()})",
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU: {cpu_name()}",
+        "host_cpu": cpu_name(),  # where FAISS searches
         "cpu_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "faiss": faiss_index.faiss.__version__,
