@@ -16,6 +16,7 @@ GGUF file to use instead of the installed package's) and ``RAGCOMPRESS_DTYPE`` (
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.util
 import json
@@ -232,8 +233,6 @@ def load_adapter(model, adapter_dir: str | Path, merge: bool = True, trainable: 
 def _only_unset_options_unknown(adapter_dir: Path) -> bool:
     """Whether every option of the adapter's LoRA config that the installed peft does not know is unset
     (None, False or empty), as the options a newer peft adds are by default."""
-    import dataclasses
-
     from peft import LoraConfig
 
     config = json.loads((adapter_dir / "adapter_config.json").read_text())

