@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from ragcompress import defaults
 from ragcompress.compressor import ModelLoadError, first_line
@@ -77,6 +78,12 @@ class Embedder:
         )
 
     @property
+    def device(self) -> torch.device | None:
+        """Where the model runs (None for a model that does not say)."""
+        device = getattr(self.model, "device", None)
+        return None if device is None else torch.device(device)
+
+    @property
     def dim(self) -> int:
         """The embedding width."""
         # sentence-transformers ≥ 5 renamed the method; accept either so older installs keep working.
@@ -126,7 +133,7 @@ class Embedder:
         ``encode``'s, else None (with why, once)."""
         from ragcompress import fast_embed
 
-        if getattr(getattr(self.model, "device", None), "type", None) not in GRAPH_DEVICES:
+        if getattr(self.device, "type", None) not in GRAPH_DEVICES:
             return None
         why = fast_embed.reason(self.model)
         if why is not None:
