@@ -1,12 +1,18 @@
-"""What one query is answered from (a ``Plan``), how an answer is packaged, and whether a passage is
-still the chunk the index holds under its id."""
+"""What one query is answered from (a ``Plan``), how plans are answered and the answers packaged, and
+whether a passage is still the chunk the index holds under its id."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ragcompress.retrieval.generation import GenerationOutput
-from ragcompress.retrieval.types import Answer, Passage
+import torch
+
+from ragcompress.compressor import Compressor
+from ragcompress.retrieval.generation import VECTOR_MODES, GenerationOutput, generate_outputs
+from ragcompress.retrieval.replug import replug_generate
+from ragcompress.retrieval.timing import ForwardTimer
+from ragcompress.retrieval.types import MODES, Answer, Passage
 
 
 @dataclass
@@ -37,6 +43,56 @@ def vector_passages(plan: Plan) -> list[Passage]:
     """The passages a plan reads as summary vectors: all of them in ``fused``, all but the last (the
     most relevant, read as text) in ``hybrid``."""
     return plan.passages[:-1] if plan.mode == "hybrid" else plan.passages
+
+
+def run_plans(
+    compressor: Compressor,
+    plans: Sequence[Plan],
+    vectors: Sequence[list[torch.Tensor] | None],
+    batch_size: int,
+    max_new_tokens: int,
+    timings: dict[str, float],
+    default_compile_decode: bool | str,
+    **generate_kwargs,
+) -> list[GenerationOutput]:
+    """The generation of each plan, in order: the plans of one mode batched together (REPLUG one by one,
+    in its own decoding loop), with prefill and decode seconds added to ``timings``. A ``compile_decode``
+    in ``generate_kwargs`` wins over ``default_compile_decode``."""
+    outputs: list[GenerationOutput | None] = [None] * len(plans)
+    extractive = generate_kwargs.pop("extractive", False)
+    with ForwardTimer(compressor.model) as timer:
+        for mode in MODES:
+            members = [i for i, plan in enumerate(plans) if plan.mode == mode]
+            if not members:
+                continue
+            if mode == "replug":  # its own decoding loop: no fast path, nothing to compile
+                for i in members:
+                    outputs[i] = replug_generate(
+                        compressor,
+                        plans[i].query,
+                        [p.text for p in plans[i].passages],
+                        [p.score for p in plans[i].passages],
+                        max_new_tokens=max_new_tokens,
+                        **generate_kwargs,
+                    )
+                continue
+            results = generate_outputs(
+                compressor.model,
+                compressor.tokenizer,
+                [plans[i].query for i in members],
+                passages=[[p.text for p in plans[i].passages] for i in members],
+                mode=mode,
+                passage_vectors=[vectors[i] for i in members] if mode in VECTOR_MODES else None,
+                batch_size=batch_size,
+                max_new_tokens=max_new_tokens,
+                extractive=extractive and mode != "none",  # a plan without passages answers freely
+                **{"compile_decode": default_compile_decode, **generate_kwargs},
+            )
+            for i, result in zip(members, results):
+                outputs[i] = result
+    timings["prefill"] += timer.prefill
+    timings["decode"] += timer.decode
+    return outputs  # type: ignore[return-value]
 
 
 def make_answer(plan: Plan, output: GenerationOutput, timings: dict[str, float]) -> Answer:

@@ -4,9 +4,9 @@
     answer = retriever.answer("Who founded Pelville?", k=5, mode="fused")
     print(answer.text, answer.sources)
 
-Generation itself lives in retrieval/generation.py (fused / hybrid / text / none, batched) and retrieval/replug.py;
-this class retrieves, re-ranks, fetches the stored summary vectors, times each stage and packages the
-result.
+Generation itself lives in retrieval/generation.py (fused / hybrid / text / none, batched) and retrieval/replug.py,
+and retrieval/plan.py runs each question's plan through them; this class retrieves, re-ranks, fetches the
+stored summary vectors, times each stage and packages the result.
 """
 
 from __future__ import annotations
@@ -22,20 +22,19 @@ from ragcompress.compressor import Compressor
 from ragcompress.embedder import Embedder
 from ragcompress.modeling.fast_decode import check_compile
 from ragcompress.retrieval.extractive import check_extractive
-from ragcompress.retrieval.generation import VECTOR_MODES, GenerationOutput, generate_outputs
+from ragcompress.retrieval.generation import VECTOR_MODES
 from ragcompress.retrieval.match import (
     check_compressor,
     check_embedder,
     load_compressor_for,
     load_embedder_for,
 )
-from ragcompress.retrieval.plan import Plan, make_answer, plan_for, same_chunk, vector_passages
-from ragcompress.retrieval.replug import replug_generate
+from ragcompress.retrieval.plan import Plan, make_answer, plan_for, run_plans, same_chunk, vector_passages
 from ragcompress.retrieval.rerank import RERANKERS
 from ragcompress.retrieval.rerank import rerank as rerank_passages
 from ragcompress.retrieval.scoring import score_plan
 from ragcompress.retrieval.streaming import AnswerStream
-from ragcompress.retrieval.timing import ForwardTimer, stopwatch
+from ragcompress.retrieval.timing import stopwatch
 from ragcompress.retrieval.types import MODES, Answer, Passage, ScoreResult
 from ragcompress.store import Store, StoreChangedError
 
@@ -110,8 +109,7 @@ class Retriever:
     @property
     def search_device(self) -> torch.device | None:
         """Where FAISS-flat searches run besides the CPU: the embedder's device (None: the CPU)."""
-        device = getattr(self.embedder.model, "device", None) if self.gpu_search else None
-        return None if device is None else torch.device(device)
+        return self.embedder.device if self.gpu_search else None
 
     def close(self) -> None:
         self.store.close()
@@ -234,51 +232,6 @@ class Retriever:
                 vectors[i] = [next(flat) for _ in group]
         return vectors
 
-    def _run(
-        self,
-        plans: Sequence[Plan],
-        vectors: Sequence[list[torch.Tensor] | None],
-        batch_size: int,
-        max_new_tokens: int,
-        timings: dict[str, float],
-        **generate_kwargs,
-    ) -> list[GenerationOutput]:
-        outputs: list[GenerationOutput | None] = [None] * len(plans)
-        extractive = generate_kwargs.pop("extractive", False)
-        with ForwardTimer(self.model) as timer:
-            for mode in MODES:
-                members = [i for i, plan in enumerate(plans) if plan.mode == mode]
-                if not members:
-                    continue
-                if mode == "replug":  # its own decoding loop: no fast path, nothing to compile
-                    for i in members:
-                        outputs[i] = replug_generate(
-                            self.compressor,
-                            plans[i].query,
-                            [p.text for p in plans[i].passages],
-                            [p.score for p in plans[i].passages],
-                            max_new_tokens=max_new_tokens,
-                            **generate_kwargs,
-                        )
-                    continue
-                results = generate_outputs(
-                    self.model,
-                    self.tokenizer,
-                    [plans[i].query for i in members],
-                    passages=[[p.text for p in plans[i].passages] for i in members],
-                    mode=mode,
-                    passage_vectors=[vectors[i] for i in members] if mode in VECTOR_MODES else None,
-                    batch_size=batch_size,
-                    max_new_tokens=max_new_tokens,
-                    extractive=extractive and mode != "none",  # a plan without passages answers freely
-                    **{"compile_decode": self.compile_decode, **generate_kwargs},
-                )
-                for i, result in zip(members, results):
-                    outputs[i] = result
-        timings["prefill"] += timer.prefill
-        timings["decode"] += timer.decode
-        return outputs  # type: ignore[return-value]
-
     def answer(
         self,
         query: str,
@@ -331,7 +284,16 @@ class Retriever:
         started = time.perf_counter()
         timings = dict.fromkeys(STAGES, 0.0)
         plans, vectors = self._prepare(queries, k, mode, rerank_method, rerank_candidates, timings)
-        outputs = self._run(plans, vectors, batch_size, max_new_tokens, timings, **generate_kwargs)
+        outputs = run_plans(
+            self.compressor,
+            plans,
+            vectors,
+            batch_size,
+            max_new_tokens,
+            timings,
+            self.compile_decode,
+            **generate_kwargs,
+        )
         timings["total"] = time.perf_counter() - started
         return [make_answer(plan, output, timings) for plan, output in zip(plans, outputs)]
 
@@ -364,8 +326,16 @@ class Retriever:
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
 
         def run() -> Answer:  # in the worker thread: no store access from here on
-            output = self._run(
-                plans, vectors, 1, max_new_tokens, timings, streamer=streamer, **generate_kwargs
+            output = run_plans(
+                self.compressor,
+                plans,
+                vectors,
+                1,
+                max_new_tokens,
+                timings,
+                self.compile_decode,
+                streamer=streamer,
+                **generate_kwargs,
             )[0]
             timings["total"] = time.perf_counter() - started
             return make_answer(plans[0], output, timings)
