@@ -33,13 +33,12 @@ from fused_decode import calls  # noqa: E402
 from readme_sections import cpu_name  # noqa: E402
 
 from ragcompress.store import faiss_index  # noqa: E402
-from ragcompress.store.faiss_index import VectorIndex  # noqa: E402
+from ragcompress.store.faiss_index import VectorIndex, normalise  # noqa: E402
 from ragcompress.store.manifest import FaissInfo  # noqa: E402
 
 
 def unit_rows(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
-    rows = rng.standard_normal((n, dim), dtype=np.float32)
-    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    return normalise(rng.standard_normal((n, dim), dtype=np.float32))
 
 
 def main() -> None:
