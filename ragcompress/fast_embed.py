@@ -27,6 +27,10 @@ import torch
 LENGTH_BUCKET = 16  # questions are right-padded to a multiple of this many tokens
 MAX_ROWS = 16  # larger batches (indexing) go through encode, which is already busy enough per launch
 MAX_TOKENS = 128  # longer texts (chunks) too: at most 5 × 8 buckets, each graph with its own memory
+# a text this many characters long is left to encode untokenized: it is a chunk, not a question, and
+# would otherwise be tokenized twice (here, then by encode). Subword tokens average ~4 characters in
+# English, so such a text nearly always passes MAX_TOKENS; one that would not just takes encode's path.
+MAX_CHARS = 8 * MAX_TOKENS
 ATTENTION = ("sdpa", "eager")  # implementations that take a prepared 4-D mask as it is
 
 
@@ -82,8 +86,8 @@ class GraphEncoder:
     @torch.inference_mode()
     def encode(self, texts: Sequence[str]) -> np.ndarray | None:
         """``[len(texts), dim]`` float32 embeddings; None for texts it does not cover (more than
-        ``MAX_ROWS``, or longer than ``MAX_TOKENS`` once tokenized)."""
-        if not 0 < len(texts) <= MAX_ROWS:
+        ``MAX_ROWS``, or longer than ``MAX_TOKENS`` once tokenized or ``MAX_CHARS`` before)."""
+        if not 0 < len(texts) <= MAX_ROWS or any(len(text) > MAX_CHARS for text in texts):
             return None
         features = _tokenize(self.model, texts)
         ids = features["input_ids"]

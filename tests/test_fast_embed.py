@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from ragcompress import Embedder, embedder
-from ragcompress.fast_embed import LENGTH_BUCKET, MAX_ROWS, MAX_TOKENS, GraphEncoder, reason
+from ragcompress import Embedder, embedder, fast_embed
+from ragcompress.fast_embed import LENGTH_BUCKET, MAX_CHARS, MAX_ROWS, MAX_TOKENS, GraphEncoder, reason
 from tests.indexing.pipeline_helpers import save_tiny_embedder
 
 QUESTIONS = [
@@ -52,6 +52,22 @@ def test_many_or_long_texts_are_left_to_encode(minilm):
     graphed = GraphEncoder(minilm.model)
     assert graphed.encode([LONG]) is None and graphed.encode(QUESTIONS[:1] * (MAX_ROWS + 1)) is None
     assert graphed.encode([]) is None and not graphed._graphs
+
+
+def test_chunk_length_texts_are_not_tokenized_before_encode(minilm, monkeypatch):
+    """A text of more than MAX_CHARS characters goes to encode untokenized (else it is tokenized twice);
+    one under it that still has too many tokens is tokenized once here and then left to encode."""
+    graphed = GraphEncoder(minilm.model)
+    calls = []
+    tokenize = fast_embed._tokenize
+    monkeypatch.setattr(
+        fast_embed, "_tokenize", lambda model, texts: calls.append(texts) or tokenize(model, texts)
+    )
+    chunk = " ".join(["harbour"] * (MAX_CHARS // 8 + 1))
+    assert len(chunk) > MAX_CHARS and graphed.encode([QUESTIONS[0], chunk]) is None and calls == []
+    dense = "9 " * (MAX_TOKENS + 10)  # under MAX_CHARS characters, over MAX_TOKENS tokens
+    assert len(dense) <= MAX_CHARS and graphed.encode([dense]) is None and len(calls) == 1
+    assert not graphed._graphs
 
 
 def test_a_bucket_serves_every_question_that_rounds_to_it(minilm):
