@@ -11,19 +11,29 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_end_to_end_benchmark_indexes_every_passage_and_times_each_mode_and_batch(tmp_path):
-    out = tmp_path / "e2e.json"
-    small = (
-        "--layers 2 --hidden 256 --embedder-layers 2 --embedder-hidden 64 --passages 24 --passage-tokens 48"
-    )
+SMALL = "--layers 2 --hidden 256 --embedder-layers 2 --embedder-hidden 64 --passages 24 --passage-tokens 48"
+
+
+def run_benchmark(out: Path, work: Path, *options: str) -> dict:
     done = subprocess.run(
-        [sys.executable, "benchmarks/answer_e2e.py", *small.split(), "--k", "3", "--batches", "1,2",
-         "--new-tokens", "3", "--repeats", "1", "--compile-decode", "off,dynamic", "--work", str(tmp_path / "work"), "--out", str(out)],
+        [sys.executable, "benchmarks/answer_e2e.py", *SMALL.split(), "--k", "3", "--new-tokens", "3",
+         "--repeats", "1", *options, "--work", str(work), "--out", str(out)],
         cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads(out.read_text())
+    return json.loads(out.read_text())
+
+
+def test_the_end_to_end_benchmark_indexes_every_passage_and_times_each_mode_and_batch(tmp_path):
+    work = tmp_path / "work"
+    result = run_benchmark(tmp_path / "e2e.json", work, "--batches", "1,2", "--compile-decode", "off,dynamic")
     assert result["index"]["chunks"] == 24  # one chunk per passage: every passage is exactly 48 tokens
+    assert result["index"]["reused"] is False
+    # the compiled setting's warm-up, a batch at a time (a run cut short in it says how far it got)
+    assert [(w["compile_decode"], w["batch"]) for w in result["warm_up_s"]] == [
+        ("dynamic", 1),
+        ("dynamic", 2),
+    ]
     assert [(r["compile_decode"], r["mode"], r["batch"]) for r in result["rows"]] == [
         (c, m, b) for c in ("off", "dynamic") for b in (1, 2) for m in ("fused", "text")
     ]  # fmt: skip
@@ -46,3 +56,10 @@ def test_the_end_to_end_benchmark_indexes_every_passage_and_times_each_mode_and_
         else:
             assert row["softprompt_slots"] == 0 and row["prompt_tokens"] > 3 * 48
     assert result["seconds"] > 0
+
+    # a second run on the same --work folder (the next device call on a warm machine) reuses the index
+    files = sorted((p.name, p.stat().st_mtime_ns) for p in (work / "corpus").iterdir())
+    again = run_benchmark(tmp_path / "again.json", work, "--batches", "1", "--modes", "fused")
+    assert again["index"]["reused"] is True and again["index"]["chunks"] == 24
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in (work / "corpus").iterdir()) == files
+    assert again["index"]["seconds"] < result["index"]["seconds"] and len(again["rows"]) == 1
