@@ -10,7 +10,7 @@
 #   bash experiments/gpu/issue28_calls.sh 3    # the CUDA tests of the fast paths and the device search
 # Why 1 and 1b: on 2026-12-05 one call did both (indexing 222 s on an H200, then the compiled warm-up) and
 # ran out of its 585 s inside the warm-up, with no row. The index (4.2 GB) stays in /tmp/e2e between calls
-# on a warm machine; 1b rebuilds it if the machine is a fresh one (and then may not fit).
+# on a warm machine; on a fresh one 1b stops at once (exit 3) rather than rebuild it and run out of time.
 # Carry `.gpuD` (faiss-cpu, gguf, sqlite-utils wheels for Python 3.12; the recipe in README.md here).
 # Earlier calls: benchmarks/results/*-h200-dynamic*, answer_e2e-h200.json (2026-12-05, first session),
 # fused_decode-h100-compile-prompt.json and -h100-text-dynamic.json (2026-12-05, second session),
@@ -28,7 +28,8 @@ case "${1:?which call: 1, 1b, 2 or 3}" in
   echo "answer_e2e rc $?" >> "$OUT/call1.log"
   ;;
 1b)
-  [ -d /tmp/e2e/index ] || echo "no index from call 1 on this machine: building it again" >> "$OUT/call1b.log"
+  # a fresh machine has no index: rebuilding it (~220 s) and compiling do not fit one call, so stop at once
+  [ -d /tmp/e2e/index ] || { echo "no index from call 1 on this machine (a fresh one): run call 1 first" | tee "$OUT/call1b.log"; exit 3; }
   # the warm-up (compiling the step and the prompt, batches 1 and 2) is logged a batch at a time
   timeout 585 python benchmarks/answer_e2e.py --index-batch 64 --work /tmp/e2e --compile-decode dynamic \
     --out "$OUT/answer_e2e-compiled.json" >> "$OUT/call1b.log" 2>&1
