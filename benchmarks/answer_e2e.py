@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from fused_decode import calls, llama2_7b_config  # noqa: E402
 
 from ragcompress.modeling.fast_decode import COMPILE_SETTINGS  # noqa: E402
+from ragcompress.retrieval.retriever import WARM_UP_BATCHES  # noqa: E402
 from ragcompress_tools.random_models import save_random_embedder, word_level_tokenizer  # noqa: E402
 
 VOCAB = 32000
@@ -189,7 +190,7 @@ def run(args, work: Path) -> None:
         ) as retriever:
             began = time.perf_counter()
             if compiled:  # what `ragcompress serve --compile-decode` does before serving, a batch at a time
-                for batch in (1, 2):  # so that a run cut short in its warm-up says how far it got
+                for batch in WARM_UP_BATCHES:  # so that a run cut short in its warm-up says how far it got
                     seconds = retriever.warm_up(batches=(batch,))
                     result.setdefault("warm_up_s", []).append(
                         {"compile_decode": setting, "batch": batch, "s": seconds}

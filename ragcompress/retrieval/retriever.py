@@ -39,6 +39,7 @@ from ragcompress.retrieval.types import MODES, Answer, Passage, ScoreResult
 from ragcompress.store import Store, StoreChangedError
 
 STAGES = ("retrieve", "rerank", "fuse", "prefill", "decode")
+WARM_UP_BATCHES = (1, 2)  # warm_up's batch sizes: batch 1 and larger batches compile apart (fast_decode)
 
 
 class Retriever:
@@ -343,7 +344,7 @@ class Retriever:
         plan = plans[0]
         return AnswerStream(plan.query, plan.mode, plan.passages, plan.note, streamer, run)
 
-    def warm_up(self, batches: Sequence[int] = (1, 2), k: int = 5) -> float:
+    def warm_up(self, batches: Sequence[int] = WARM_UP_BATCHES, k: int = 5) -> float:
         """Answer throw-away fused questions at these batch sizes, so that on a GPU the decode step's
         compilation (``compile_decode``) and first CUDA-graph captures happen now rather than in the first
         real answers, and capture the question embedder's graphs for questions of up to 64 tokens; the
