@@ -38,8 +38,8 @@ from ragcompress.modeling import AutoCompressor, fast_decode
 from ragcompress.modeling.fast_decode import fast_generate, release_fast_decode
 
 # the fast path's compiled rows: fast_generate's compile argument for each, and the row of each kind
-COMPILED = {"fast+compile": True, "fast+compile-dynamic": "dynamic"}
-KIND_PATHS = {"static": "fast+compile", "dynamic": "fast+compile-dynamic"}
+COMPILED = {"fast+compile": True, "fast+compile-dynamic": "dynamic", "fast+compile-regional": "regional"}
+KIND_PATHS = {"static": "fast+compile", "dynamic": "fast+compile-dynamic", "regional": "fast+compile-regional"}
 
 
 def llama2_7b_config(layers: int, hidden: int) -> LlamaConfig:
@@ -248,7 +248,8 @@ def main() -> None:
     parser.add_argument(
         "--compile-kinds",
         default="static",
-        help="static (one compilation per batch and cache bucket) and/or dynamic (symbolic sizes), comma-separated",
+        help="static (one compilation per batch and cache bucket), dynamic (symbolic sizes) and/or regional "
+        "(one decoder layer compiled for all), comma-separated",
     )
     parser.add_argument("--budget-s", type=float, default=480, help="start no row after this many seconds")
     parser.add_argument(

@@ -4,10 +4,12 @@
 # cut short keeps them).
 #   bash experiments/gpu/issue28_calls.sh 1    # end to end, the default step (graph-embedded questions, one-launch
 #                                              # cache reset, flat search on the GPU); builds the 10,000-passage index
-#   bash experiments/gpu/issue28_calls.sh 1b   # end to end, compiled step + compiled prompt, on call 1's index:
+#   bash experiments/gpu/issue28_calls.sh 1b [dynamic|regional]   # end to end, compiled step + prompt, on call 1's index:
 #                                              # run it right after 1, while the machine is still warm
 #   bash experiments/gpu/issue28_calls.sh 2    # batch 16: compiled fused and compiled text in one run (the compiled ratio)
 #   bash experiments/gpu/issue28_calls.sh 3    # the CUDA tests of the fast paths and the device search
+#   bash experiments/gpu/issue28_calls.sh r    # compile="regional" (one layer compiled for all) against "dynamic"
+#                                              # (the whole step): warm-up and speed, fused batch 1 and 16
 # Why 1 and 1b: on 2026-12-05 one call did both (indexing 222 s on an H200, then the compiled warm-up) and
 # ran out of its 585 s inside the warm-up, with no row. The index (4.2 GB) stays in /tmp/e2e between calls
 # on a warm machine; on a fresh one 1b stops at once (exit 3) rather than rebuild it and run out of time.
@@ -20,7 +22,7 @@ set -u
 pip install -q --no-index --no-deps --target /tmp/site .gpuD/whl/*.whl >/dev/null 2>&1
 export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1
 { nvidia-smi --query-gpu=name,driver_version --format=csv,noheader; python -c "import torch, transformers; print(torch.__version__, transformers.__version__)"; } > "$OUT/device.txt"
-case "${1:?which call: 1, 1b, 2 or 3}" in
+case "${1:?which call: 1, 1b, 2, 3 or r}" in
 1)
   # ~30 s model, ~220 s indexing, then the rows of the default step (~2 min)
   timeout 585 python benchmarks/answer_e2e.py --index-batch 64 --work /tmp/e2e --compile-decode off \
@@ -31,8 +33,8 @@ case "${1:?which call: 1, 1b, 2 or 3}" in
   # a fresh machine has no index: rebuilding it (~220 s) and compiling do not fit one call, so stop at once
   [ -d /tmp/e2e/index ] || { echo "no index from call 1 on this machine (a fresh one): run call 1 first" | tee "$OUT/call1b.log"; exit 3; }
   # the warm-up (compiling the step and the prompt, batches 1 and 2) is logged a batch at a time
-  timeout 585 python benchmarks/answer_e2e.py --index-batch 64 --work /tmp/e2e --compile-decode dynamic \
-    --out "$OUT/answer_e2e-compiled.json" >> "$OUT/call1b.log" 2>&1
+  timeout 585 python benchmarks/answer_e2e.py --index-batch 64 --work /tmp/e2e --compile-decode "${2:-dynamic}" \
+    --out "$OUT/answer_e2e-${2:-dynamic}.json" >> "$OUT/call1b.log" 2>&1
   echo "answer_e2e rc $?" >> "$OUT/call1b.log"
   ;;
 2)
@@ -45,6 +47,12 @@ case "${1:?which call: 1, 1b, 2 or 3}" in
   timeout 560 python -m pytest -q -rs tests/store/test_device_search.py tests/test_fast_embed.py \
     tests/modeling/test_fast_decode.py tests/training/test_fastpath.py > "$OUT/fastpath.log" 2>&1
   echo "fastpath tests rc $?" >> "$OUT/fastpath.log"
+  ;;
+r)
+  # regional first, so it finds no kernel that the whole-step compilation built in this process
+  timeout 585 python benchmarks/fused_decode.py --batches 1 --largest "" --compiled "fused:1,16" \
+    --compile-kinds regional,dynamic --budget-s 450 --out "$OUT/fused_decode-regional.json" > "$OUT/callr.log" 2>&1
+  echo "fused_decode rc $?" >> "$OUT/callr.log"
   ;;
 esac
 tail -n 4 "$OUT"/*.log

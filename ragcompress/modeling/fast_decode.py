@@ -21,6 +21,7 @@ finished rows (padded with ``pad_token_id``) and the output (prompt followed by 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 import time
@@ -76,13 +77,54 @@ def unsupported_reason(model, generate_kwargs: Mapping) -> str | None:
 
 
 # a setting's name (command lines) -> fast_generate's ``compile``
-COMPILE_SETTINGS = {"off": False, "static": True, "dynamic": "dynamic"}
+COMPILE_SETTINGS = {"off": False, "static": True, "dynamic": "dynamic", "regional": "regional"}
 
 
 def check_compile(value, name: str = "compile") -> None:
-    """``fast_generate``'s ``compile`` must be False, True (static shapes) or "dynamic"."""
+    """``fast_generate``'s ``compile`` must be False, True (static shapes), "dynamic" or "regional"."""
     if value not in COMPILE_SETTINGS.values():
-        raise ValueError(f"{name}={value!r}: use False, True (static shapes) or 'dynamic'")
+        raise ValueError(f"{name}={value!r}: use False, True (static shapes), 'dynamic' or 'regional'")
+
+
+def decoder_layers(core) -> torch.nn.ModuleList | None:
+    """The decoder's layers when they are one ``ModuleList`` of one class at ``core.model.layers`` (every
+    Llama-family model), else None."""
+    layers = getattr(getattr(core, "model", None), "layers", None)
+    if not isinstance(layers, torch.nn.ModuleList) or not len(layers):
+        return None
+    return layers if len({type(layer) for layer in layers}) == 1 else None
+
+
+_LAYER_FORWARDS: dict[type, object] = {}  # decoder layer class -> its forward through torch.compile
+
+
+@contextlib.contextmanager
+def _layers_compiled(layers: torch.nn.ModuleList):
+    """Within this block every layer of ``layers`` runs its class's compiled ``forward``.
+
+    Regional compilation: one compiled layer serves all of them, so a warm-up traces and builds one layer
+    rather than the whole decoder (32 times less on a 7B model). The layer is passed to the compiled
+    function, so no graph keeps a layer's own weights or index: its index is read as a symbolic integer
+    (``allow_unspec_int_on_nn_module``) and handed to the cache's ``update``, which the step's cache
+    leaves out of the graph (`_StepGraph`), so layer 12 does not recompile what layer 0 compiled.
+    """
+    kind = type(layers[0])
+    if kind not in _LAYER_FORWARDS:
+        _LAYER_FORWARDS[kind] = torch.compile(kind.forward, dynamic=True)
+    compiled = _LAYER_FORWARDS[kind]
+    for layer in layers:
+        layer.forward = functools.partial(compiled, layer)
+    try:
+        with torch._dynamo.config.patch(allow_unspec_int_on_nn_module=True):
+            yield
+    finally:
+        for layer in layers:
+            layer.__dict__.pop("forward", None)
+
+
+def _with_layers_compiled(layers: torch.nn.ModuleList, function, *args):
+    with _layers_compiled(layers):
+        return function(*args)
 
 
 def batch_bucket(batch: int) -> int:
@@ -108,10 +150,18 @@ class _StepGraph:
         # looked up here, not in the step, so a compiled step traces none of it
         self.cache_kwarg = forward_cache_kwarg(type(core.model))
         self.pass_slot = takes_cache_position(type(core.model))
-        self.run = torch.compile(self._step, dynamic=compile == "dynamic") if compile else self._step
-        compiled_prompt = compile == "dynamic" and COMPILE_PROMPT  # static: a compilation per prompt length
-        self.fill = torch.compile(self._prompt, dynamic=True) if compiled_prompt else self._prompt
         self.cache = StaticCache(config=core.config, max_cache_len=length)
+        layers = decoder_layers(core) if compile == "regional" else None
+        if layers is not None:  # each layer compiled, the cache's writes between its graphs (_layers_compiled)
+            self.cache.update = torch.compiler.disable(self.cache.update)
+            self.run = functools.partial(_with_layers_compiled, layers, self._step)
+            self.fill = functools.partial(_with_layers_compiled, layers, self._prompt)
+            compiled_prompt = True
+        else:  # "regional" without layers to compile apart compiles the whole step, as "dynamic" does
+            dynamic = compile in ("dynamic", "regional")
+            self.run = torch.compile(self._step, dynamic=dynamic) if compile else self._step
+            compiled_prompt = dynamic and COMPILE_PROMPT  # static: a compilation per prompt length
+            self.fill = torch.compile(self._prompt, dynamic=True) if compiled_prompt else self._prompt
         self.tokens = torch.zeros(batch, 1, dtype=torch.long, device=device)
         self.positions = torch.zeros(batch, 1, dtype=torch.long, device=device)
         self.slot = torch.zeros(1, dtype=torch.long, device=device)
@@ -222,7 +272,7 @@ _GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def _step_graph(core, batch: int, length: int, dtype, device, compile: bool | str) -> _StepGraph:
     graphs = _GRAPHS.setdefault(core, {})
     key = (batch, length, dtype, str(device), getattr(core.config, "_attn_implementation", None))
-    key += (("compiled", "dynamic" if compile == "dynamic" else "static"),) if compile else ()
+    key += (("compiled", compile if isinstance(compile, str) else "static"),) if compile else ()
     if key not in graphs:
         graphs[key] = _StepGraph(core, batch, length, dtype, device, compile)
     return graphs[key]

@@ -120,6 +120,38 @@ def test_a_dynamic_compile_of_the_short_prompt_too():
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 4
 
 
+def _regional_graphs(layers: int) -> int:
+    """Graphs compile="regional" builds for a model of ``layers`` layers, after checking its tokens."""
+    import torch._dynamo
+
+    from ragcompress import AutoCompressor
+    from tiny import tiny_config
+
+    torch.manual_seed(0)
+    config = tiny_config("llama", "sdpa")
+    config.num_hidden_layers = layers
+    model = AutoCompressor.from_config(config, summary_length=3).eval()
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    for lengths in ([5], [60], [4, 9, 6], [3, 70]):  # batch 1 and a larger batch, prompts of 64 and 128 slots
+        ids, mask = _left_padded(lengths)
+        soft = torch.randn(len(lengths), 7, 32)
+        kwargs = dict(eos_token_id=None, **GREEDY)
+        plain = model.generate(ids, attention_mask=mask, softprompt=soft, **kwargs)
+        assert fast_generate(model, ids, mask, soft, compile="regional", **kwargs).tolist() == plain.tolist()
+    # the compiled forward is the fast path's alone: afterwards the layers run their own again
+    assert all("forward" not in vars(layer) for layer in model.model.layers)
+    return torch._dynamo.utils.counters["stats"]["unique_graphs"]
+
+
+def test_a_regional_compile_builds_one_layer_not_the_whole_decoder():
+    """compile="regional" compiles the decoder layer once for all layers (the cache's writes stay out of
+    its graphs): the same tokens as generate, and as many graphs for 4 layers as for 2."""
+    two = _regional_graphs(2)
+    assert two == _regional_graphs(4)
+    assert two <= 16  # a few pieces of one layer, for the step and the prompt, at batch 1 and larger
+
+
 def test_each_generation_starts_from_a_cache_zeroed_in_one_launch():
     """A NaN left in the cache (an overflowing generation) does not reach the next answer, and the reset
     is one multi-tensor zeroing, not one launch per layer and tensor."""
@@ -215,7 +247,9 @@ def test_generate_outputs_fallback(caplog):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (the CUDA-graph replay)")
-@pytest.mark.parametrize("compile", [False, True, "dynamic"], ids=["graph", "compiled-graph", "dynamic"])
+@pytest.mark.parametrize(
+    "compile", [False, True, "dynamic", "regional"], ids=["graph", "compiled-graph", "dynamic", "regional"]
+)
 def test_cuda_graph_replay_equals_generate(compile):
     """On a GPU the step is a captured graph (optionally of the compiled step): same tokens as generate."""
     model = tiny_model("llama", summary_length=3, attn="sdpa").cuda()
