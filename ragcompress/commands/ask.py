@@ -60,7 +60,8 @@ def open_retriever(
 
 COMPILE_DECODE_HELP = (
     "on a GPU, the fast decode step through torch.compile: off | static (one compilation per batch and "
-    "cache size) | dynamic (two per process)"
+    "cache size) | dynamic (the whole step, two per process) | regional (one decoder layer, compiled once "
+    "for all)"
 )
 
 

@@ -329,7 +329,8 @@ def fast_generate(
     faster step for a warm-up of about a minute per batch and cache bucket (``True``: static shapes), so
     it is off by default. ``compile="dynamic"`` compiles with symbolic batch and cache sizes instead: two
     compilations per process and model (batch 1, larger batches), after which a new bucket only needs its
-    graph captured.
+    graph captured. ``compile="regional"`` compiles one decoder layer (symbolic sizes) and runs it for every
+    layer, the cache's writes between its graphs: a warm-up of one layer's compilations, not the decoder's.
     """
     check_compile(compile)
     with phases_told(model) as phases:

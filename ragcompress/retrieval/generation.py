@@ -125,7 +125,7 @@ def generate_outputs(
     (greedy by default). ``extractive`` restricts each answer to a span of its passages' text
     (`PassageSpanConstraint`), which needs ``passages`` and a mode that has them. ``fast_decode`` (None:
     on a GPU where it applies; True; False) picks `fast_generate` over ``generate``, and
-    ``compile_decode`` (False, True or "dynamic") is its ``compile`` (ignored when ``generate`` decodes).
+    ``compile_decode`` (False, True, "dynamic" or "regional") is its ``compile`` (ignored when ``generate`` decodes).
     """
     if mode not in MODES:
         raise ValueError(f"mode {mode!r} is unknown; use one of {MODES}")

@@ -53,10 +53,11 @@ class Retriever:
         embedder: the sentence embedder. ``None`` loads the one the index names; a spec; a loaded
             ``Embedder`` or SentenceTransformer; or ``(SentenceTransformer, id)``.
         device: where to load models (default: CUDA when available). Loaded objects stay where they are.
-        compile_decode: the default of every answer's ``compile_decode`` (False, True or ``"dynamic"``):
-            the fast decode step through ``torch.compile`` (modeling/fast_decode.py). ``"dynamic"`` costs
-            two compilations per process, paid by the first batch-1 and the first larger-batch answer;
-            worth it for a process that answers many questions on a GPU (``ragcompress serve``).
+        compile_decode: the default of every answer's ``compile_decode`` (False, True, ``"dynamic"`` or
+            ``"regional"``): the fast decode step through ``torch.compile`` (modeling/fast_decode.py).
+            ``"dynamic"`` costs two compilations of the whole step per process, paid by the first batch-1
+            and the first larger-batch answer; worth it for a process that answers many questions on a GPU
+            (``ragcompress serve``). ``"regional"`` compiles one decoder layer and runs it for all.
         gpu_search: search a flat index on the GPU the embedder runs on (GPU FAISS when installed, else
             torch over a copy of the index's vectors: 4 bytes × dimension per chunk, at most a quarter of
             the free GPU memory), with the CPU search's hits. False keeps FAISS on the CPU.
