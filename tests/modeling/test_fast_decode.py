@@ -123,9 +123,9 @@ def test_a_dynamic_compile_of_the_short_prompt_too():
 def _regional_graphs(layers: int) -> int:
     """Graphs compile="regional" builds for a model of ``layers`` layers, after checking its tokens."""
     import torch._dynamo
+    from tiny import tiny_config
 
     from ragcompress import AutoCompressor
-    from tiny import tiny_config
 
     torch.manual_seed(0)
     config = tiny_config("llama", "sdpa")
