@@ -156,7 +156,7 @@ class _StepGraph:
             self.cache.update = torch.compiler.disable(self.cache.update)
             self.run = functools.partial(_with_layers_compiled, layers, self._step)
             self.fill = functools.partial(_with_layers_compiled, layers, self._prompt)
-            compiled_prompt = True
+            compiled_prompt = False  # nothing traced writes the cache: no buffers to create first (below)
         else:  # "regional" without layers to compile apart compiles the whole step, as "dynamic" does
             dynamic = compile in ("dynamic", "regional")
             self.run = torch.compile(self._step, dynamic=dynamic) if compile else self._step
