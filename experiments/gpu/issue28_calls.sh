@@ -16,7 +16,9 @@
 # Carry `.gpuD` (faiss-cpu, gguf, sqlite-utils wheels for Python 3.12; the recipe in README.md here).
 # Earlier calls: benchmarks/results/*-h200-dynamic*, answer_e2e-h200.json (2026-12-05, first session),
 # fused_decode-h100-compile-prompt.json and -h100-text-dynamic.json (2026-12-05, second session),
-# flat_search-h200.json (2026-12-05, fifth session).
+# flat_search-h200.json (2026-12-05, fifth session); answer_e2e-h100.json and -h100-regional.json (1, 1b regional),
+# fused_decode-h100-regional.json (r) and the CUDA tests (3), 2026-12-05, sixth session, one H100.
+# Still to run: 1 then 1b dynamic on one warm machine (~280 s + ~400 s), and 2.
 set -u
 : "${OUT:?run on the device machine, where OUT is set}"
 pip install -q --no-index --no-deps --target /tmp/site .gpuD/whl/*.whl >/dev/null 2>&1
