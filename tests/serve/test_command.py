@@ -63,7 +63,7 @@ def test_serve_problems_at_start_are_one_line(tmp_path):
     wrong = start("--index", str(tmp_path / "nothing"), "--compile-decode", "yes", home=tmp_path)
     _, err = wrong.communicate(timeout=240)
     assert wrong.returncode == 2 and err.strip() == (
-        "error: --compile-decode 'yes' is unknown; use one of auto, off, static, dynamic"
+        "error: --compile-decode 'yes' is unknown; use one of auto, off, static, dynamic, regional"
     )
 
 
