@@ -36,7 +36,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from fused_decode import calls, llama2_7b_config  # noqa: E402
 
-from ragcompress.modeling.fast_decode import COMPILE_SETTINGS  # noqa: E402
+from ragcompress.modeling.step_compile import COMPILE_SETTINGS  # noqa: E402
 from ragcompress.retrieval.retriever import WARM_UP_BATCHES  # noqa: E402
 from ragcompress_tools.random_models import save_random_embedder, word_level_tokenizer  # noqa: E402
 

@@ -68,7 +68,7 @@ COMPILE_DECODE_HELP = (
 def compile_setting(value: str, *also: str):
     """``--compile-decode``'s value as the Retriever's ``compile_decode``; one error line if unknown
     (``also``: values the command takes besides, returned as they are)."""
-    from ragcompress.modeling.fast_decode import COMPILE_SETTINGS
+    from ragcompress.modeling.step_compile import COMPILE_SETTINGS
 
     if value in also:
         return value

@@ -21,7 +21,6 @@ finished rows (padded with ``pad_token_id``) and the output (prompt followed by 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import threading
 import time
@@ -36,6 +35,7 @@ from ragcompress.modeling.models import unwrap
 from ragcompress.modeling.phases import phases_told, sync_device
 from ragcompress.modeling.positions import segment_position_ids
 from ragcompress.modeling.sampling import choose_next_token
+from ragcompress.modeling.step_compile import check_compile, decoder_layers, run_with_layers_compiled
 
 CACHE_BUCKET = 256  # cache lengths are rounded up to a multiple of this many slots
 PROMPT_BUCKET = 64  # prompts (soft prompt + text) are left-padded to a multiple of this many slots
@@ -76,57 +76,6 @@ def unsupported_reason(model, generate_kwargs: Mapping) -> str | None:
     return None
 
 
-# a setting's name (command lines) -> fast_generate's ``compile``
-COMPILE_SETTINGS = {"off": False, "static": True, "dynamic": "dynamic", "regional": "regional"}
-
-
-def check_compile(value, name: str = "compile") -> None:
-    """``fast_generate``'s ``compile`` must be False, True (static shapes), "dynamic" or "regional"."""
-    if value not in COMPILE_SETTINGS.values():
-        raise ValueError(f"{name}={value!r}: use False, True (static shapes), 'dynamic' or 'regional'")
-
-
-def decoder_layers(core) -> torch.nn.ModuleList | None:
-    """The decoder's layers when they are one ``ModuleList`` of one class at ``core.model.layers`` (every
-    Llama-family model), else None."""
-    layers = getattr(getattr(core, "model", None), "layers", None)
-    if not isinstance(layers, torch.nn.ModuleList) or not len(layers):
-        return None
-    return layers if len({type(layer) for layer in layers}) == 1 else None
-
-
-_LAYER_FORWARDS: dict[type, object] = {}  # decoder layer class -> its forward through torch.compile
-
-
-@contextlib.contextmanager
-def _layers_compiled(layers: torch.nn.ModuleList):
-    """Within this block every layer of ``layers`` runs its class's compiled ``forward``.
-
-    Regional compilation: one compiled layer serves all of them, so a warm-up traces and builds one layer
-    rather than the whole decoder (32 times less on a 7B model). The layer is passed to the compiled
-    function, so no graph keeps a layer's own weights or index: its index is read as a symbolic integer
-    (``allow_unspec_int_on_nn_module``) and handed to the cache's ``update``, which the step's cache
-    leaves out of the graph (`_StepGraph`), so layer 12 does not recompile what layer 0 compiled.
-    """
-    kind = type(layers[0])
-    if kind not in _LAYER_FORWARDS:
-        _LAYER_FORWARDS[kind] = torch.compile(kind.forward, dynamic=True)
-    compiled = _LAYER_FORWARDS[kind]
-    for layer in layers:
-        layer.forward = functools.partial(compiled, layer)
-    try:
-        with torch._dynamo.config.patch(allow_unspec_int_on_nn_module=True):
-            yield
-    finally:
-        for layer in layers:
-            layer.__dict__.pop("forward", None)
-
-
-def _with_layers_compiled(layers: torch.nn.ModuleList, function, *args):
-    with _layers_compiled(layers):
-        return function(*args)
-
-
 def batch_bucket(batch: int) -> int:
     """The batch a call of ``batch`` rows runs as (padded with copies of its first row): powers of two up
     to 16, then multiples of 16. Each bucket has its own cache and captured graphs."""
@@ -152,10 +101,10 @@ class _StepGraph:
         self.pass_slot = takes_cache_position(type(core.model))
         self.cache = StaticCache(config=core.config, max_cache_len=length)
         layers = decoder_layers(core) if compile == "regional" else None
-        if layers is not None:  # each layer compiled, the cache's writes between its graphs (_layers_compiled)
+        if layers is not None:  # each layer compiled, the cache's writes between its graphs (step_compile)
             self.cache.update = torch.compiler.disable(self.cache.update)
-            self.run = functools.partial(_with_layers_compiled, layers, self._step)
-            self.fill = functools.partial(_with_layers_compiled, layers, self._prompt)
+            self.run = functools.partial(run_with_layers_compiled, layers, self._step)
+            self.fill = functools.partial(run_with_layers_compiled, layers, self._prompt)
             compiled_prompt = False  # nothing traced writes the cache: no buffers to create first (below)
         else:  # "regional" without layers to compile apart compiles the whole step, as "dynamic" does
             dynamic = compile in ("dynamic", "regional")

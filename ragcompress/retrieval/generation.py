@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import torch
 
 from ragcompress.modeling import compress, unwrap
-from ragcompress.modeling.fast_decode import check_compile, fast_generate, unsupported_reason
+from ragcompress.modeling.fast_decode import fast_generate, unsupported_reason
+from ragcompress.modeling.step_compile import check_compile
 from ragcompress.prompting import join_passages, question_prompt_ids
 from ragcompress.retrieval.extractive import SPAN_MODES, PassageSpanConstraint
 from ragcompress.retrieval.types import MODES as ANSWER_MODES

@@ -20,7 +20,7 @@ import torch
 
 from ragcompress.compressor import Compressor
 from ragcompress.embedder import Embedder
-from ragcompress.modeling.fast_decode import check_compile
+from ragcompress.modeling.step_compile import check_compile
 from ragcompress.retrieval.extractive import check_extractive
 from ragcompress.retrieval.generation import VECTOR_MODES
 from ragcompress.retrieval.match import (

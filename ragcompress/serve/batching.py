@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ragcompress.defaults import dtype_name
-from ragcompress.modeling.fast_decode import COMPILE_SETTINGS
+from ragcompress.modeling.step_compile import COMPILE_SETTINGS
 from ragcompress.retrieval import Answer, Retriever
 from ragcompress.serve import DEFAULT_MAX_BATCH, DEFAULT_QUEUE_SIZE, DEFAULT_WINDOW_S
 from ragcompress.store import StoreRebuiltError
