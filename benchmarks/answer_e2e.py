@@ -95,6 +95,12 @@ def main() -> None:
         help="rows for each of these Retriever compile_decode settings: off, static, dynamic (comma-separated)",
     )
     parser.add_argument(
+        "--gpu-vectors",
+        default="on",
+        help="rows with the index's summary vectors held on the GPU (on: Retriever's default) and/or read "
+        "from the host per answer (off), for each --compile-decode setting (comma-separated)",
+    )
+    parser.add_argument(
         "--work",
         type=Path,
         default=None,
@@ -104,6 +110,8 @@ def main() -> None:
     unknown = set(args.compile_decode.split(",")) - set(COMPILE_SETTINGS)
     if unknown:
         parser.error(f"--compile-decode: {sorted(unknown)} unknown; use {', '.join(COMPILE_SETTINGS)}")
+    if not set(args.gpu_vectors.split(",")) <= {"on", "off"}:
+        parser.error(f"--gpu-vectors: {args.gpu_vectors!r}; use on, off or on,off")
     if args.work is not None:
         run(args, args.work)
         return
@@ -115,7 +123,6 @@ def run(args, work: Path) -> None:
     import transformers
 
     from indexing.pipeline import index_corpus
-    from ragcompress import Retriever
     from ragcompress.compressor import Compressor, CompressorInfo
     from ragcompress.embedder import Embedder
     from ragcompress.modeling import AutoCompressor
@@ -183,32 +190,13 @@ def run(args, work: Path) -> None:
     rng = random.Random(1)
     batches = [int(b) for b in args.batches.split(",")]
     questions = [words(rng, args.question_tokens) for _ in range(max(batches))]
+    first = True
     for setting in args.compile_decode.split(","):
-        compiled = COMPILE_SETTINGS[setting]
-        with Retriever(
-            work / "index", model=compressor, embedder=embedder, compile_decode=compiled
-        ) as retriever:
-            began = time.perf_counter()
-            if compiled:  # what `ragcompress serve --compile-decode` does before serving, a batch at a time
-                for batch in WARM_UP_BATCHES:  # so that a run cut short in its warm-up says how far it got
-                    seconds = retriever.warm_up(batches=(batch,))
-                    result.setdefault("warm_up_s", []).append(
-                        {"compile_decode": setting, "batch": batch, "s": seconds}
-                    )
-                    save(result["warm_up_s"][-1])
-            warm_up_s = time.perf_counter() - began
-            if setting == args.compile_decode.split(",")[0]:  # first: seconds, and a cut-short run keeps them
-                for batch in batches:
-                    result.setdefault("retrieve_parts", []).append(
-                        retrieve_parts(retriever, questions[:batch], args)
-                    )
-                    save(result["retrieve_parts"][-1])
-            for batch in batches:
-                for mode in args.modes.split(","):
-                    row = measure(retriever, questions[:batch], mode, args, device)
-                    row.update(compile_decode=setting, warm_up_s=warm_up_s)
-                    result["rows"].append(row)
-                    save(row)
+        for vectors in args.gpu_vectors.split(","):
+            run_setting(
+                args, work, compressor, embedder, questions, batches, setting, vectors, first, result, save
+            )
+            first = False
     result["seconds"] = time.perf_counter() - started
     save({"seconds": result["seconds"]})
 
@@ -280,6 +268,47 @@ class HostEvents:
             "gc_s": round(self.gc_s, 4),
             "cuda_alloc_retries": self.alloc_retries,
         }
+
+
+def run_setting(args, work, compressor, embedder, questions, batches, setting, vectors, first, result, save):
+    """The rows of one ``Retriever``: compile_decode ``setting``, summary vectors held on the GPU or not."""
+    from ragcompress import Retriever
+
+    compiled = COMPILE_SETTINGS[setting]
+    with Retriever(
+        work / "index",
+        model=compressor,
+        embedder=embedder,
+        compile_decode=compiled,
+        gpu_vectors=vectors == "on",
+    ) as retriever:
+        began = time.perf_counter()
+        held = retriever.store.preload_vectors()  # what warm_up does first; apart, so it is timed apart
+        result.setdefault("vectors_preload", []).append(
+            {"gpu_vectors": vectors, "bytes": held, "s": time.perf_counter() - began}
+        )
+        save(result["vectors_preload"][-1])
+        began = time.perf_counter()
+        if compiled:  # what `ragcompress serve --compile-decode` does before serving, a batch at a time
+            for batch in WARM_UP_BATCHES:  # so that a run cut short in its warm-up says how far it got
+                seconds = retriever.warm_up(batches=(batch,))
+                result.setdefault("warm_up_s", []).append(
+                    {"compile_decode": setting, "batch": batch, "s": seconds}
+                )
+                save(result["warm_up_s"][-1])
+        warm_up_s = time.perf_counter() - began
+        if first:  # the first Retriever's: a cut-short run keeps them
+            for batch in batches:
+                result.setdefault("retrieve_parts", []).append(
+                    retrieve_parts(retriever, questions[:batch], args)
+                )
+                save(result["retrieve_parts"][-1])
+        for batch in batches:
+            for mode in args.modes.split(","):
+                row = measure(retriever, questions[:batch], mode, args, retriever.device)
+                row.update(compile_decode=setting, gpu_vectors=vectors, warm_up_s=warm_up_s)
+                result["rows"].append(row)
+                save(row)
 
 
 def stage_medians(runs: list[tuple[float, object]], pick) -> dict[str, float]:

@@ -3,7 +3,8 @@
 # ratio is measured within one call). Each writes its results and logs under $OUT as they come (a call
 # cut short keeps them).
 #   bash experiments/gpu/issue28_calls.sh 1    # end to end, the default step (graph-embedded questions, one-launch
-#                                              # cache reset, flat search on the GPU); builds the 10,000-passage index
+#                                              # cache reset, flat search on the GPU), summary vectors read from the
+#                                              # host and held on the GPU; builds the 10,000-passage index
 #   bash experiments/gpu/issue28_calls.sh 1b [dynamic|regional]   # end to end, compiled step + prompt, on call 1's index:
 #                                              # run it right after 1, while the machine is still warm
 #   bash experiments/gpu/issue28_calls.sh 2    # batch 16: compiled fused and compiled text in one run (the compiled ratio)
@@ -27,7 +28,7 @@ export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1
 case "${1:?which call: 1, 1b, 2, 3 or r}" in
 1)
   # ~30 s model, ~220 s indexing, then the rows of the default step (~2 min)
-  timeout 585 python benchmarks/answer_e2e.py --index-batch 64 --work /tmp/e2e --compile-decode off \
+  timeout 585 python benchmarks/answer_e2e.py --index-batch 64 --work /tmp/e2e --compile-decode off --gpu-vectors off,on \
     --out "$OUT/answer_e2e.json" > "$OUT/call1.log" 2>&1
   echo "answer_e2e rc $?" >> "$OUT/call1.log"
   ;;
@@ -35,7 +36,7 @@ case "${1:?which call: 1, 1b, 2, 3 or r}" in
   # a fresh machine has no index: rebuilding it (~220 s) and compiling do not fit one call, so stop at once
   [ -d /tmp/e2e/index ] || { echo "no index from call 1 on this machine (a fresh one): run call 1 first" | tee "$OUT/call1b.log"; exit 3; }
   # the warm-up (compiling the step and the prompt, batches 1 and 2) is logged a batch at a time
-  timeout 585 python benchmarks/answer_e2e.py --index-batch 64 --work /tmp/e2e --compile-decode "${2:-dynamic}" \
+  timeout 585 python benchmarks/answer_e2e.py --index-batch 64 --work /tmp/e2e --compile-decode "${2:-dynamic}" --gpu-vectors on \
     --out "$OUT/answer_e2e-${2:-dynamic}.json" >> "$OUT/call1b.log" 2>&1
   echo "answer_e2e rc $?" >> "$OUT/call1b.log"
   ;;
@@ -47,7 +48,7 @@ case "${1:?which call: 1, 1b, 2, 3 or r}" in
 3)
   # flat_search.py ran on an H200 on 2026-12-05 (results/flat_search-h200.json); the tests are left
   # test_fast_embed's other tests read the real all-MiniLM-L6-v2, a package the device does not have
-  timeout 560 python -m pytest -q -rs tests/store/test_device_search.py \
+  timeout 560 python -m pytest -q -rs tests/store/test_device_search.py tests/store/test_device_vectors.py \
     tests/test_fast_embed.py::test_on_a_gpu_the_graphs_replay_encodes_embeddings \
     tests/modeling/test_fast_decode.py tests/training/test_fastpath.py > "$OUT/fastpath.log" 2>&1
   echo "fastpath tests rc $?" >> "$OUT/fastpath.log"

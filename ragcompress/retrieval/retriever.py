@@ -36,7 +36,7 @@ from ragcompress.retrieval.scoring import score_plan
 from ragcompress.retrieval.streaming import AnswerStream
 from ragcompress.retrieval.timing import stopwatch
 from ragcompress.retrieval.types import MODES, Answer, Passage, ScoreResult
-from ragcompress.store import Store, StoreChangedError
+from ragcompress.store import Store, StoreChangedError, device_vectors
 
 STAGES = ("retrieve", "rerank", "fuse", "prefill", "decode")
 WARM_UP_BATCHES = (1, 2)  # warm_up's batch sizes: batch 1 and larger batches compile apart (fast_decode)
@@ -61,6 +61,10 @@ class Retriever:
         gpu_search: search a flat index on the GPU the embedder runs on (GPU FAISS when installed, else
             torch over a copy of the index's vectors: 4 bytes × dimension per chunk, at most a quarter of
             the free GPU memory), with the CPU search's hits. False keeps FAISS on the CPU.
+        gpu_vectors: keep the index's summary vectors on the GPU the compressor runs on, in its dtype,
+            each shard from its first read (``warm_up`` reads them all), so a fused answer slices them
+            there instead of moving them from the host: at most a quarter of the free GPU memory, shards
+            beyond it are read from the host per answer. False reads them from the host every time.
 
     Raises ``ModelMismatchError`` (one line, both sides named) when a model is not the index's, and
     ``ModelLoadError`` (one line) when a spec cannot be loaded.
@@ -74,6 +78,7 @@ class Retriever:
         device=None,
         compile_decode: bool | str = False,
         gpu_search: bool = True,
+        gpu_vectors: bool = True,
     ) -> None:
         check_compile(compile_decode, "compile_decode")
         self.compile_decode = compile_decode
@@ -90,6 +95,8 @@ class Retriever:
             self.store.close()
             raise
         self.compressor.model.eval()
+        if gpu_vectors and self.device.type in device_vectors.DEVICE_VECTOR_TYPES:
+            self.store.hold_vectors(self.device, self.dtype)
 
     # the compressor's parts, for callers that work with the model directly
     @property
@@ -348,9 +355,10 @@ class Retriever:
     def warm_up(self, batches: Sequence[int] = WARM_UP_BATCHES, k: int = 5) -> float:
         """Answer throw-away fused questions at these batch sizes, so that on a GPU the decode step's
         compilation (``compile_decode``) and first CUDA-graph captures happen now rather than in the first
-        real answers, and capture the question embedder's graphs for questions of up to 64 tokens; the
-        seconds it took."""
+        real answers, and capture the question embedder's graphs for questions of up to 64 tokens; with
+        ``gpu_vectors``, move the index's summary vectors to the GPU first. The seconds it took."""
         started = time.perf_counter()
+        self.store.preload_vectors()
         for batch in batches:
             self.answer_batch(["warm-up"] * batch, k=k, batch_size=batch, max_new_tokens=2)
         self.embedder.warm_up(batches)

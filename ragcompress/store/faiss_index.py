@@ -204,9 +204,9 @@ class VectorIndex:
         self._on_device = False
         flat = faiss.downcast_index(self.index.index)
         need = self.ntotal * self.dim * 4
-        free = _free_bytes(device)
+        free = free_bytes(device)
         if free is not None and need > DEVICE_SEARCH_MEMORY_SHARE * free:
-            _say_once(
+            say_once(
                 f"searching on the CPU: the index's {need / 2**20:.0f} MiB of vectors exceed "
                 f"{DEVICE_SEARCH_MEMORY_SHARE:.0%} of {device}'s {free / 2**20:.0f} MiB free"
             )
@@ -216,7 +216,7 @@ class VectorIndex:
                 faiss.vector_to_array(self.index.id_map), flat.reconstruct_n(0, self.ntotal), device
             )
         except RuntimeError as error:  # torch.OutOfMemoryError included: the CPU search still works
-            _say_once(f"searching on the CPU: the index's vectors could not move to {device}: {error}")
+            say_once(f"searching on the CPU: the index's vectors could not move to {device}: {error}")
             return None
         return self._on_device
 
@@ -245,14 +245,14 @@ class DeviceFlat:
         return torch.cat(scores).cpu().numpy(), torch.cat(ids).cpu().numpy()
 
 
-def _free_bytes(device) -> int | None:
+def free_bytes(device) -> int | None:
     return torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else None
 
 
-_SAID: set[str] = set()
+_SAID: set[str] = set()  # the messages say_once has logged
 
 
-def _say_once(message: str) -> None:
+def say_once(message: str) -> None:
     if message not in _SAID:
         _SAID.add(message)
         log.warning(message)

@@ -143,6 +143,11 @@ class ShardReader:
             )
         return out
 
+    def all_vectors(self) -> QuantizedVectors:
+        """Every row's vectors at once, ``[n_vectors, hidden]`` in row order (``offsets`` splits them)."""
+        scales = self._tensor("scales") if self.has_scales else None
+        return QuantizedVectors(self._tensor("vectors"), scales, self.dtype)
+
     def metadata(self) -> dict[str, str]:
         return self._file.metadata() or {}
 

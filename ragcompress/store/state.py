@@ -22,6 +22,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from ragcompress.store.device_vectors import DeviceVectors
 from ragcompress.store.errors import StoreCorruptError, StoreRebuiltError
 from ragcompress.store.faiss_index import FAISS_NAME, VectorIndex
 from ragcompress.store.layout import readable_directory, swap_in
@@ -52,6 +53,7 @@ class OpenStore:
         self.index_was_stale = False  # faiss.index on disk was behind the metadata (rebuilt in memory)
         self.shard_sha: dict[str, str] = {}
         self.readers: OrderedDict[str, ShardReader] = OrderedDict()
+        self.device_vectors: DeviceVectors | None = None  # shards' vectors held on a GPU (Store.hold_vectors)
         self.rebuild_lock: WriterLock | None = None  # held while this store replaces another
         self.pinned = False  # inside snapshot(): every read sees the generation it started at
         self.refresh()
@@ -63,6 +65,7 @@ class OpenStore:
 
     def close(self) -> None:
         self.readers.clear()
+        self.device_vectors = None
         self.meta.close()
 
     # ---- following commits -------------------------------------------------------------------------
@@ -80,6 +83,8 @@ class OpenStore:
             self.shard_sha = self._committed_shards()
             for name in [n for n in self.readers if n not in self.shard_sha]:
                 del self.readers[name]
+            if self.device_vectors is not None:
+                self.device_vectors.keep_only(self.shard_sha)
             self.index, self.index_was_stale = self._load_index()
             self.generation = generation
         if self.index_was_stale:
@@ -89,6 +94,8 @@ class OpenStore:
         """Called by the writer after its commit: ``generation`` and its shards are what we now hold."""
         self.generation = generation
         self.shard_sha = self._committed_shards()
+        if self.device_vectors is not None:
+            self.device_vectors.keep_only(self.shard_sha)
 
     def _committed_shards(self) -> dict[str, str]:
         return {row["name"]: row["sha256"] for row in self.meta.shard_rows()}

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ragcompress.store.check import check_store
+from ragcompress.store.device_vectors import DeviceVectors
 from ragcompress.store.errors import StoreCorruptError, StoreError
 from ragcompress.store.faiss_index import normalise
 from ragcompress.store.layout import (
@@ -234,6 +235,28 @@ class Store:
         """The summary vectors ``[n_vectors, hidden]`` of each chunk, dequantised, in the order asked."""
         return self.read_consistent(lambda: self._read_vectors(chunk_ids, dtype, device))
 
+    def hold_vectors(
+        self, device: torch.device | str, dtype: torch.dtype, max_bytes: int | None = None
+    ) -> None:
+        """Keep the shards' summary vectors on ``device`` in ``dtype`` once read (store/device_vectors.py):
+        ``get_vectors`` in that dtype and on that device then slices them there instead of moving them
+        from the host. ``max_bytes``: at most this much (default: a quarter of the free device memory)."""
+        self._state.device_vectors = DeviceVectors(device, dtype, max_bytes)
+
+    def preload_vectors(self) -> int:
+        """Load every committed shard into the vectors held by ``hold_vectors`` (as far as they fit), so
+        that no answer pays for it; the bytes held."""
+        held = self._state.device_vectors
+        if held is None:
+            return 0
+
+        def load() -> int:
+            for name, sha in self._state.shard_sha.items():
+                held.shard((name, sha), self._state.reader(name))
+            return held.nbytes
+
+        return self.read_consistent(load)
+
     def _read_vectors(
         self, chunk_ids: list[int], dtype: torch.dtype, device: torch.device | str | None
     ) -> list[torch.Tensor]:
@@ -242,14 +265,24 @@ class Store:
         by_shard: dict[str, list[ChunkLocation]] = {}
         for loc in locations.values():
             by_shard.setdefault(loc.shard, []).append(loc)
+        held = self._state.device_vectors
+        if held is not None and not held.serves(dtype, device):
+            held = None
+        on_device: dict[int, torch.Tensor] = {}
         read: dict[int, QuantizedVectors] = {}
         for shard, locs in by_shard.items():
             reader = self._state.reader(shard)
+            whole = None if held is None else held.shard((shard, self._state.shard_sha[shard]), reader)
             for loc, quantized in zip(locs, reader.read_rows([loc.row for loc in locs])):
                 if int(reader.offsets[loc.row]) != loc.vec_offset or len(quantized) != loc.n_vectors:
                     raise StoreCorruptError(f"shard {reader.path} row {loc.row} disagrees with meta.sqlite")
-                read[loc.chunk_id] = quantized
-        return dequantize_many([read[int(i)] for i in chunk_ids], dtype, device)
+                if whole is None:
+                    read[loc.chunk_id] = quantized
+                else:
+                    on_device[loc.chunk_id] = whole[loc.vec_offset : loc.vec_offset + loc.n_vectors]
+        vectors = _copies(on_device)  # the held tensors stay out of reach of a caller's in-place ops
+        vectors.update(zip(read, dequantize_many(list(read.values()), dtype, device)))
+        return [vectors[int(i)] for i in chunk_ids]
 
     def documents(self) -> list[StoredDocument]:
         self._state.refresh()
@@ -306,6 +339,14 @@ def _as_matrix(values: np.ndarray | torch.Tensor, dim: int) -> np.ndarray:
     if matrix.ndim != 2 or matrix.shape[1] != dim:
         raise ValueError(f"expected embeddings of dimension {dim}, got shape {np.shape(values)}")
     return matrix
+
+
+def _copies(views: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
+    """The tensors of ``views`` copied at once: consecutive views of one new tensor (one device kernel)."""
+    if not views:
+        return {}
+    whole = torch.cat(list(views.values()))
+    return dict(zip(views, whole.split([len(v) for v in views.values()])))
 
 
 def _document(row: dict) -> StoredDocument:

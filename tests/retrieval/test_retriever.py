@@ -333,3 +333,30 @@ def test_searches_run_on_the_embedders_device_unless_told_not_to(index_dir, defa
     for row, want in zip(found, expected):
         assert [p.score for p in row] == pytest.approx([p.score for p in want], abs=1e-5)
     assert answer.text == expected_answer
+
+
+def test_summary_vectors_are_held_on_the_models_device_unless_told_not_to(index_dir, default_models, monkeypatch):
+    """On a GPU (here the CPU, added for the test) the index's summary vectors stay on the compressor's
+    device after their first read, and answers are the ones read from the host; ``gpu_vectors=False``
+    reads them from the host every time."""
+    from ragcompress.store import device_vectors
+
+    compressor, embedder = default_models
+    questions = [QUESTION, "What colour is the harbour's lighthouse?"]
+    with Retriever(index_dir, model=compressor, embedder=embedder) as plain:
+        assert plain.store._state.device_vectors is None  # the CPU holds nothing by default
+        expected = [a.text for a in plain.answer_batch(questions, k=3, max_new_tokens=6)]
+        passages = plain.search(QUESTION, k=3)
+        expected_vectors = plain.vectors(passages)
+    monkeypatch.setattr(device_vectors, "DEVICE_VECTOR_TYPES", ("cuda", "cpu"))
+    with Retriever(index_dir, model=compressor, embedder=embedder, gpu_vectors=False) as off:
+        off.answer(QUESTION, k=3, max_new_tokens=2)
+        assert off.store._state.device_vectors is None
+    with Retriever(index_dir, model=compressor, embedder=embedder) as on:
+        held = on.store._state.device_vectors
+        assert held is not None and held.dtype == on.dtype and not held.shards
+        on.warm_up(batches=(1,))  # reads every shard
+        assert len(held.shards) == len(on.store._state.shard_sha)
+        assert [a.text for a in on.answer_batch(questions, k=3, max_new_tokens=6)] == expected
+        got = on.vectors(passages)
+    assert all(torch.equal(g, e) for g, e in zip(got, expected_vectors))

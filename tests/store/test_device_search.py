@@ -133,7 +133,7 @@ def test_too_little_device_memory_keeps_faiss_and_says_so_once(
     tmp_path, cpu_is_a_search_device, monkeypatch, caplog
 ):
     store = build(tmp_path / "s", [make_doc(i) for i in range(6)])
-    monkeypatch.setattr(faiss_index, "_free_bytes", lambda device: 1024)
+    monkeypatch.setattr(faiss_index, "free_bytes", lambda device: 1024)
     monkeypatch.setattr(faiss_index, "_SAID", set())
     q = queries(2)
     with caplog.at_level(logging.WARNING, logger=faiss_index.__name__):
@@ -143,7 +143,7 @@ def test_too_little_device_memory_keeps_faiss_and_says_so_once(
     assert (
         len(said) == 1 and "searching on the CPU" in said[0] and "exceed 25% of cpu's 0 MiB free" in said[0]
     )
-    monkeypatch.setattr(faiss_index, "_free_bytes", lambda device: 1 << 40)
+    monkeypatch.setattr(faiss_index, "free_bytes", lambda device: 1 << 40)
     with store.begin_update() as writer:  # a changed index asks again
         add(writer, make_doc(7))
     assert hits(store, q, 4, "cpu") == hits(store, q, 4)
