@@ -36,7 +36,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from fused_decode import calls, llama2_7b_config  # noqa: E402
 
+from ragcompress.modeling.fast_decode import release_fast_decode  # noqa: E402
 from ragcompress.modeling.step_compile import COMPILE_SETTINGS  # noqa: E402
+from ragcompress.retrieval.generation import VECTOR_MODES  # noqa: E402
 from ragcompress.retrieval.retriever import WARM_UP_BATCHES  # noqa: E402
 from ragcompress_tools.random_models import save_random_embedder, word_level_tokenizer  # noqa: E402
 
@@ -303,12 +305,25 @@ def run_setting(args, work, compressor, embedder, questions, batches, setting, v
                     retrieve_parts(retriever, questions[:batch], args)
                 )
                 save(result["retrieve_parts"][-1])
-        for batch in batches:
-            for mode in args.modes.split(","):
+        held = vectors
+        for mode in args.modes.split(","):
+            if mode not in VECTOR_MODES and held == "on":
+                # Text reads no summary vectors, and a text-only server would hold none: its rows run
+                # without them (on an 80 GB GPU their 4 GB leave text's compiled batch 16 no room).
+                retriever.store.release_vectors()
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                held = "released"
+            for batch in batches:
                 row = measure(retriever, questions[:batch], mode, args, retriever.device)
-                row.update(compile_decode=setting, gpu_vectors=vectors, warm_up_s=warm_up_s)
+                row.update(compile_decode=setting, gpu_vectors=held, warm_up_s=warm_up_s)
                 result["rows"].append(row)
                 save(row)
+    # the next Retriever starts from a clean device: no static caches or graphs of this one's shapes
+    release_fast_decode(compressor.model)
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def stage_medians(runs: list[tuple[float, object]], pick) -> dict[str, float]:

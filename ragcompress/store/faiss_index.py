@@ -246,7 +246,12 @@ class DeviceFlat:
 
 
 def free_bytes(device) -> int | None:
-    return torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else None
+    """Memory free on ``device`` for new tensors (None: not known): what the driver has free plus what
+    torch's caching allocator holds unused (a text prompt's activations, freed but still reserved)."""
+    if device.type != "cuda":
+        return None
+    unused = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+    return torch.cuda.mem_get_info(device)[0] + unused
 
 
 _SAID: set[str] = set()  # the messages say_once has logged

@@ -243,6 +243,10 @@ class Store:
         from the host. ``max_bytes``: at most this much (default: a quarter of the free device memory)."""
         self._state.device_vectors = DeviceVectors(device, dtype, max_bytes)
 
+    def release_vectors(self) -> None:
+        """Stop holding vectors on a device (``hold_vectors``) and free what they took."""
+        self._state.device_vectors = None
+
     def preload_vectors(self) -> int:
         """Load every committed shard into the vectors held by ``hold_vectors`` (as far as they fit), so
         that no answer pays for it; the bytes held."""
@@ -273,13 +277,20 @@ class Store:
         for shard, locs in by_shard.items():
             reader = self._state.reader(shard)
             whole = None if held is None else held.shard((shard, self._state.shard_sha[shard]), reader)
-            for loc, quantized in zip(locs, reader.read_rows([loc.row for loc in locs])):
-                if int(reader.offsets[loc.row]) != loc.vec_offset or len(quantized) != loc.n_vectors:
+            if whole is None:
+                read.update(
+                    (loc.chunk_id, q) for loc, q in zip(locs, reader.read_rows([loc.row for loc in locs]))
+                )
+            for loc in locs:
+                if not 0 <= loc.row < reader.rows:
+                    raise StoreCorruptError(
+                        f"shard {reader.path} has {reader.rows} rows, asked for row {loc.row}"
+                    )
+                start, stop = int(reader.offsets[loc.row]), int(reader.offsets[loc.row + 1])
+                if start != loc.vec_offset or stop - start != loc.n_vectors:
                     raise StoreCorruptError(f"shard {reader.path} row {loc.row} disagrees with meta.sqlite")
-                if whole is None:
-                    read[loc.chunk_id] = quantized
-                else:
-                    on_device[loc.chunk_id] = whole[loc.vec_offset : loc.vec_offset + loc.n_vectors]
+                if whole is not None:
+                    on_device[loc.chunk_id] = whole[start:stop]
         vectors = _copies(on_device)  # the held tensors stay out of reach of a caller's in-place ops
         vectors.update(zip(read, dequantize_many(list(read.values()), dtype, device)))
         return [vectors[int(i)] for i in chunk_ids]

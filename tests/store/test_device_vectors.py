@@ -102,6 +102,9 @@ def test_preload_holds_every_shard_and_commits_drop_the_shards_they_remove(tmp_p
     assert all(torch.equal(g, e) for g, e in zip(got, host_reads(tmp_path / "s", ids, torch.float32)))
     committed = set(store._state.shard_sha.items())
     assert set(held.shards) <= committed and len(held.shards) == len(committed)
+    store.release_vectors()  # held no more: reads come from the host again
+    assert store._state.device_vectors is None and store.preload_vectors() == 0
+    assert all(torch.equal(g, e) for g, e in zip(store.get_vectors(ids, device="cpu"), got))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
