@@ -39,7 +39,11 @@ from ragcompress.modeling.fast_decode import fast_generate, release_fast_decode
 
 # the fast path's compiled rows: fast_generate's compile argument for each, and the row of each kind
 COMPILED = {"fast+compile": True, "fast+compile-dynamic": "dynamic", "fast+compile-regional": "regional"}
-KIND_PATHS = {"static": "fast+compile", "dynamic": "fast+compile-dynamic", "regional": "fast+compile-regional"}
+KIND_PATHS = {
+    "static": "fast+compile",
+    "dynamic": "fast+compile-dynamic",
+    "regional": "fast+compile-regional",
+}
 
 
 def llama2_7b_config(layers: int, hidden: int) -> LlamaConfig:

@@ -182,7 +182,9 @@ def test_quiet_model_loading_is_scoped():
 def test_compile_decode_reaches_the_retriever_and_a_wrong_value_is_refused(index_dir, retriever, monkeypatch):
     result = runner.invoke(ask_app(), ["ask", "q", "--index", str(index_dir), "--compile-decode", "yes"])
     assert result.exit_code == 2
-    assert "error: --compile-decode 'yes' is unknown; use one of off, static, dynamic, regional" in result.output
+    assert (
+        "error: --compile-decode 'yes' is unknown; use one of off, static, dynamic, regional" in result.output
+    )
     opened = []
     real = ask.open_retriever
 

@@ -335,7 +335,9 @@ def test_searches_run_on_the_embedders_device_unless_told_not_to(index_dir, defa
     assert answer.text == expected_answer
 
 
-def test_summary_vectors_are_held_on_the_models_device_unless_told_not_to(index_dir, default_models, monkeypatch):
+def test_summary_vectors_are_held_on_the_models_device_unless_told_not_to(
+    index_dir, default_models, monkeypatch
+):
     """On a GPU (here the CPU, added for the test) the index's summary vectors stay on the compressor's
     device after their first read, and answers are the ones read from the host; ``gpu_vectors=False``
     reads them from the host every time."""
