@@ -22,6 +22,8 @@ finished rows (padded with ``pad_token_id``) and the output (prompt followed by 
 from __future__ import annotations
 
 import functools
+import gc
+import logging
 import threading
 import time
 import weakref
@@ -36,6 +38,8 @@ from ragcompress.modeling.phases import phases_told, sync_device
 from ragcompress.modeling.positions import segment_position_ids
 from ragcompress.modeling.sampling import choose_next_token
 from ragcompress.modeling.step_compile import check_compile, decoder_layers, run_with_layers_compiled
+
+logger = logging.getLogger(__name__)
 
 CACHE_BUCKET = 256  # cache lengths are rounded up to a multiple of this many slots
 PROMPT_BUCKET = 64  # prompts (soft prompt + text) are left-padded to a multiple of this many slots
@@ -250,7 +254,33 @@ def _one_at_a_time(function):
     return run
 
 
+def _again_after_freeing_graphs(function):
+    """A call that runs out of device memory frees the static caches and graphs kept for the model's
+    other shapes and runs once more: a long-lived process keeps one per batch and cache bucket it has met,
+    and a new large one (a long text prompt at batch 16) may not fit beside them. A call with a streamer is
+    not run again (its reader has had the prompt already)."""
+
+    @functools.wraps(function)
+    def run(model, *args, **kwargs):
+        try:
+            return function(model, *args, **kwargs)
+        except torch.OutOfMemoryError:
+            kept = len(_GRAPHS.get(unwrap(model), {}))
+            if kept == 0 or kwargs.get("streamer") is not None:
+                raise
+        release_fast_decode(model)
+        gc.collect()
+        torch.cuda.empty_cache()
+        logger.warning(
+            "out of device memory: freed the fast path's %d kept caches and graphs; running again", kept
+        )
+        return function(model, *args, **kwargs)
+
+    return run
+
+
 @_one_at_a_time
+@_again_after_freeing_graphs
 @torch.inference_mode()  # as answering runs, so the caches kept per model serve calls from either
 def fast_generate(
     model,

@@ -11,6 +11,7 @@ stored summary vectors, times each stage and packages the result.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,6 +39,7 @@ from ragcompress.retrieval.timing import stopwatch
 from ragcompress.retrieval.types import MODES, Answer, Passage, ScoreResult
 from ragcompress.store import Store, StoreChangedError, device_vectors
 
+logger = logging.getLogger(__name__)
 STAGES = ("retrieve", "rerank", "fuse", "prefill", "decode")
 WARM_UP_BATCHES = (1, 2)  # warm_up's batch sizes: batch 1 and larger batches compile apart (fast_decode)
 
@@ -64,7 +66,8 @@ class Retriever:
         gpu_vectors: keep the index's summary vectors on the GPU the compressor runs on, in its dtype,
             each shard from its first read (``warm_up`` reads them all), so a fused answer slices them
             there instead of moving them from the host: at most a quarter of the free GPU memory, shards
-            beyond it are read from the host per answer. False reads them from the host every time.
+            beyond it are read from the host per answer; an answer that runs out of GPU memory frees
+            them and runs again. False reads them from the host every time.
 
     Raises ``ModelMismatchError`` (one line, both sides named) when a model is not the index's, and
     ``ModelLoadError`` (one line) when a spec cannot be loaded.
@@ -293,16 +296,31 @@ class Retriever:
         started = time.perf_counter()
         timings = dict.fromkeys(STAGES, 0.0)
         plans, vectors = self._prepare(queries, k, mode, rerank_method, rerank_candidates, timings)
-        outputs = run_plans(
-            self.compressor,
-            plans,
-            vectors,
-            batch_size,
-            max_new_tokens,
-            timings,
-            self.compile_decode,
-            **generate_kwargs,
-        )
+
+        def generate():
+            return run_plans(
+                self.compressor,
+                plans,
+                vectors,
+                batch_size,
+                max_new_tokens,
+                timings,
+                self.compile_decode,
+                **generate_kwargs,
+            )
+
+        try:
+            outputs = generate()
+        except torch.OutOfMemoryError:
+            if not self.store.release_vectors():
+                raise
+            # the vectors of this batch were copied out of the held shards: they stay
+            torch.cuda.empty_cache()
+            logger.warning(
+                "out of GPU memory while answering: the index's summary vectors are no longer held on "
+                "the GPU (each answer reads its own from disk); pass gpu_vectors=False to start that way"
+            )
+            outputs = generate()
         timings["total"] = time.perf_counter() - started
         return [make_answer(plan, output, timings) for plan, output in zip(plans, outputs)]
 

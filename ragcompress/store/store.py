@@ -243,9 +243,10 @@ class Store:
         from the host. ``max_bytes``: at most this much (default: a quarter of the free device memory)."""
         self._state.device_vectors = DeviceVectors(device, dtype, max_bytes)
 
-    def release_vectors(self) -> None:
-        """Stop holding vectors on a device (``hold_vectors``) and free what they took."""
-        self._state.device_vectors = None
+    def release_vectors(self) -> int:
+        """Stop holding vectors on a device (``hold_vectors``) and free what they took: the bytes freed."""
+        held, self._state.device_vectors = self._state.device_vectors, None
+        return 0 if held is None else held.nbytes
 
     def preload_vectors(self) -> int:
         """Load every committed shard into the vectors held by ``hold_vectors`` (as far as they fit), so

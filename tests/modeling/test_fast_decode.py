@@ -78,6 +78,37 @@ def test_one_graph_per_bucket_and_reuse():
     assert (4, CACHE_BUCKET, torch.float32, "cpu", "sdpa") in _GRAPHS[model]
 
 
+def test_out_of_memory_frees_the_kept_graphs_and_runs_again(monkeypatch, caplog):
+    """A call whose new shape does not fit beside the caches kept for earlier shapes frees them and runs
+    once more, with generate's tokens; with nothing kept to free, the error is the caller's."""
+    model = tiny_model("llama", summary_length=3, attn="sdpa").eval()
+    soft = torch.randn(1, 7, 32)
+    ids, mask = _left_padded([5])
+    fast_generate(model, ids, mask, soft, eos_token_id=None, **GREEDY)  # keeps the batch-1 graph
+    real = fast_decode._StepGraph
+    failures = []
+
+    def short_of_memory(*args, **kwargs):
+        if not failures:
+            failures.append(args[1:3])  # (batch, length)
+            raise torch.OutOfMemoryError("CUDA out of memory (test)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fast_decode, "_StepGraph", short_of_memory)
+    ids, mask = _left_padded([5, 8, 3])
+    soft3 = torch.randn(3, 7, 32)
+    with caplog.at_level("WARNING", logger="ragcompress.modeling.fast_decode"):
+        fast = fast_generate(model, ids, mask, soft3, eos_token_id=None, **GREEDY)
+    plain = model.generate(ids, attention_mask=mask, softprompt=soft3, eos_token_id=None, **GREEDY)
+    assert fast.tolist() == plain.tolist() and failures == [(4, CACHE_BUCKET)]
+    assert list(_GRAPHS[model]) == [(4, CACHE_BUCKET, torch.float32, "cpu", "sdpa")]  # batch 1's freed
+    assert "freed the fast path's 1 kept caches and graphs" in caplog.text
+    fresh = tiny_model("llama", summary_length=3, attn="sdpa").eval()  # nothing kept: nothing to free
+    failures.clear()
+    with pytest.raises(torch.OutOfMemoryError):
+        fast_generate(fresh, ids, mask, soft3, eos_token_id=None, **GREEDY)
+
+
 def test_a_dynamic_compile_serves_every_bucket_after_two_compilations(monkeypatch):
     """compile="dynamic": one graph for batch 1 and one for larger batches, whatever the cache bucket
     (the decode step alone here; the next test adds the prompt's)."""

@@ -362,3 +362,37 @@ def test_summary_vectors_are_held_on_the_models_device_unless_told_not_to(
         assert [a.text for a in on.answer_batch(questions, k=3, max_new_tokens=6)] == expected
         got = on.vectors(passages)
     assert all(torch.equal(g, e) for g, e in zip(got, expected_vectors))
+
+
+def test_out_of_memory_while_answering_frees_the_held_vectors_and_answers(
+    index_dir, default_models, monkeypatch, caplog
+):
+    """Held summary vectors give way to generation: an answer that runs out of memory frees them and
+    runs again (later answers read their vectors from disk); without held vectors the error is the caller's."""
+    from ragcompress.retrieval import retriever as retriever_module
+    from ragcompress.store import device_vectors
+
+    compressor, embedder = default_models
+    with Retriever(index_dir, model=compressor, embedder=embedder) as plain:
+        expected = plain.answer(QUESTION, k=3, max_new_tokens=6).text
+    real = retriever_module.run_plans
+    failures = []
+
+    def short_of_memory(*args, **kwargs):
+        if len(failures) < 1:
+            failures.append(1)
+            raise torch.OutOfMemoryError("CUDA out of memory (test)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(retriever_module, "run_plans", short_of_memory)
+    monkeypatch.setattr(device_vectors, "DEVICE_VECTOR_TYPES", ("cuda", "cpu"))
+    with Retriever(index_dir, model=compressor, embedder=embedder) as on:
+        assert on.store.preload_vectors() > 0
+        with caplog.at_level("WARNING", logger="ragcompress.retrieval.retriever"):
+            assert on.answer(QUESTION, k=3, max_new_tokens=6).text == expected
+        assert on.store._state.device_vectors is None and "no longer held on the GPU" in caplog.text
+        assert on.answer(QUESTION, k=3, max_new_tokens=6).text == expected  # from disk
+    failures.clear()
+    with Retriever(index_dir, model=compressor, embedder=embedder, gpu_vectors=False) as off:
+        with pytest.raises(torch.OutOfMemoryError):
+            off.answer(QUESTION, k=3, max_new_tokens=6)
