@@ -20,8 +20,11 @@
 # Earlier calls: benchmarks/results/*-h200-dynamic*, answer_e2e-h200.json (2026-12-05, first session),
 # fused_decode-h100-compile-prompt.json and -h100-text-dynamic.json (2026-12-05, second session),
 # flat_search-h200.json (2026-12-05, fifth session); answer_e2e-h100.json and -h100-regional.json (1, 1b regional),
-# fused_decode-h100-regional.json (r) and the CUDA tests (3), 2026-12-05, sixth session, one H100.
-# Still to run: 1 then 1b dynamic on one warm machine (~280 s + ~400 s), and 2.
+# fused_decode-h100-regional.json (r) and the CUDA tests (3), 2026-12-05, sixth session, one H100;
+# answer_e2e-h100-regional-held.json (1h) and -h100-dynamic-held-oom.json (1b dynamic, out of memory at text's
+# batch 16 with the vectors held: text rows now run without them), seventh session, one H100.
+# Still to run: 1 then 1b dynamic on one warm machine (~330 s + ~550 s: the dynamic warm-up took 207 + 299 s),
+# 3 again (the seventh session's run passed 79 tests before its device time ran out), and 2.
 set -u
 : "${OUT:?run on the device machine, where OUT is set}"
 pip install -q --no-index --no-deps --target /tmp/site .gpuD/whl/*.whl >/dev/null 2>&1
