@@ -1,8 +1,8 @@
-"""Summary vectors kept on a GPU: each shard's vectors dequantized there once, then read as views.
+"""Summary vectors kept on a GPU: each shard's vectors dequantized there once, then copied from there.
 
 Reading a fused answer's vectors from the shards costs a host gather and one transfer per answer (about
 10 ms for 16 questions × 10 chunks of a 7B model's 50 × 4,096 vectors). With the shards held on the
-model's device in its dtype, the same read is one slice per chunk. Shard files never change once
+model's device in its dtype, the same read is one device copy of the chunks' rows. Shard files never change once
 committed, so a shard is held under its name and sha256: a compaction's or a rebuild's new shard is a new
 key, and shards no longer committed are dropped when the store follows the commit (``OpenStore.refresh``).
 
