@@ -2,9 +2,10 @@
 
 Reading a fused answer's vectors from the shards costs a host gather and one transfer per answer (about
 10 ms for 16 questions × 10 chunks of a 7B model's 50 × 4,096 vectors). With the shards held on the
-model's device in its dtype, the same read is one device copy of the chunks' rows. Shard files never change once
-committed, so a shard is held under its name and sha256: a compaction's or a rebuild's new shard is a new
-key, and shards no longer committed are dropped when the store follows the commit (``OpenStore.refresh``).
+model's device in its dtype, the same read is one device copy of the chunks' rows. Shard files never
+change once committed, so a shard is held under its name and sha256: a compaction's or a rebuild's new
+shard is a new key, and shards no longer committed are dropped when the store follows the commit
+(``OpenStore.refresh``).
 
 The memory is bounded: shards are taken while they fit ``max_bytes`` (by default a quarter of the free
 device memory when the first shard is loaded, the rest being the model's); a shard beyond it is read from
