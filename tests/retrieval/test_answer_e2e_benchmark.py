@@ -34,9 +34,12 @@ def test_the_end_to_end_benchmark_indexes_every_passage_and_times_each_mode_and_
         ("dynamic", 1),
         ("dynamic", 2),
     ]
-    assert [(r["compile_decode"], r["mode"], r["batch"]) for r in result["rows"]] == [
-        (c, m, b) for c in ("off", "dynamic") for b in (1, 2) for m in ("fused", "text")
+    # one Retriever per setting: its fused rows, then its text rows, which run with no vectors held
+    assert [(r["compile_decode"], r["mode"], r["batch"], r["gpu_vectors"]) for r in result["rows"]] == [
+        (c, m, b, "on" if m == "fused" else "released")
+        for c in ("off", "dynamic") for m in ("fused", "text") for b in (1, 2)
     ]  # fmt: skip
+    assert [p["gpu_vectors"] for p in result["vectors_preload"]] == ["on", "on"]
     # each step of retrieval timed alone, per batch; 2 questions find at least the 3 chunks of one
     assert [p["batch"] for p in result["retrieve_parts"]] == [1, 2]
     for part in result["retrieve_parts"]:
