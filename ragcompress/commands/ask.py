@@ -36,8 +36,10 @@ def open_retriever(
     embedder: str | None,
     device: str | None,
     compile_decode: bool | str = False,
+    gpu_vectors: bool = True,
 ):
-    """A Retriever over ``index`` (default: the last one built), loaded quietly; one error line on failure."""
+    """A Retriever over ``index`` (default: the last one built), loaded quietly; one error line on failure.
+    ``gpu_vectors``: the Retriever's (False for one question: it would load whole shards to read k chunks)."""
     from ragcompress.compressor import ModelLoadError
     from ragcompress.paths import last_index
     from ragcompress.retrieval import Retriever
@@ -52,7 +54,12 @@ def open_retriever(
     try:
         with quiet_model_loading():
             return Retriever(
-                index, model=model, embedder=embedder, device=device, compile_decode=compile_decode
+                index,
+                model=model,
+                embedder=embedder,
+                device=device,
+                compile_decode=compile_decode,
+                gpu_vectors=gpu_vectors,
             )
     except (StoreError, ModelLoadError, OSError, ValueError, TypeError) as error:
         _fail(one_line(error))
@@ -129,7 +136,7 @@ def ask(
     if extractive:
         options["extractive"] = True
     show = _Printer(stream=stream and not as_json, quiet=quiet, as_json=as_json, show_passages=show_passages)
-    retriever = open_retriever(index, model, embedder, device, compiled)
+    retriever = open_retriever(index, model, embedder, device, compiled, gpu_vectors=question is None)
     with retriever:
         if question is not None:
             if not show.answer(retriever, question, options):

@@ -185,11 +185,12 @@ def test_compile_decode_reaches_the_retriever_and_a_wrong_value_is_refused(index
     assert (
         "error: --compile-decode 'yes' is unknown; use one of off, static, dynamic, regional" in result.output
     )
-    opened = []
+    opened, options = [], []
     real = ask.open_retriever
 
-    def open_retriever(*args):
-        opened.append(real(*args))
+    def open_retriever(*args, **kwargs):
+        opened.append(real(*args, **kwargs))
+        options.append(kwargs)
         return opened[-1]
 
     monkeypatch.setattr(ask, "open_retriever", open_retriever)
@@ -201,4 +202,5 @@ def test_compile_decode_reaches_the_retriever_and_a_wrong_value_is_refused(index
     )
     assert result.exit_code == 0, result.output
     assert [r.compile_decode for r in opened] == ["dynamic"]  # ignored on a CPU, where generate decodes
+    assert options == [{"gpu_vectors": False}]  # one question: its k chunks' vectors, not whole shards
     assert result.stdout.strip() == expected
