@@ -34,7 +34,7 @@ import torch
 import transformers
 from transformers import LlamaConfig
 
-from ragcompress.modeling import AutoCompressor, fast_decode
+from ragcompress.modeling import AutoCompressor, fast_decode, step_graph
 from ragcompress.modeling.fast_decode import fast_generate, release_fast_decode
 
 # the fast path's compiled rows: fast_generate's compile argument for each, and the row of each kind
@@ -274,7 +274,7 @@ def main() -> None:
     parser.add_argument(
         "--compile-prompt",
         choices=("on", "off"),
-        help="fast_decode.COMPILE_PROMPT for this run (default: the library's, on): compile='dynamic' "
+        help="step_graph.COMPILE_PROMPT for this run (default: the library's, on): compile='dynamic' "
         "compiles the short-prompt step too",
     )
     args = parser.parse_args()
@@ -287,11 +287,11 @@ def main() -> None:
     if args.prompt_graph_tokens is not None:
         fast_decode.PROMPT_GRAPH_TOKENS = args.prompt_graph_tokens
     if args.compile_prompt:
-        fast_decode.COMPILE_PROMPT = args.compile_prompt == "on"
+        step_graph.COMPILE_PROMPT = args.compile_prompt == "on"
     bench = Bench(args)
     bench.meta["prompt_bucket"] = fast_decode.PROMPT_BUCKET
     bench.meta["prompt_graph_tokens"] = fast_decode.PROMPT_GRAPH_TOKENS
-    bench.meta["compile_prompt"] = fast_decode.COMPILE_PROMPT
+    bench.meta["compile_prompt"] = step_graph.COMPILE_PROMPT
     print(json.dumps(bench.meta), flush=True)
     folder = Path(args.out).parent if args.out else Path(".")
     folder.mkdir(parents=True, exist_ok=True)

@@ -8,14 +8,9 @@ import pytest
 import torch
 from tiny import EOS, random_ids, tiny_model
 
-from ragcompress.modeling import fast_decode
-from ragcompress.modeling.fast_decode import (
-    _GRAPHS,
-    CACHE_BUCKET,
-    fast_generate,
-    reset_cache,
-    unsupported_reason,
-)
+from ragcompress.modeling import fast_decode, step_graph
+from ragcompress.modeling.fast_decode import CACHE_BUCKET, fast_generate, unsupported_reason
+from ragcompress.modeling.step_graph import GRAPHS, reset_cache
 from ragcompress.retrieval.timing import ForwardTimer
 
 
@@ -71,11 +66,11 @@ def test_one_graph_per_bucket_and_reuse():
         fast = fast_generate(model, ids, mask, soft, eos_token_id=None, **GREEDY)
         plain = model.generate(ids, attention_mask=mask, softprompt=soft, eos_token_id=None, **GREEDY)
         assert fast.tolist() == plain.tolist()
-    assert list(_GRAPHS[model]) == [(1, CACHE_BUCKET, torch.float32, "cpu", "sdpa")]
+    assert list(GRAPHS[model]) == [(1, CACHE_BUCKET, torch.float32, "cpu", "sdpa")]
     # batch 3 runs in the batch-4 bucket
     ids, mask = _left_padded([5, 8, 3])
     fast_generate(model, ids, mask, torch.randn(3, 7, 32), eos_token_id=None, **GREEDY)
-    assert (4, CACHE_BUCKET, torch.float32, "cpu", "sdpa") in _GRAPHS[model]
+    assert (4, CACHE_BUCKET, torch.float32, "cpu", "sdpa") in GRAPHS[model]
 
 
 def test_out_of_memory_frees_the_kept_graphs_and_runs_again(monkeypatch, caplog):
@@ -85,7 +80,7 @@ def test_out_of_memory_frees_the_kept_graphs_and_runs_again(monkeypatch, caplog)
     soft = torch.randn(1, 7, 32)
     ids, mask = _left_padded([5])
     fast_generate(model, ids, mask, soft, eos_token_id=None, **GREEDY)  # keeps the batch-1 graph
-    real = fast_decode._StepGraph
+    real = step_graph.StepGraph
     failures = []
 
     def short_of_memory(*args, **kwargs):
@@ -94,14 +89,14 @@ def test_out_of_memory_frees_the_kept_graphs_and_runs_again(monkeypatch, caplog)
             raise torch.OutOfMemoryError("CUDA out of memory (test)")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(fast_decode, "_StepGraph", short_of_memory)
+    monkeypatch.setattr(step_graph, "StepGraph", short_of_memory)
     ids, mask = _left_padded([5, 8, 3])
     soft3 = torch.randn(3, 7, 32)
     with caplog.at_level("WARNING", logger="ragcompress.modeling.fast_decode"):
         fast = fast_generate(model, ids, mask, soft3, eos_token_id=None, **GREEDY)
     plain = model.generate(ids, attention_mask=mask, softprompt=soft3, eos_token_id=None, **GREEDY)
     assert fast.tolist() == plain.tolist() and failures == [(4, CACHE_BUCKET)]
-    assert list(_GRAPHS[model]) == [(4, CACHE_BUCKET, torch.float32, "cpu", "sdpa")]  # batch 1's freed
+    assert list(GRAPHS[model]) == [(4, CACHE_BUCKET, torch.float32, "cpu", "sdpa")]  # batch 1's freed
     assert "freed the fast path's 1 kept caches and graphs" in caplog.text
     fresh = tiny_model("llama", summary_length=3, attn="sdpa").eval()  # nothing kept: nothing to free
     failures.clear()
@@ -114,7 +109,7 @@ def test_a_dynamic_compile_serves_every_bucket_after_two_compilations(monkeypatc
     (the decode step alone here; the next test adds the prompt's)."""
     import torch._dynamo
 
-    monkeypatch.setattr(fast_decode, "COMPILE_PROMPT", False)
+    monkeypatch.setattr(step_graph, "COMPILE_PROMPT", False)
     model = tiny_model("llama", summary_length=3, attn="sdpa").eval()
     torch._dynamo.reset()
     torch._dynamo.utils.counters.clear()
@@ -134,11 +129,11 @@ def test_a_dynamic_compile_serves_every_bucket_after_two_compilations(monkeypatc
 
 
 def test_a_dynamic_compile_of_the_short_prompt_too():
-    """By default (fast_decode.COMPILE_PROMPT) compile="dynamic" also compiles the short-prompt step: the
+    """By default (step_graph.COMPILE_PROMPT) compile="dynamic" also compiles the short-prompt step: the
     same tokens, and two more compilations (batch 1, larger batches) whatever the prompt's length."""
     import torch._dynamo
 
-    assert fast_decode.COMPILE_PROMPT
+    assert step_graph.COMPILE_PROMPT
     model = tiny_model("llama", summary_length=3, attn="sdpa").eval()
     torch._dynamo.reset()
     torch._dynamo.utils.counters.clear()
@@ -192,7 +187,7 @@ def test_each_generation_starts_from_a_cache_zeroed_in_one_launch():
     kwargs = dict(eos_token_id=None, **GREEDY)
     plain = model.generate(ids, attention_mask=mask, softprompt=soft, **kwargs)
     assert fast_generate(model, ids, mask, soft, **kwargs).tolist() == plain.tolist()
-    (graph,) = _GRAPHS[model].values()
+    (graph,) = GRAPHS[model].values()
     with torch.inference_mode():  # the cache was made under inference mode
         for layer in graph.cache.layers:
             layer.keys.fill_(float("nan"))
@@ -293,7 +288,7 @@ def test_cuda_graph_replay_equals_generate(compile):
             fast = fast_generate(model, ids, mask, soft, compile=compile, **kwargs)
         assert fast.tolist() == plain.tolist()
         assert timer.prefill > 0 and timer.decode > 0
-    assert all(graph.graph is not None for graph in _GRAPHS[model].values())
+    assert all(graph.graph is not None for graph in GRAPHS[model].values())
 
 
 def test_threads_sharing_a_model_take_turns():
