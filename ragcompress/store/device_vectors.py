@@ -48,7 +48,7 @@ class DeviceVectors:
         if held is not None or key in self.declined:
             return held
         n_vectors, hidden, _ = reader.vectors_info()
-        need = n_vectors * hidden * torch.empty((), dtype=self.dtype).element_size()
+        need = n_vectors * hidden * self.dtype.itemsize
         if self.max_bytes is None:
             free = faiss_index.free_bytes(self.device)
             share = faiss_index.DEVICE_SEARCH_MEMORY_SHARE
