@@ -7,8 +7,9 @@
 #                                              # host and held on the GPU; builds the 10,000-passage index
 #   bash experiments/gpu/issue28_calls.sh 1b [dynamic|regional]   # end to end, compiled step + prompt, on call 1's index:
 #                                              # run it right after 1, while the machine is still warm
-#   bash experiments/gpu/issue28_calls.sh 1h   # end to end on a fresh machine (~420 s): the index, then the regional
-#                                              # step with summary vectors read from the host, then held on the GPU
+#   bash experiments/gpu/issue28_calls.sh 1h [off,on|on] [repeats]   # end to end on a fresh machine (~360 s): the index,
+#                                              # then the regional step with summary vectors read from the host, then held
+#   bash experiments/gpu/issue28_calls.sh 1p   # 1h held only, then profile_first_token.py on its index (~500 s)
 #   bash experiments/gpu/issue28_calls.sh 2    # batch 16: compiled fused and compiled text in one run (the compiled ratio)
 #   bash experiments/gpu/issue28_calls.sh 3    # the CUDA tests of the fast paths and the device search
 #   bash experiments/gpu/issue28_calls.sh r    # compile="regional" (one layer compiled for all) against "dynamic"
@@ -30,7 +31,7 @@ set -u
 pip install -q --no-index --no-deps --target /tmp/site .gpuD/whl/*.whl >/dev/null 2>&1
 export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1
 { nvidia-smi --query-gpu=name,driver_version --format=csv,noheader; python -c "import torch, transformers; print(torch.__version__, transformers.__version__)"; } > "$OUT/device.txt"
-case "${1:?which call: 1, 1b, 1h, 2, 3 or r}" in
+case "${1:?which call: 1, 1b, 1h, 1p, 2, 3 or r}" in
 1)
   # ~30 s model, ~220 s indexing, then the rows of the default step (~2 min)
   timeout 585 python benchmarks/answer_e2e.py --index-batch 64 --work /tmp/e2e --compile-decode off --gpu-vectors off,on \
@@ -48,9 +49,21 @@ case "${1:?which call: 1, 1b, 1h, 2, 3 or r}" in
 1h)
   # end to end on a fresh machine: the index, then the regional step with summary vectors read from the
   # host and held on the GPU (one Retriever each, the device cleared between them)
+  # (`1h on`: held only, with 5 repeats a row rather than 3)
   timeout 585 python benchmarks/answer_e2e.py --index-batch 64 --work /tmp/e2e --compile-decode regional \
-    --gpu-vectors off,on --out "$OUT/answer_e2e-regional-held.json" > "$OUT/call1h.log" 2>&1
+    --gpu-vectors "${2:-off,on}" --repeats "${3:-3}" --out "$OUT/answer_e2e-regional-held.json" > "$OUT/call1h.log" 2>&1
   echo "answer_e2e rc $?" >> "$OUT/call1h.log"
+  ;;
+1p)
+  # one call on a fresh machine (~500 s): 1h with the vectors held only (5 repeats a row), then where batch 1's
+  # first token goes on the same index (profile_first_token.py), then the training fast path's CUDA tests
+  timeout 400 python benchmarks/answer_e2e.py --index-batch 64 --work /tmp/e2e --compile-decode regional \
+    --gpu-vectors on --repeats 5 --out "$OUT/answer_e2e-regional-held.json" > "$OUT/call1p.log" 2>&1
+  echo "answer_e2e rc $?" >> "$OUT/call1p.log"
+  timeout 150 python experiments/gpu/profile_first_token.py --out "$OUT" > "$OUT/profile.log" 2>&1
+  echo "profile rc $?" >> "$OUT/profile.log"
+  timeout 30 python -m pytest -q -rs tests/training/test_fastpath.py > "$OUT/fastpath.log" 2>&1
+  echo "fastpath tests rc $?" >> "$OUT/fastpath.log"
   ;;
 2)
   timeout 580 python benchmarks/fused_decode.py --batches 16 --largest "" --compiled "fused:16;text:16" \
