@@ -6,6 +6,7 @@ on the device, so it can be captured once and replayed:
 
 * one `StaticCache` holds ``soft-prompt slots + prompt + new tokens``, its length rounded up to a bucket
   (`CACHE_BUCKET`) and the batch to a power of two, so a new question length reuses the captured graph;
+  each call zeroes it as it ends (`StepGraph.wipe`, one launch), so the next call's prompt starts at once;
 * a short prompt (a fused one at small batch: launch-bound) is left-padded to a bucket
   (`PROMPT_BUCKET`), laid out and numbered as the AutoCompressor's forward does for a generation's one
   segment and replayed as a captured graph too; a long one (compute-bound) goes through that forward;
@@ -25,18 +26,17 @@ import functools
 import gc
 import logging
 import threading
-import time
 import weakref
 from collections.abc import Mapping
 
 import torch
 
 from ragcompress.modeling.models import unwrap
-from ragcompress.modeling.phases import phases_told, sync_device
+from ragcompress.modeling.phases import phases_told
 from ragcompress.modeling.positions import segment_position_ids
 from ragcompress.modeling.sampling import choose_next_token
 from ragcompress.modeling.step_compile import check_compile
-from ragcompress.modeling.step_graph import GRAPHS, release_fast_decode, reset_cache, step_graph
+from ragcompress.modeling.step_graph import GRAPHS, release_fast_decode, step_graph
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ def fast_generate(
     layer, the cache's writes between its graphs: a warm-up of one layer's compilations, not the decoder's.
     """
     check_compile(compile)
-    with phases_told(model) as phases:
+    with phases_told(model) as clock:
         reason = unsupported_reason(model, {})
         if reason is not None:
             raise ValueError(f"fast decoding does not apply: {reason}")
@@ -190,10 +190,11 @@ def fast_generate(
         filled = -(-(slots + prompt) // PROMPT_BUCKET) * PROMPT_BUCKET  # prompt slots, left-padded
         length = -(-(filled + max_new_tokens) // CACHE_BUCKET) * CACHE_BUCKET
         graph = step_graph(core, batch, length, dtype, device, compile)
-        reset_cache(graph.cache)
-        if phases is not None:
-            sync_device(device)
-            started = time.perf_counter()
+        if not graph.clean:  # its first use, or the last call failed part-way
+            graph.wipe()
+        graph.clean = False
+        if clock is not None:
+            clock.mark(device)
 
         if batch * filled <= PROMPT_GRAPH_TOKENS:
             # A short prompt (launch-bound): laid out as the AutoCompressor lays out a generation's segment,
@@ -225,9 +226,8 @@ def fast_generate(
             graph.keep[:, :slots] = True
             graph.keep[:, slots:filled] = attention_mask.bool()
             graph.positions.copy_(slots + attention_mask.sum(-1, keepdim=True) - 1)
-        if phases is not None:
-            sync_device(device)
-            phases[0] = time.perf_counter() - started
+        if clock is not None:
+            clock.mark(device)
         if streamer is not None:
             streamer.put(input_ids[:rows].cpu())
 
@@ -258,12 +258,13 @@ def fast_generate(
             graph.slot.fill_(filled + step)
             graph.keep[:, filled + step] = True
             logits = graph.step()
-        if phases is not None:
-            sync_device(device)
-            phases[1] = time.perf_counter() - started - phases[0]
+        if clock is not None:
+            clock.mark(device)
         if streamer is not None:
             streamer.end()
-        return torch.cat([input_ids[:rows], new[:rows, :steps]], dim=1)
+        output = torch.cat([input_ids[:rows], new[:rows, :steps]], dim=1)
+        graph.wipe()  # for the next call, off its path to the first token: the device zeroes it meanwhile
+        return output
 
 
 def _last_needed_step(new: torch.Tensor, eos: torch.Tensor) -> int:

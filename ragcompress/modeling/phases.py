@@ -2,12 +2,15 @@
 
 Forward hooks cannot time the fast decode path: it calls the inner decoder, or replays a graph that runs
 no Python at all. So it reports its two phases itself to the watchers registered here (retrieval/timing.py's
-`ForwardTimer` is one), and only syncs the device to time them when somebody watches.
+`ForwardTimer` is one), and only times them when somebody watches. On a GPU the times are CUDA events read
+once the call has finished, so timing never makes the host wait for the device mid-call (a sync before
+the prompt would leave the GPU idle while the host launches it).
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 import weakref
 
 import torch
@@ -20,7 +23,7 @@ _WATCHERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # core -> wa
 def watch_phases(model, watcher) -> None:
     """Tell ``watcher`` about every `fast_generate` call on ``model`` until `unwatch_phases`:
     ``watcher.fast_started()`` as it starts, ``watcher.fast_finished(prefill_s, decode_s)`` as it ends
-    (the prompt's seconds and the new tokens', timed with device syncs; zeros if it failed)."""
+    (the prompt's seconds and the new tokens'; zeros if it failed)."""
     _WATCHERS.setdefault(unwrap(model), []).append(watcher)
 
 
@@ -30,17 +33,44 @@ def unwatch_phases(model, watcher) -> None:
         watchers.remove(watcher)
 
 
+class PhaseClock:
+    """The prompt's and the new tokens' seconds of one call, from three marks made as it goes (before the
+    prompt, after it, after the last token): CUDA events on a GPU, the host clock elsewhere."""
+
+    def __init__(self) -> None:
+        self._marks: list = []
+
+    def mark(self, device: torch.device) -> None:
+        if device.type == "cuda":
+            event = torch.cuda.Event(enable_timing=True)
+            event.record(torch.cuda.current_stream(device))
+            self._marks.append(event)
+        else:
+            self._marks.append(time.perf_counter())
+
+    def seconds(self) -> tuple[float, float]:
+        """(prefill, decode); zeros for a call that failed before its last mark."""
+        if len(self._marks) != 3:
+            return 0.0, 0.0
+        before, between, after = self._marks
+        if isinstance(after, torch.cuda.Event):
+            after.synchronize()
+            return before.elapsed_time(between) / 1e3, between.elapsed_time(after) / 1e3
+        return between - before, after - between
+
+
 @contextlib.contextmanager
 def phases_told(model):
-    """Around one `fast_generate` call: tells the model's watchers it started, yields the list the call
-    fills with its prefill and decode seconds (None when nobody watches: no syncs), and tells them those."""
+    """Around one `fast_generate` call: tells the model's watchers it started, yields the `PhaseClock` the
+    call marks (None when nobody watches: nothing timed), and tells them its prefill and decode seconds."""
     watchers = list(_WATCHERS.get(unwrap(model), ()))
     for watcher in watchers:
         watcher.fast_started()
-    phases = [0.0, 0.0]
+    clock = PhaseClock() if watchers else None
     try:
-        yield phases if watchers else None
+        yield clock
     finally:
+        phases = clock.seconds() if clock is not None else (0.0, 0.0)
         for watcher in watchers:
             watcher.fast_finished(*phases)
 

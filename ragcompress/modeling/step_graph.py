@@ -56,6 +56,10 @@ class StepGraph:
         self.logits: torch.Tensor | None = None
         self.graph: torch.cuda.CUDAGraph | None = None
         self.prompt_graphs: dict[int, tuple] = {}  # prompt slots -> (graph, embeds, positions, logits)
+        # whether the cache is zeroed: each call wipes it as it ends, so the next one starts on a clean cache
+        # without zeroing it first; a call that failed part-way leaves this False and the next one wipes it
+        self.clean = False
+        self._zeroed: list[torch.Tensor] | None = None  # what `wipe` zeroes, listed once
         if device.type == "cuda":
             self.keep[:, 0] = True
             self.graph, self.logits = self._capture(self.run)
@@ -88,7 +92,7 @@ class StepGraph:
 
     def _capture(self, run):
         # Warm-up runs initialise the cache's buffers and the libraries' workspaces outside the capture;
-        # what they write into the cache is wiped by the reset below (and every generation starts with one).
+        # what they write into the cache is wiped by the reset below (and every generation finds it wiped).
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):
@@ -118,6 +122,16 @@ class StepGraph:
         static_positions.copy_(positions)
         graph.replay()
         return logits
+
+    def wipe(self) -> None:
+        """Zero the cache (`reset_cache`) in one launch, its tensors listed on the first call only."""
+        if self._zeroed is None:
+            self._zeroed = cache_tensors(self.cache)
+        if self._zeroed is None:
+            reset_cache(self.cache)
+        else:
+            torch._foreach_zero_(self._zeroed)
+        self.clean = True
 
     def step(self) -> torch.Tensor:
         if self.graph is None:
@@ -149,6 +163,22 @@ def reset_cache(cache: StaticCache) -> None:
             layer.cumulative_length = 0
     if tensors or counters:
         torch._foreach_zero_(tensors + counters)
+
+
+def cache_tensors(cache: StaticCache) -> list[torch.Tensor] | None:
+    """The tensors whose zeroing empties ``cache`` (every layer's keys, values and write counter), or None
+    where it takes more (a layer of another shape or not yet allocated, a counter kept as a Python int)."""
+    tensors = []
+    for layer in cache.layers:
+        if not hasattr(layer, "keys") or not getattr(layer, "is_initialized", False):
+            return None
+        tensors += [layer.keys, layer.values]
+        length = getattr(layer, "cumulative_length", None)
+        if isinstance(length, torch.Tensor):
+            tensors.append(length)
+        elif length is not None:
+            return None
+    return tensors
 
 
 GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {its shape's key: StepGraph}

@@ -51,7 +51,8 @@ def left_pad(rows: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, 
     for i, row in enumerate(rows):
         ids[i, width - len(row) :] = torch.tensor(row, dtype=torch.long)
         mask[i, width - len(row) :] = 1
-    return ids.to(device), mask.to(device)
+    both = torch.stack([ids, mask]).to(device)  # one copy to the device
+    return both[0], both[1]
 
 
 def fuse(vectors: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -226,11 +227,11 @@ def _generate(model, tokenizer, rows, vectors, pad_id, device, kwargs, spans=Non
         out = fast_generate(model, ids, mask, softprompt, **kwargs)
     else:
         out = model.generate(input_ids=ids, attention_mask=mask, softprompt=softprompt, **kwargs)
-    new = out[:, ids.shape[1] :]
+    new = out[:, ids.shape[1] :].tolist()  # one copy from the device
     texts = tokenizer.batch_decode(new, skip_special_tokens=True)
     slots = 0 if softprompt is None else softprompt.shape[1]
     outputs = []
-    for row, text, generated in zip(rows, texts, new.tolist()):
+    for row, text, generated in zip(rows, texts, new):
         # rows that finished early are padded (often with EOS itself): count up to the first EOS
         ends = [i for i, token in enumerate(generated) if token in eos]
         count = ends[0] + 1 if ends else len(generated)

@@ -10,7 +10,7 @@ from tiny import EOS, random_ids, tiny_model
 
 from ragcompress.modeling import fast_decode, step_graph
 from ragcompress.modeling.fast_decode import CACHE_BUCKET, fast_generate, unsupported_reason
-from ragcompress.modeling.step_graph import GRAPHS, reset_cache
+from ragcompress.modeling.step_graph import GRAPHS
 from ragcompress.retrieval.timing import ForwardTimer
 
 
@@ -178,9 +178,10 @@ def test_a_regional_compile_builds_one_layer_not_the_whole_decoder():
     assert two <= 16  # a few pieces of one layer, for the step and the prompt, at batch 1 and larger
 
 
-def test_each_generation_starts_from_a_cache_zeroed_in_one_launch():
-    """A NaN left in the cache (an overflowing generation) does not reach the next answer, and the reset
-    is one multi-tensor zeroing, not one launch per layer and tensor."""
+def test_each_generation_leaves_the_cache_zeroed_in_one_launch():
+    """Each call wipes the cache as it ends, so the next starts on a clean one without zeroing it first
+    (off its path to the first token); a NaN left by a call that failed part-way does not reach the next
+    answer; the wipe is one multi-tensor zeroing, not one launch per layer and tensor."""
     model = tiny_model("llama", summary_length=3, attn="sdpa").eval()
     ids, mask = _left_padded([5, 9])
     soft = torch.randn(2, 7, 32)
@@ -188,20 +189,46 @@ def test_each_generation_starts_from_a_cache_zeroed_in_one_launch():
     plain = model.generate(ids, attention_mask=mask, softprompt=soft, **kwargs)
     assert fast_generate(model, ids, mask, soft, **kwargs).tolist() == plain.tolist()
     (graph,) = GRAPHS[model].values()
+    assert graph.clean
+    for layer in graph.cache.layers:
+        assert not layer.keys.any() and not layer.values.any() and layer.get_seq_length() == 0
     with torch.inference_mode():  # the cache was made under inference mode
         for layer in graph.cache.layers:
             layer.keys.fill_(float("nan"))
             layer.values.fill_(float("nan"))
+    graph.clean = False  # as a call that failed part-way leaves it
     assert fast_generate(model, ids, mask, soft, **kwargs).tolist() == plain.tolist()
     with (
         torch.inference_mode(),
         torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof,
     ):
-        reset_cache(graph.cache)
+        graph.wipe()
     # one call (on CUDA one multi-tensor kernel; on a CPU torch loops over the tensors inside it)
     assert [e.name for e in prof.events()].count("aten::_foreach_zero_") == 1
     for layer in graph.cache.layers:
         assert not layer.keys.any() and not layer.values.any() and layer.get_seq_length() == 0
+
+
+def test_a_call_that_fails_part_way_leaves_the_next_one_a_wiped_cache(monkeypatch):
+    model = tiny_model("llama", summary_length=3, attn="sdpa").eval()
+    ids, mask = _left_padded([5, 9])
+    soft = torch.randn(2, 7, 32)
+    kwargs = dict(eos_token_id=None, **GREEDY)
+    plain = fast_generate(model, ids, mask, soft, **kwargs)
+    (graph,) = GRAPHS[model].values()
+
+    def poisoned_step():
+        with torch.inference_mode():
+            for layer in graph.cache.layers:
+                layer.keys.fill_(float("nan"))
+        raise RuntimeError("a step that fails")
+
+    monkeypatch.setattr(graph, "step", poisoned_step)
+    with pytest.raises(RuntimeError, match="a step that fails"):
+        fast_generate(model, ids, mask, soft, **kwargs)
+    assert not graph.clean
+    monkeypatch.undo()
+    assert fast_generate(model, ids, mask, soft, **kwargs).tolist() == plain.tolist()
 
 
 def test_sampling_is_seeded_and_respects_top_k():
