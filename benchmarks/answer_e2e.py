@@ -12,9 +12,10 @@ vector), then one ``Retriever`` answers batches of random questions, k = ``--k``
 * tokens/s: ``batch × new tokens / call time`` with ``--new-tokens`` new tokens;
 
 each the median of ``--repeats`` calls after a warm-up call, with the median of each of the Answer's
-stage timings, the slowest call's stages and the host's garbage collections and CUDA allocation retries. The JSON at
-``--out`` is rewritten after every row, so a cut-short run keeps what it measured. ``--layers 2 --hidden
-256 --passages 40`` runs the same code on a CPU in seconds (a check, not a result).
+stage timings (and of a first-token call's time outside them), the slowest call's stages and the host's
+garbage collections and CUDA allocation retries. The JSON at ``--out`` is rewritten after every row, so a
+cut-short run keeps what it measured. ``--layers 2 --hidden 256 --passages 40`` runs the same code on a
+CPU in seconds (a check, not a result).
 
     python benchmarks/answer_e2e.py --out benchmarks/results/answer_e2e-h200.json
 """
@@ -359,6 +360,11 @@ def measure(retriever, questions: list[str], mode: str, args, device) -> dict:
         "calls_s": [round(seconds, 4) for seconds, _ in full],
         "stages_s": stage_medians(full, lambda out: out[0].timings),
         "first_token_stages_s": stage_medians(first, lambda out: out[0].timings),
+        # the host's work between the stages (planning, tokenizing the prompt, padding, the output's text):
+        # a first-token call's time outside retrieve, rerank, fuse, prefill and decode
+        "first_token_outside_stages_s": statistics.median(
+            seconds - sum(v for key, v in out[0].timings.items() if key != "total") for seconds, out in first
+        ),
         "slowest_call_stages_s": dict(max(full, key=lambda run: run[0])[1][0].timings),
         "host": host.as_dict(),
         "prompt_tokens": answers[0].prompt_tokens,

@@ -51,6 +51,7 @@ def test_the_end_to_end_benchmark_indexes_every_passage_and_times_each_mode_and_
         assert len(row["calls_s"]) == 1 and row["calls_s"][0] == pytest.approx(row["call_s"], abs=1e-4)
         assert row["stages_s"]["retrieve"] > 0 and row["slowest_call_stages_s"]["retrieve"] > 0
         assert set(row["first_token_stages_s"]) == set(row["stages_s"])
+        assert 0 < row["first_token_outside_stages_s"] < row["time_to_first_token_s"]
         assert set(row["host"]) == {"gc_collections", "gc_full_collections", "gc_s", "cuda_alloc_retries"}
         assert row["host"]["cuda_alloc_retries"] == 0 and row["host"]["gc_s"] >= 0
         # fused reads k × κ summary vectors and a short prompt; text reads the k passages' tokens
