@@ -3,6 +3,7 @@ whether a passage is still the chunk the index holds under its id."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -13,6 +14,8 @@ from ragcompress.retrieval.generation import VECTOR_MODES, GenerationOutput, gen
 from ragcompress.retrieval.replug import replug_generate
 from ragcompress.retrieval.timing import ForwardTimer
 from ragcompress.retrieval.types import MODES, Answer, Passage
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -93,6 +96,23 @@ def run_plans(
     timings["prefill"] += timer.prefill
     timings["decode"] += timer.decode
     return outputs  # type: ignore[return-value]
+
+
+def again_without_held_vectors(generate, store):
+    """``generate()``; when it runs out of GPU memory while ``store`` holds summary vectors on the GPU,
+    those are freed (later answers read theirs from disk; this one's were copied out already) and it runs
+    once more, with one warning."""
+    try:
+        return generate()
+    except torch.OutOfMemoryError:
+        if not store.release_vectors():
+            raise
+    torch.cuda.empty_cache()
+    logger.warning(
+        "out of GPU memory while answering: the index's summary vectors are no longer held on the GPU "
+        "(each answer reads its own from disk); pass gpu_vectors=False to start that way"
+    )
+    return generate()
 
 
 def make_answer(plan: Plan, output: GenerationOutput, timings: dict[str, float]) -> Answer:

@@ -11,7 +11,6 @@ stored summary vectors, times each stage and packages the result.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,7 +29,15 @@ from ragcompress.retrieval.match import (
     load_compressor_for,
     load_embedder_for,
 )
-from ragcompress.retrieval.plan import Plan, make_answer, plan_for, run_plans, same_chunk, vector_passages
+from ragcompress.retrieval.plan import (
+    Plan,
+    again_without_held_vectors,
+    make_answer,
+    plan_for,
+    run_plans,
+    same_chunk,
+    vector_passages,
+)
 from ragcompress.retrieval.rerank import RERANKERS
 from ragcompress.retrieval.rerank import rerank as rerank_passages
 from ragcompress.retrieval.scoring import score_plan
@@ -39,7 +46,6 @@ from ragcompress.retrieval.timing import stopwatch
 from ragcompress.retrieval.types import MODES, Answer, Passage, ScoreResult
 from ragcompress.store import Store, StoreChangedError, device_vectors
 
-logger = logging.getLogger(__name__)
 STAGES = ("retrieve", "rerank", "fuse", "prefill", "decode")
 WARM_UP_BATCHES = (1, 2)  # warm_up's batch sizes: batch 1 and larger batches compile apart (fast_decode)
 
@@ -309,18 +315,7 @@ class Retriever:
                 **generate_kwargs,
             )
 
-        try:
-            outputs = generate()
-        except torch.OutOfMemoryError:
-            if not self.store.release_vectors():
-                raise
-            # the vectors of this batch were copied out of the held shards: they stay
-            torch.cuda.empty_cache()
-            logger.warning(
-                "out of GPU memory while answering: the index's summary vectors are no longer held on "
-                "the GPU (each answer reads its own from disk); pass gpu_vectors=False to start that way"
-            )
-            outputs = generate()
+        outputs = again_without_held_vectors(generate, self.store)
         timings["total"] = time.perf_counter() - started
         return [make_answer(plan, output, timings) for plan, output in zip(plans, outputs)]
 

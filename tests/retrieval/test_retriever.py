@@ -388,7 +388,7 @@ def test_out_of_memory_while_answering_frees_the_held_vectors_and_answers(
     monkeypatch.setattr(device_vectors, "DEVICE_VECTOR_TYPES", ("cuda", "cpu"))
     with Retriever(index_dir, model=compressor, embedder=embedder) as on:
         assert on.store.preload_vectors() > 0
-        with caplog.at_level("WARNING", logger="ragcompress.retrieval.retriever"):
+        with caplog.at_level("WARNING", logger="ragcompress.retrieval.plan"):
             assert on.answer(QUESTION, k=3, max_new_tokens=6).text == expected
         assert on.store._state.device_vectors is None and "no longer held on the GPU" in caplog.text
         assert on.answer(QUESTION, k=3, max_new_tokens=6).text == expected  # from disk
