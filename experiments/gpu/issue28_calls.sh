@@ -24,8 +24,11 @@
 # fused_decode-h100-regional.json (r) and the CUDA tests (3), 2026-12-05, sixth session, one H100;
 # answer_e2e-h100-regional-held.json (1h) and -h100-dynamic-held-oom.json (1b dynamic, out of memory at text's
 # batch 16 with the vectors held: text rows now run without them), seventh session, one H100.
-# Still to run: 1 then 1b dynamic on one warm machine (~330 s + ~550 s: the dynamic warm-up took 207 + 299 s),
-# 3 again (the seventh session's run passed 79 tests before its device time ran out), and 2.
+# Still to run, first: 1p (the eighth session had no device: its host-side changes to batch 1's first token,
+# no mid-answer syncs for timing and the cache wiped after each call, are unmeasured on a GPU; 1p measures
+# them and profiles what is left). Then 1 and 1b dynamic on one warm machine (~330 s + ~550 s: the dynamic
+# warm-up took 207 + 299 s), 3 again (the seventh session's run passed 79 tests before its device time ran
+# out; 1p runs the rest, tests/training/test_fastpath.py, if time is left), and 2.
 set -u
 : "${OUT:?run on the device machine, where OUT is set}"
 pip install -q --no-index --no-deps --target /tmp/site .gpuD/whl/*.whl >/dev/null 2>&1
