@@ -318,6 +318,26 @@ def test_cuda_graph_replay_equals_generate(compile):
     assert all(graph.graph is not None for graph in GRAPHS[model].values())
 
 
+def test_watched_calls_report_their_phases_and_a_failed_one_zeros(monkeypatch):
+    """A watched call reports the prompt's and the new tokens' seconds (the host clock on a CPU, CUDA
+    events on a GPU: the test above); a call that fails part-way reports zeros."""
+    model = tiny_model("llama", summary_length=3, attn="sdpa").eval()
+    ids, mask = _left_padded([5, 9])
+    soft = torch.randn(2, 7, 32)
+    with ForwardTimer(model) as timer:
+        fast_generate(model, ids, mask, soft, eos_token_id=None, **GREEDY)
+    assert timer.prefill > 0 and timer.decode > 0
+    (graph,) = GRAPHS[model].values()
+
+    def failing_step():
+        raise RuntimeError("a step that fails")
+
+    monkeypatch.setattr(graph, "step", failing_step)
+    with ForwardTimer(model) as timer, pytest.raises(RuntimeError, match="a step that fails"):
+        fast_generate(model, ids, mask, soft, eos_token_id=None, **GREEDY)
+    assert (timer.prefill, timer.decode) == (0.0, 0.0)
+
+
 def test_threads_sharing_a_model_take_turns():
     """Concurrent calls on one model (a server's threads) share its cache: each must get its own answer."""
     from concurrent.futures import ThreadPoolExecutor
