@@ -90,6 +90,12 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--batches", default="1,16")
     parser.add_argument("--modes", default="fused,text")
+    parser.add_argument(
+        "--warm-up-batches",
+        default=",".join(map(str, WARM_UP_BATCHES)),
+        help="the batches a compiled Retriever answers before its rows (Retriever.warm_up's default: batch 1 "
+        "and larger batches compile apart); 1 alone for --batches 1",
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--index-batch", type=int, default=32, help="chunks compressed at once")
     parser.add_argument(
@@ -293,7 +299,8 @@ def run_setting(args, work, compressor, embedder, questions, batches, setting, v
         save(result["vectors_preload"][-1])
         began = time.perf_counter()
         if compiled:  # what `ragcompress serve --compile-decode` does before serving, a batch at a time
-            for batch in WARM_UP_BATCHES:  # so that a run cut short in its warm-up says how far it got
+            # (so that a run cut short in its warm-up says how far it got)
+            for batch in (int(b) for b in args.warm_up_batches.split(",")):
                 seconds = retriever.warm_up(batches=(batch,))
                 result.setdefault("warm_up_s", []).append(
                     {"compile_decode": setting, "batch": batch, "s": seconds}

@@ -10,6 +10,7 @@
 #   bash experiments/gpu/issue28_calls.sh 1h [off,on|on] [repeats]   # end to end on a fresh machine (~360 s): the index,
 #                                              # then the regional step with summary vectors read from the host, then held
 #   bash experiments/gpu/issue28_calls.sh 1p   # 1h held only, then profile_first_token.py on its index (~500 s)
+#   bash experiments/gpu/issue28_calls.sh 1d   # batch 1 only, the dynamic step, index included (~500 s, one fresh machine)
 #   bash experiments/gpu/issue28_calls.sh 2    # batch 16: compiled fused and compiled text in one run (the compiled ratio)
 #   bash experiments/gpu/issue28_calls.sh 3    # the CUDA tests of the fast paths and the device search
 #   bash experiments/gpu/issue28_calls.sh r    # compile="regional" (one layer compiled for all) against "dynamic"
@@ -26,15 +27,16 @@
 # batch 16 with the vectors held: text rows now run without them), seventh session, one H100.
 # Still to run, first: 1p (the eighth session had no device: its host-side changes to batch 1's first token,
 # no mid-answer syncs for timing and the cache wiped after each call, are unmeasured on a GPU; 1p measures
-# them and profiles what is left). Then 1 and 1b dynamic on one warm machine (~330 s + ~550 s: the dynamic
-# warm-up took 207 + 299 s), 3 again (the seventh session's run passed 79 tests before its device time ran
-# out; 1p runs the rest, tests/training/test_fastpath.py, if time is left), and 2.
+# them and profiles what is left). Then 1d (batch 1 with the dynamic step: ~9.5 × expected from its
+# prompt, 14.4 ms; it replaces 1 + 1b dynamic, ~330 s + ~550 s on one warm machine), 3 again (the seventh
+# session's run passed 79 tests before its device time ran out; 1p runs the rest,
+# tests/training/test_fastpath.py, if time is left), and 2.
 set -u
 : "${OUT:?run on the device machine, where OUT is set}"
 pip install -q --no-index --no-deps --target /tmp/site .gpuD/whl/*.whl >/dev/null 2>&1
 export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1
 { nvidia-smi --query-gpu=name,driver_version --format=csv,noheader; python -c "import torch, transformers; print(torch.__version__, transformers.__version__)"; } > "$OUT/device.txt"
-case "${1:?which call: 1, 1b, 1h, 1p, 2, 3 or r}" in
+case "${1:?which call: 1, 1b, 1d, 1h, 1p, 2, 3 or r}" in
 1)
   # ~30 s model, ~220 s indexing, then the rows of the default step (~2 min)
   timeout 585 python benchmarks/answer_e2e.py --index-batch 64 --work /tmp/e2e --compile-decode off --gpu-vectors off,on \
@@ -67,6 +69,15 @@ case "${1:?which call: 1, 1b, 1h, 1p, 2, 3 or r}" in
   echo "profile rc $?" >> "$OUT/profile.log"
   timeout 30 python -m pytest -q -rs tests/training/test_fastpath.py > "$OUT/fastpath.log" 2>&1
   echo "fastpath tests rc $?" >> "$OUT/fastpath.log"
+  ;;
+1d)
+  # batch 1 end to end with the dynamic step, on a fresh machine in one call (~500 s): the index (~210 s),
+  # the warm-up for batch 1 only (~210 s; batch 2's, ~300 s more, is what kept 1 + 1b apart), then fused
+  # and text at batch 1 with the vectors held
+  timeout 585 python benchmarks/answer_e2e.py --index-batch 64 --work /tmp/e2e --compile-decode dynamic \
+    --gpu-vectors on --batches 1 --warm-up-batches 1 --repeats 5 --out "$OUT/answer_e2e-dynamic-b1.json" \
+    > "$OUT/call1d.log" 2>&1
+  echo "answer_e2e rc $?" >> "$OUT/call1d.log"
   ;;
 2)
   timeout 580 python benchmarks/fused_decode.py --batches 16 --largest "" --compiled "fused:16;text:16" \
