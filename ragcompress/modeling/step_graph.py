@@ -145,9 +145,10 @@ def reset_cache(cache: StaticCache) -> None:
     position back at slot 0.
 
     ``reset()`` zeroes layer by layer, about a hundred launches on a 32-layer model (2.2 ms of host time
-    per call in the batch-1 profile), on the path to the first token. Zeroing is kept, rather than only
+    per call in the batch-1 profile, when it ran before each prompt). Zeroing is kept, rather than only
     rewinding the write position: the masks keep old slots out of every softmax, but a NaN left by an
     overflowing generation would still poison the next ones through the zero weights it meets.
+    `StepGraph.wipe` runs this where it cannot list the cache's tensors once (`cache_tensors`).
     """
     tensors, counters = [], []
     for layer in cache.layers:
