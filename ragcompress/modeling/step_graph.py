@@ -16,8 +16,8 @@ from ragcompress.modeling.models import unwrap
 from ragcompress.modeling.step_compile import decoder_layers, run_with_layers_compiled
 
 # compile="dynamic" compiles the short prompts' step too (those replayed as a graph; symbolic lengths): on
-# one H100 it took batch 1's
-# fused first token from 21.9 to 16.2 ms (benchmarks/results/fused_decode-h100-compile-prompt.json)
+# one H100 it took batch 1's fused first token from 21.9 to 16.2 ms
+# (benchmarks/results/fused_decode-h100-compile-prompt.json)
 COMPILE_PROMPT = True
 
 
@@ -124,11 +124,9 @@ class StepGraph:
         return logits
 
     def wipe(self) -> None:
-        """Zero the cache (`reset_cache`) in one launch, its tensors listed on the first call only."""
+        """Zero the cache (`reset_cache`) in one launch, its tensors listed once they are all it takes."""
         if self._zeroed is None:
-            self._zeroed = cache_tensors(self.cache)
-        if self._zeroed is None:
-            reset_cache(self.cache)
+            self._zeroed = reset_cache(self.cache)
         else:
             torch._foreach_zero_(self._zeroed)
         self.clean = True
@@ -140,46 +138,35 @@ class StepGraph:
         return self.logits
 
 
-def reset_cache(cache: StaticCache) -> None:
+def reset_cache(cache: StaticCache) -> list[torch.Tensor] | None:
     """``cache.reset()`` in one multi-tensor launch: every layer's keys and values zeroed and its write
-    position back at slot 0.
+    position back at slot 0. Returns the tensors it zeroed when zeroing them is all a reset of this cache
+    takes (every layer allocated, every write counter a tensor), so `StepGraph.wipe` zeroes just those
+    next time; None otherwise.
 
     ``reset()`` zeroes layer by layer, about a hundred launches on a 32-layer model (2.2 ms of host time
     per call in the batch-1 profile, when it ran before each prompt). Zeroing is kept, rather than only
     rewinding the write position: the masks keep old slots out of every softmax, but a NaN left by an
     overflowing generation would still poison the next ones through the zero weights it meets.
-    `StepGraph.wipe` runs this where it cannot list the cache's tensors once (`cache_tensors`).
     """
-    tensors, counters = [], []
+    tensors, complete = [], True
     for layer in cache.layers:
         if not hasattr(layer, "keys") or not hasattr(layer, "is_initialized"):
             cache.reset()  # a layer of another shape: its own reset
-            return
+            return None
         if layer.is_initialized:
             tensors += [layer.keys, layer.values]
-        length = getattr(layer, "cumulative_length", None)
-        if isinstance(length, torch.Tensor):
-            counters.append(length)
-        elif isinstance(length, int):
-            layer.cumulative_length = 0
-    if tensors or counters:
-        torch._foreach_zero_(tensors + counters)
-
-
-def cache_tensors(cache: StaticCache) -> list[torch.Tensor] | None:
-    """The tensors whose zeroing empties ``cache`` (every layer's keys, values and write counter), or None
-    where it takes more (a layer of another shape or not yet allocated, a counter kept as a Python int)."""
-    tensors = []
-    for layer in cache.layers:
-        if not hasattr(layer, "keys") or not getattr(layer, "is_initialized", False):
-            return None
-        tensors += [layer.keys, layer.values]
+        else:
+            complete = False
         length = getattr(layer, "cumulative_length", None)
         if isinstance(length, torch.Tensor):
             tensors.append(length)
-        elif length is not None:
-            return None
-    return tensors
+        elif isinstance(length, int):
+            layer.cumulative_length = 0
+            complete = False
+    if tensors:
+        torch._foreach_zero_(tensors)
+    return tensors if complete else None
 
 
 GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {its shape's key: StepGraph}
