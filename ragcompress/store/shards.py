@@ -127,15 +127,19 @@ class ShardReader:
         n_vectors, hidden = vectors.get_shape()
         return int(n_vectors), int(hidden), vectors.get_dtype()
 
+    def row_span(self, row: int) -> tuple[int, int]:
+        """``(start, stop)``: where the vectors of ``row`` lie in the ``vectors`` tensor."""
+        if not 0 <= row < self.rows:
+            raise StoreCorruptError(f"shard {self.path} has {self.rows} rows, asked for row {row}")
+        return int(self.offsets[row]), int(self.offsets[row + 1])
+
     def read_rows(self, rows: list[int]) -> list[QuantizedVectors]:
         """The stored vectors of the given rows, sliced lazily from the memory-mapped file."""
         vectors = self._file.get_slice("vectors")
         scales = self._file.get_slice("scales") if self.has_scales else None
         out = []
         for row in rows:
-            if not 0 <= row < self.rows:
-                raise StoreCorruptError(f"shard {self.path} has {self.rows} rows, asked for row {row}")
-            start, stop = int(self.offsets[row]), int(self.offsets[row + 1])
+            start, stop = self.row_span(row)
             out.append(
                 QuantizedVectors(
                     vectors[start:stop], None if scales is None else scales[start:stop], self.dtype

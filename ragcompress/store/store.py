@@ -283,11 +283,7 @@ class Store:
                     (loc.chunk_id, q) for loc, q in zip(locs, reader.read_rows([loc.row for loc in locs]))
                 )
             for loc in locs:
-                if not 0 <= loc.row < reader.rows:
-                    raise StoreCorruptError(
-                        f"shard {reader.path} has {reader.rows} rows, asked for row {loc.row}"
-                    )
-                start, stop = int(reader.offsets[loc.row]), int(reader.offsets[loc.row + 1])
+                start, stop = reader.row_span(loc.row)
                 if start != loc.vec_offset or stop - start != loc.n_vectors:
                     raise StoreCorruptError(f"shard {reader.path} row {loc.row} disagrees with meta.sqlite")
                 if whole is not None:
