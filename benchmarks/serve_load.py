@@ -132,6 +132,15 @@ def markdown(result: dict) -> str:
         f"{r['answer_batch_calls']} | {r['mean_batch']:.1f} |"
         for r in result["runs"]
     )
+    single = [r for r in result["runs"] if r["max_batch"] == 1 and r["answered"]]
+    ratios = " ".join(
+        f"`--max-batch {r['max_batch']}` served {r['requests_per_second'] / single[0]['requests_per_second']:.2f} × "
+        f"the requests per second of one at a time, {r['mean_batch']:.1f} questions a batch on average."
+        for r in result["runs"]
+        if single and r["max_batch"] != 1
+    )
+    lost = sum(r["lost"] for r in result["runs"])
+    ratios += " Every request was answered." if not lost else f" {lost} requests were lost."
     return f"""## Serving: `ragcompress serve` under concurrent load (issue 30)
 
 Questions to `POST /answer` from {result["concurrency"]} concurrent clients on 127.0.0.1
@@ -148,6 +157,7 @@ the question it asked.
 
 Device: {result["device"]}; torch {result["torch"]}, {result["threads"] or "default"} torch thread(s) in the server.
 {result["load_note"]}
+{ratios.strip()} The test suite checks that served answers equal `Retriever.answer` (tests/serve/).
 
 Command: `{result["command"]}` (result: `results/{result["out_name"]}`, {result["date"]}).
 """
@@ -204,7 +214,7 @@ def main() -> None:
         "max_new_tokens": args.max_new_tokens,
         "runs": runs,
         "load_average_after": load_average,
-        "load_note": args.load_note or f"Load average after the run: {', '.join(load_average)}.",
+        "load_note": f"{args.load_note} Load average (1/5/15 min) after the run: {', '.join(load_average)}.".strip(),
         "command": "python benchmarks/serve_load.py " + shlex.join(sys.argv[1:]),
         "out_name": args.out.name,
         "date": date.today().isoformat(),
