@@ -146,7 +146,8 @@ class StoreUpdate:
                     writer.remove_document(doc_id)
                 self._commit()
             self._process(todo)
-            self._commit()  # a rebuild of an unchanged corpus still has to swap in its (first) commit
+            self._commit()  # (a rebuild with nothing to add still commits its empty store once)
+        # leaving the block finishes the writer: a rebuild's new store replaces the old one only now
         return counts
 
     def _process(self, todo: list[Document]) -> None:

@@ -93,9 +93,12 @@ def register(app: typer.Typer) -> None:
         except (IndexingError, StoreError) as error:
             _fail(str(error))
         except KeyboardInterrupt:
-            _fail(
-                "interrupted; everything committed so far is kept: run the same command again to finish", 130
+            kept = (
+                "the old index is unchanged until the rebuild ends"
+                if rebuild
+                else "everything committed so far is kept"
             )
+            _fail(f"interrupted; {kept}: run the same command again to finish", 130)
         remember_last_index(report.index_dir)
         print_report(report)
         unreadable = unreadable_message(report)

@@ -4,11 +4,13 @@ Creation builds the whole directory under a hidden sibling name and renames it i
 directory with ``manifest.json`` is always a complete, openable store.
 
 A rebuild (``Store.create(..., overwrite=True)``) builds the new store in ``.NAME.rebuild`` while holding
-the old store's writer lock. Its first commit swaps the directories:
+the old store's writer lock, committing there as often as it likes. When its writer finishes, it swaps
+the directories:
     1. rename NAME → .NAME.old      2. rename .NAME.rebuild → NAME      3. delete .NAME.old
-Step 2 is the commit point of the rebuild. A crash before step 1 leaves the old store untouched (the
-half-built sibling is deleted by the next rebuild); a crash between 1 and 2 leaves ``.NAME.old``, which
-readers open in place and the next writer renames back; a crash after 2 leaves only garbage to delete.
+Step 2 is the commit point of the rebuild. A crash before step 1 leaves the old store untouched, and the
+next rebuild with the same settings starts from the sibling's commits (one with other settings, or with
+none committed, deletes it); a crash between 1 and 2 leaves ``.NAME.old``, which readers open in place
+and the next writer renames back; a crash after 2 leaves only garbage to delete.
 
 Nothing here deletes a path the store did not create: a rebuild replaces only a folder that
 ``ownership.not_ours_reason`` proves to be a store, and every removal goes through
@@ -20,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +31,13 @@ from ragcompress.store.errors import StoreError, StoreFormatError, StoreLockedEr
 from ragcompress.store.faiss_index import FAISS_NAME, VectorIndex
 from ragcompress.store.fsutil import fsync_dir
 from ragcompress.store.lock import LOCK_NAME, WriterLock
-from ragcompress.store.manifest import MANIFEST_NAME, Manifest, write_manifest
+from ragcompress.store.manifest import (
+    MANIFEST_NAME,
+    Manifest,
+    ensure_compatible,
+    read_manifest,
+    write_manifest,
+)
 from ragcompress.store.meta import META_NAME, MetaDB
 from ragcompress.store.ownership import manifest_state, not_ours_reason, remove_store_dir
 from ragcompress.store.shards import VECTORS_DIR
@@ -152,7 +161,10 @@ def start_rebuild(path: Path, manifest: Manifest) -> tuple[Path, WriterLock]:
     old_lock.acquire()  # no one may write the old store while its replacement is being built
     staging = sibling(path, "rebuild")
     try:
-        left = remove_store_dir(staging)  # a rebuild that never committed
+        if _resumable(staging, manifest):
+            log.info("going on with the rebuild of %s that stopped part-way (%s)", path, staging)
+            return staging, old_lock
+        left = remove_store_dir(staging)  # a rebuild that committed nothing, or with other settings
         if left:
             raise StoreError(
                 f"{staging} holds files the index did not create ({', '.join(left)}); "
@@ -163,6 +175,21 @@ def start_rebuild(path: Path, manifest: Manifest) -> tuple[Path, WriterLock]:
         old_lock.release()
         raise
     return staging, old_lock
+
+
+def _resumable(staging: Path, manifest: Manifest) -> bool:
+    """Whether ``staging`` holds commits of an unfinished rebuild made with ``manifest``'s settings."""
+    if manifest_state(staging) != "ours" or not_ours_reason(staging) is not None:
+        return False
+    try:
+        ensure_compatible(read_manifest(staging), manifest, staging)
+        meta = MetaDB(staging / META_NAME, readonly=True)
+        try:
+            return meta.generation() > 0
+        finally:
+            meta.close()
+    except (StoreError, OSError, sqlite3.Error):
+        return False  # other settings, or damaged: started over
 
 
 def swap_in(staging: Path, path: Path) -> None:

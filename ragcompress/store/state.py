@@ -60,7 +60,7 @@ class OpenStore:
 
     @property
     def rebuilding(self) -> bool:
-        """A rebuild not committed yet: it lives in its staging folder, and its first commit swaps it in."""
+        """A rebuild not finished yet: it lives in its staging folder until its writer finishes."""
         return self.rebuild_lock is not None
 
     def close(self) -> None:
@@ -224,7 +224,7 @@ class OpenStore:
         """Whether a rebuild put another store at ``path`` since we opened ours. Our SQLite connection
         keeps the old meta.sqlite's inode alive, so the new one's cannot be equal to it."""
         if self.rebuilding:
-            return False  # we are the rebuild, living in its staging folder until it commits
+            return False  # we are the rebuild, living in its staging folder until it finishes
         if self.directory != self.path and not self.directory.exists():
             return True  # we read an interrupted swap's .NAME.old, which a writer has since moved
         try:
@@ -255,7 +255,7 @@ class OpenStore:
         log.info("the index at %s was rebuilt; now reading the new one", self.path)
 
     def swap_in_rebuild(self) -> None:
-        """Called by the writer right after a rebuild's first commit: replace the old store."""
+        """Called by the writer when a rebuild finishes: replace the old store by the committed new one."""
         self.meta.close()  # SQLite must not have files open in a directory being renamed
         try:
             swap_in(self.directory, self.path)

@@ -98,7 +98,9 @@ class Store:
     @classmethod
     def create(cls, path: str | Path, manifest: Manifest, overwrite: bool = False) -> Store:
         """Create an empty store. With ``overwrite``, an existing store stays intact and readable until
-        the new one's first ``commit()`` replaces it."""
+        the new one's writer finishes (``StoreWriter.finish``, or leaving its ``with`` block) and replaces
+        it. The commits of a rebuild stopped before that are kept: the next rebuild with the same settings
+        starts from them (its documents are already in the new store)."""
         path = Path(path)
         finish_interrupted_swap(path)
         manifest = replace(manifest, counts=Counts(), created_at=manifest.created_at or utc_now())
@@ -156,12 +158,17 @@ class Store:
 
     def close(self) -> None:
         state = self._state
+        # a rebuild that did not finish leaves the old store in place; its commits, if any, are kept for
+        # the next rebuild with these settings to go on from (layout.start_rebuild)
+        unfinished = state.rebuild_lock is not None
+        committed = unfinished and state.meta.generation() > 0
         state.close()
         if self._held_lock is not None:
             self._held_lock.release()
             self._held_lock = None
-        if state.rebuild_lock is not None:  # a rebuild that never committed: drop it, keep the old
-            remove_store_dir(state.directory)
+        if unfinished:
+            if not committed:
+                remove_store_dir(state.directory)
             state.rebuild_lock.release()
             state.rebuild_lock = None
 

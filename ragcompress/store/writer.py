@@ -59,9 +59,23 @@ class StoreWriter:
         return self
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None and self._lock.held:  # (closed in the block: nothing left to finish)
+            self.finish()
+        else:
+            self.close()
+
+    def finish(self) -> int:
+        """Commit what is staged and close; a rebuild's new store then replaces the old one (its commit
+        point). Returns the generation. Until then a rebuild's commits stay in its staging folder and the
+        old store is the one at the path: a rebuild stopped part-way loses nothing, and the next rebuild
+        with the same settings goes on from its commits (layout.start_rebuild)."""
+        if not self._lock.held:
+            raise StoreError("this writer is closed; begin a new update to write")
         try:
-            if exc_type is None:
-                self.commit()
+            generation = self.commit()
+            if self.state.rebuilding:
+                self.state.swap_in_rebuild()
+            return generation
         finally:
             self.close()
 
@@ -237,8 +251,8 @@ class StoreWriter:
 
     @property
     def needs_commit(self) -> bool:
-        """Staged changes, or a rebuild whose first commit (even an empty one) replaces the old store."""
-        return self.has_changes or self.state.rebuilding
+        """Staged changes, or a rebuild with no commit yet: even an empty one has a store to put in place."""
+        return self.has_changes or (self.state.rebuilding and self.state.meta.generation() == 0)
 
     # ---- making it durable -------------------------------------------------------------------------
     def _flush(self) -> None:
@@ -278,8 +292,6 @@ class StoreWriter:
         )
         generation = state.meta.apply(pending)  # ← the commit point
         self._written = []  # committed: no longer ours to delete
-        if state.rebuilding:
-            state.swap_in_rebuild()
         self._update_index(removed_ids)
         state.committed(generation)
         self._write_counts(generation)

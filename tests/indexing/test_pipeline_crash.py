@@ -85,6 +85,36 @@ def test_killed_runs_resume_to_a_clean_build(tmp_path, fork_context, corpus, tin
     }
 
 
+def test_a_killed_rebuild_keeps_the_old_index_and_the_next_one_goes_on(
+    tmp_path, fork_context, corpus, tiny_compressor_dir
+):
+    order = [doc.doc_id for doc in read_corpus(corpus).documents]
+    index, clean = tmp_path / "index", tmp_path / "clean"
+    settings = dict(model=tiny_compressor_dir, chunk_tokens=CHUNK_TOKENS, overlap=OVERLAP, progress=False)
+    index_corpus(corpus, index, vector_dtype="int8", **settings)
+    before = snapshot(Store.open(index))
+    child, conn = start_indexing(
+        fork_context, corpus, index, tiny_compressor_dir, options={"rebuild": True, "vector_dtype": "fp16"}
+    )
+    wait_for_commits(child, conn, 2)
+    os.kill(child.pid, signal.SIGKILL)
+    child.join(TIMEOUT)
+    assert child.exitcode == -signal.SIGKILL
+    with Store.open(index) as old:  # still the whole int8 index, untouched
+        assert old.manifest.vector_dtype == "int8" and old.check() == []
+        assert_same_store(snapshot(old), before)
+
+    report = index_corpus(corpus, index, vector_dtype="fp16", rebuild=True, commit_every=1, **settings)
+    assert report.unchanged >= 2 and report.added == len(order) - report.unchanged  # went on from its commits
+    index_corpus(corpus, clean, vector_dtype="fp16", commit_every=1, **settings)
+    with Store.open(index) as rebuilt, Store.open(clean) as reference:
+        assert rebuilt.manifest.vector_dtype == "fp16" and rebuilt.check() == []
+        resumed, expected = snapshot(rebuilt), snapshot(reference)
+    assert_same_store(resumed, expected)
+    assert resumed["ids"] == expected["ids"]
+    assert not any(p.name.startswith(".index.") for p in tmp_path.iterdir())
+
+
 def test_second_writer_process_is_refused(tmp_path, fork_context, corpus, tiny_compressor_dir):
     from typer.testing import CliRunner
 

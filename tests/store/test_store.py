@@ -243,6 +243,44 @@ def test_rebuild_keeps_the_old_store_until_the_new_one_commits(tmp_path):
     assert Store.open(path).manifest.vector_dtype == "fp16"
 
 
+def test_a_rebuild_stopped_part_way_keeps_the_old_store_and_goes_on_next_time(tmp_path):
+    path = tmp_path / "s"
+    build(path, [make_doc(i) for i in range(3)], dtype="int8").close()
+    rebuild = Store.create(path, make_manifest("fp16"), overwrite=True)
+    with pytest.raises(KeyboardInterrupt):
+        with rebuild.begin_update() as writer:
+            add(writer, make_doc(10))
+            writer.commit()  # committed in the staging folder only
+            assert len(Store.open(path).documents()) == 3
+            add(writer, make_doc(11))
+            raise KeyboardInterrupt
+    rebuild.close()
+    old = Store.open(path)
+    assert old.manifest.vector_dtype == "int8" and len(old.documents()) == 3 and old.check() == []
+
+    again = Store.create(path, make_manifest("fp16"), overwrite=True)  # the same settings: goes on
+    assert [d.doc_id for d in again.documents()] == ["doc010"]
+    with again.begin_update() as writer:
+        add(writer, make_doc(11))
+    again.close()
+    fresh = Store.open(path)
+    assert fresh.manifest.vector_dtype == "fp16" and fresh.check() == []
+    assert [d.doc_id for d in fresh.documents()] == ["doc010", "doc011"]
+    assert not any(p.name.startswith(".s.") for p in tmp_path.iterdir())
+
+    stopped = Store.create(path, make_manifest("int8"), overwrite=True)
+    with stopped.begin_update() as writer:
+        add(writer, make_doc(20))
+        writer.commit()
+        writer.close()  # closed, not finished: the fp16 store stays
+    stopped.close()
+    assert Store.open(path).manifest.vector_dtype == "fp16"
+    other = Store.create(path, make_manifest("fp16"), overwrite=True)  # other settings: starts over
+    assert other.documents() == []
+    other.close()
+    assert Store.open(path).manifest.vector_dtype == "fp16" and len(Store.open(path).documents()) == 2
+
+
 def test_compact_reclaims_removed_rows(tmp_path):
     store = Store.create(tmp_path / "s", make_manifest("int8"))
     for i in range(6):  # one commit (one small shard) per document
