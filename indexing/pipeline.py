@@ -81,7 +81,9 @@ def index_corpus(
     ``StoreMismatchError`` / ``StoreLockedError`` from the store) with one-line messages.
     """
     started = time.perf_counter()
-    _validate(chunk_tokens, overlap, vector_dtype, faiss_kind, batch_size, commit_every, commit_chunks)
+    _validate(
+        chunk_tokens, overlap, vector_dtype, faiss_kind, batch_size, commit_every, commit_chunks, workers
+    )
     corpus = Path(corpus).expanduser()
     index_dir = Path(index_dir).expanduser() if index_dir is not None else default_index_dir(corpus)
     reporter = progress if isinstance(progress, ProgressReporter) else RichProgress() if progress else None
@@ -185,6 +187,7 @@ def _validate(
     batch_size: int | None,
     commit_every: int,
     commit_chunks: int,
+    workers: int | None,
 ) -> None:
     try:
         validate_chunking(chunk_tokens, overlap)
@@ -198,6 +201,7 @@ def _validate(
         ("batch_size", batch_size),
         ("commit_every", commit_every),
         ("commit_chunks", commit_chunks),
+        ("workers", workers),
     ):
         if value is not None and value < 1:
             raise IndexingError(f"{name}={value} must be at least 1")

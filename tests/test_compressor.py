@@ -176,3 +176,18 @@ def test_query_time_imports_never_reach_training_or_tooling():
     from ragcompress.training import lora
 
     assert lora.load_adapter is defaults.load_adapter and lora.adapter_meta is defaults.adapter_meta
+
+
+def test_a_device_that_cannot_be_used_is_one_line():
+    from ragcompress.defaults import pick_device
+
+    assert pick_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="^device 'bogus' is not a device name: use cpu, cuda or cuda:N$"):
+        pick_device("bogus")
+    if torch.cuda.is_available():
+        beyond = torch.cuda.device_count()
+        with pytest.raises(ValueError, match=rf"this machine has {beyond} CUDA GPU\(s\)"):
+            pick_device(f"cuda:{beyond}")
+    else:
+        with pytest.raises(ValueError, match="torch sees no CUDA GPU on this machine; use cpu"):
+            pick_device("cuda")

@@ -128,6 +128,8 @@ def ask(
         _fail(f"--rerank {rerank!r} is not one of {', '.join(RERANKERS)}")
     if question is not None and not question.strip():
         _fail("the question is empty")
+    if max_new_tokens < 1:
+        _fail(f"--max-new-tokens {max_new_tokens} must be at least 1")
     if interactive and question is not None:
         _fail("give a question or --interactive, not both")
     compiled = compile_setting(compile_decode)

@@ -85,13 +85,18 @@ def register(app: typer.Typer) -> None:
                     device=device,
                     rebuild=rebuild,
                     batch_size=batch_size,
-                    commit_every=commit_every or DEFAULT_COMMIT_EVERY,
+                    commit_every=DEFAULT_COMMIT_EVERY if commit_every is None else commit_every,
                     progress=progress,
                     workers=workers,
                     follow_links=follow_links,
                 )
         except (IndexingError, StoreError) as error:
             _fail(str(error))
+        except OSError as error:  # a read-only folder, a full disk: every commit made so far is kept
+            where = f": {error.filename}" if error.filename else ""
+            _fail(
+                f"cannot write the index ({error.strerror or error}{where}); fix that and run the same command again"
+            )
         except KeyboardInterrupt:
             kept = (
                 "the old index is unchanged until the rebuild ends"

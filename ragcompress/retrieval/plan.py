@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from ragcompress.compressor import Compressor
+from ragcompress.retrieval.extractive import check_extractive
 from ragcompress.retrieval.generation import VECTOR_MODES, GenerationOutput, generate_outputs
 from ragcompress.retrieval.replug import replug_generate
 from ragcompress.retrieval.timing import ForwardTimer
@@ -26,6 +27,20 @@ class Plan:
     mode: str
     passages: list[Passage]
     note: str | None = None
+
+
+def check_request(queries: Sequence[str], mode: str, max_new_tokens: int, generate_kwargs: dict) -> None:
+    """One-line ``ValueError``s, before anything is retrieved, for a request that cannot be answered: an
+    empty question, fewer than one new token, ``extractive`` with a mode that has no passages to copy."""
+    for i, query in enumerate(queries):
+        where = "the question" if len(queries) == 1 else f"question {i}"
+        if not isinstance(query, str):
+            raise ValueError(f"{where} is a {type(query).__name__}, not a str")
+        if not query.strip():
+            raise ValueError(f"{where} is empty")
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens={max_new_tokens} must be at least 1")
+    check_extractive(mode, generate_kwargs.get("extractive", False))
 
 
 def plan_for(query: str, passages: list[Passage], k: int, mode: str) -> Plan:

@@ -21,7 +21,6 @@ import torch
 from ragcompress.compressor import Compressor
 from ragcompress.embedder import Embedder
 from ragcompress.modeling.step_compile import check_compile
-from ragcompress.retrieval.extractive import check_extractive
 from ragcompress.retrieval.generation import VECTOR_MODES
 from ragcompress.retrieval.match import (
     check_compressor,
@@ -32,6 +31,7 @@ from ragcompress.retrieval.match import (
 from ragcompress.retrieval.plan import (
     Plan,
     again_without_held_vectors,
+    check_request,
     make_answer,
     plan_for,
     run_plans,
@@ -298,7 +298,7 @@ class Retriever:
     def _answer(
         self, queries, k, mode, rerank_method, rerank_candidates, batch_size, max_new_tokens, generate_kwargs
     ) -> list[Answer]:
-        check_extractive(mode, generate_kwargs.get("extractive", False))
+        check_request(queries, mode, max_new_tokens, generate_kwargs)
         started = time.perf_counter()
         timings = dict.fromkeys(STAGES, 0.0)
         plans, vectors = self._prepare(queries, k, mode, rerank_method, rerank_candidates, timings)
@@ -341,7 +341,7 @@ class Retriever:
         """
         from transformers import TextIteratorStreamer
 
-        check_extractive(mode, generate_kwargs.get("extractive", False))
+        check_request([query], mode, max_new_tokens, generate_kwargs)
         started = time.perf_counter()
         timings = dict.fromkeys(STAGES, 0.0)
         plans, vectors = self._prepare([query], k, mode, rerank, rerank_candidates, timings)

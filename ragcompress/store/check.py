@@ -37,6 +37,20 @@ def check_store(directory: Path) -> list[str]:
         meta.close()
 
 
+def missing_shards(directory: Path, meta: MetaDB) -> list[str]:
+    """The committed shards that are missing or not the size they were written at: a stat per shard, what
+    a writer checks before it adds to a store (``check_store`` also reads every byte)."""
+    problems = []
+    for row in meta.shard_rows():
+        path = Path(directory) / VECTORS_DIR / row["name"]
+        size = path.stat().st_size if path.is_file() else None
+        if size is None:
+            problems.append(f"shard {path} is missing")
+        elif size != row["bytes"]:
+            problems.append(f"shard {path} is corrupted: {size} bytes, not the {row['bytes']} written")
+    return problems
+
+
 def _check_shards(directory: Path, manifest: Manifest, meta: MetaDB) -> list[str]:
     problems = []
     by_shard: dict[str, list] = {}

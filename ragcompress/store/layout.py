@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ragcompress.store.check import missing_shards
 from ragcompress.store.errors import StoreError, StoreFormatError, StoreLockedError
 from ragcompress.store.faiss_index import FAISS_NAME, VectorIndex
 from ragcompress.store.fsutil import fsync_dir
@@ -185,7 +186,7 @@ def _resumable(staging: Path, manifest: Manifest) -> bool:
         ensure_compatible(read_manifest(staging), manifest, staging)
         meta = MetaDB(staging / META_NAME, readonly=True)
         try:
-            return meta.generation() > 0
+            return meta.generation() > 0 and not missing_shards(staging, meta)
         finally:
             meta.close()
     except (StoreError, OSError, sqlite3.Error):
@@ -216,6 +217,10 @@ def readable_directory(path: Path) -> Path:
     if not path.exists() and is_store(old):
         return old  # a rebuild swap was interrupted between its two renames
     reason = not_ours_reason(path) if path.exists() else "it does not exist"
+    if reason is None:  # only names an index writes, but no manifest: one of ours, damaged
+        raise StoreFormatError(
+            f"{path} is a damaged ragcompress index (no {MANIFEST_NAME}); rebuild it with --rebuild"
+        )
     raise StoreFormatError(f"{path} is not a ragcompress store ({reason})")
 
 

@@ -67,10 +67,10 @@ class MetaDB:
         else:
             conn = sqlite3.connect(str(path))
         self.db = sqlite_utils.Database(conn)
-        if not readonly:
-            # FULL: a commit that returned is on disk, not only in the OS cache.
-            self.db.execute("PRAGMA synchronous=FULL")
         try:
+            if not readonly:
+                # FULL: a commit that returned is on disk, not only in the OS cache.
+                self.db.execute("PRAGMA synchronous=FULL")
             self.db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
         except sqlite3.DatabaseError as error:
             conn.close()

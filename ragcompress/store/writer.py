@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ragcompress.store.errors import StoreError
+from ragcompress.store.check import missing_shards
+from ragcompress.store.errors import StoreCorruptError, StoreError
 from ragcompress.store.faiss_index import normalise
 from ragcompress.store.fsutil import fsync_dir, is_temp_name
 from ragcompress.store.lock import WriterLock
@@ -91,6 +92,9 @@ class StoreWriter:
         """Bring the derived files in line with the last commit (we hold the lock, nobody else writes)."""
         state = self.state
         state.refresh()  # follows commits made since the store was opened
+        problems = missing_shards(state.directory, state.meta)
+        if problems:  # adding to the store would only hide it: its answers need those vectors
+            raise StoreCorruptError(f"{problems[0]}; restore the file or rebuild the index (--rebuild)")
         if state.index_was_stale:  # faiss.index was not the committed one: persist the rebuilt index
             state.save_index()
         committed = set(state.shard_sha)

@@ -17,6 +17,7 @@ from tests.indexing.pipeline_helpers import write_corpus
 
 private_data_root, tiny_compressor_dir = helpers.private_data_root, helpers.tiny_compressor_dir
 runner = CliRunner()
+SETTINGS = ("--chunk-tokens", 64, "--overlap", 8)  # the `built` index's chunking
 
 
 def invoke(*args: str):
@@ -39,10 +40,7 @@ def built(tmp_path_factory, tiny_compressor_dir):
         index,
         "--model",
         tiny_compressor_dir,
-        "--chunk-tokens",
-        64,
-        "--overlap",
-        8,
+        *SETTINGS,
     )
     return corpus, index, result
 
@@ -101,6 +99,44 @@ def test_info_check_passes_on_a_healthy_index_and_fails_on_a_corrupt_shard(tmp_p
     assert as_json.exit_code == 1 and json.loads(as_json.output)["ok"] is False
 
 
+def test_a_damaged_index_is_one_error_line_and_not_reported_updated(tmp_path, built, tiny_compressor_dir):
+    import shutil
+    import sqlite3
+
+    corpus, index, _ = built
+
+    def damaged(name, harm):
+        copy = tmp_path / name
+        shutil.copytree(index, copy)
+        harm(copy)
+        return copy
+
+    def truncate(path, size):
+        with open(path, "r+b") as handle:
+            handle.truncate(size)
+
+    shard = lambda copy: sorted((copy / "vectors").iterdir())[0]  # noqa: E731
+    cases = [
+        (damaged("no-shard", lambda c: shard(c).unlink()), "is missing; restore the file or rebuild"),
+        (damaged("cut-shard", lambda c: truncate(shard(c), 100)), "bytes, not the"),
+        (damaged("cut-meta", lambda c: truncate(c / "meta.sqlite", 4096)), "not readable store metadata"),
+    ]
+    for copy, message in cases:
+        before = {p.name: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+        result = invoke(
+            "index", corpus, "--index", copy, "--model", tiny_compressor_dir, *SETTINGS, "--no-progress"
+        )
+        assert result.exit_code == 2 and message in result.output, (copy.name, result.output)
+        assert result.output.count("\n") == 1 and result.output.startswith("error: ")
+        assert {p.name: p.read_bytes() for p in copy.rglob("*") if p.is_file()} == before  # nothing touched
+    no_manifest = damaged("no-manifest", lambda c: (c / "manifest.json").unlink())
+    result = invoke("info", no_manifest)
+    assert result.exit_code == 2 and "damaged ragcompress index (no manifest.json)" in result.output
+    assert "None" not in result.output
+    with pytest.raises(sqlite3.DatabaseError):  # the damage above is real
+        sqlite3.connect(tmp_path / "cut-meta" / "meta.sqlite").execute("PRAGMA integrity_check").fetchall()
+
+
 def test_bad_input_is_one_error_line_and_exit_2(tmp_path, built, tiny_compressor_dir):
     corpus, index, _ = built
     empty = tmp_path / "empty"
@@ -120,6 +156,25 @@ def test_bad_input_is_one_error_line_and_exit_2(tmp_path, built, tiny_compressor
         (
             ("index", corpus, "--index", tmp_path / "new", "--model", tmp_path / "no-model"),
             "no such directory",
+        ),
+        (("index", corpus, "--index", tmp_path / "new", "--commit-every", 0), "commit_every=0 must be"),
+        (("index", corpus, "--index", tmp_path / "new", "--workers", 0), "workers=0 must be"),
+        (
+            (
+                "index",
+                corpus,
+                "--index",
+                tmp_path / "new",
+                "--model",
+                tiny_compressor_dir,
+                "--device",
+                "bogus",
+            ),
+            "device 'bogus' is not a device name",
+        ),
+        (
+            ("index", corpus, "--index", corpus / "rivers.txt" / "idx", "--model", tiny_compressor_dir),
+            "cannot write the index",
         ),
     ]
     for args, message in cases:

@@ -86,10 +86,15 @@ def test_ask_uses_the_last_index_and_reports_a_mismatch_in_one_line(
     assert loads == ["default"]  # the spec the index names; the mismatch stops it before the embedder
 
 
-def test_ask_rejects_an_unknown_mode_before_loading_anything(index_dir):
+def test_ask_rejects_bad_options_before_loading_anything(index_dir):
     result = runner.invoke(ask_app(), ["ask", "q", "--index", str(index_dir), "--mode", "fusion"])
     assert result.exit_code == 2
     assert "error: --mode 'fusion' is not one of fused, text, replug, none" in result.output
+    for tokens in ("0", "-1"):
+        result = runner.invoke(ask_app(), ["ask", "q", "--index", str(index_dir), "--max-new-tokens", tokens])
+        assert (
+            result.exit_code == 2 and f"error: --max-new-tokens {tokens} must be at least 1" in result.output
+        )
 
 
 def test_ask_extractive_copies_its_answer_from_the_passages(index_dir):
