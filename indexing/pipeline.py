@@ -86,6 +86,8 @@ def index_corpus(
     )
     corpus = Path(corpus).expanduser()
     index_dir = Path(index_dir).expanduser() if index_dir is not None else default_index_dir(corpus)
+    if index_dir.is_symlink():  # a rebuild replaces the folder the link names and keeps the link
+        index_dir = index_dir.resolve()
     reporter = progress if isinstance(progress, ProgressReporter) else RichProgress() if progress else None
     reporter = reporter or ProgressReporter()
     timings = dict.fromkeys(("read", "load", "chunk", "embed", "compress", "write"), 0.0)

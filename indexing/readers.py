@@ -58,7 +58,7 @@ class ReadResult:
     skipped: list[Skipped]
 
     def summary(self) -> str:
-        """One line for a progress log, e.g. 'read 12 documents from docs/; skipped 2: 1 binary file, ...'."""
+        """One line for a progress log, e.g. 'read 12 documents from docs/; skipped 3: binary file (2), ...'."""
         root = shown(self.root)
         head = (
             f"read {len(self.documents)} documents from {root}"
@@ -69,7 +69,7 @@ class ReadResult:
             return head
         # Group by the reason's stable head ("line 3: invalid JSON: ..." -> "invalid JSON").
         kinds = Counter(_reason_kind(s.reason) for s in self.skipped)
-        detail = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
+        detail = ", ".join(f"{kind} ({count})" for kind, count in sorted(kinds.items()))  # any kind reads right
         return f"{head}; skipped {len(self.skipped)}: {detail}"
 
 

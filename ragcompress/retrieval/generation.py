@@ -223,6 +223,7 @@ def _generate(model, tokenizer, rows, vectors, pad_id, device, kwargs, spans=Non
         softprompt = torch.stack([fuse(v) for v in vectors]).to(device=device, dtype=dtype)
         if softprompt.shape[1] == 0:
             softprompt = None
+    _check_length(model, ids.shape[1], 0 if softprompt is None else softprompt.shape[1], kwargs)
     if fast:
         out = fast_generate(model, ids, mask, softprompt, **kwargs)
     else:
@@ -237,6 +238,18 @@ def _generate(model, tokenizer, rows, vectors, pad_id, device, kwargs, spans=Non
         count = ends[0] + 1 if ends else len(generated)
         outputs.append(GenerationOutput(text, len(row), slots, count))
     return outputs
+
+
+def _check_length(model, tokens: int, slots: int, kwargs) -> None:
+    """Refuse (one line) a prompt that, with its answer, runs past the positions the model was trained on:
+    past them a rotary model answers garbage and a learned-position one fails on the device."""
+    limit = getattr(unwrap(model).config, "max_position_embeddings", None)
+    new = kwargs.get("max_new_tokens") or 0
+    if limit and tokens + slots + new > limit:
+        raise ValueError(
+            f"the prompt takes {tokens} tokens and {slots} soft-prompt slots, and with {new} new tokens runs past "
+            f"the {limit} positions the model reads; shorten the question, lower k or max_new_tokens"
+        )
 
 
 def _decode_fast(model, device, kwargs, extractive: bool, wanted: bool | None) -> bool:

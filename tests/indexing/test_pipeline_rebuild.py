@@ -57,3 +57,15 @@ def test_rebuild_of_the_current_folder_is_refused_cleanly(tmp_path, tiny_models,
     assert Store.open(tmp_path / "index").check() == []
     run(corpus, tmp_path / "index", tiny_models, rebuild=True)  # from outside, as the message says
     assert [d.doc_id for d in Store.open(tmp_path / "index").documents()] == ["bees"]
+
+
+def test_a_rebuild_through_a_symlink_replaces_the_index_it_names_and_keeps_the_link(tmp_path, tiny_models):
+    corpus = write_corpus(tmp_path / "corpus", ["bees", "trains"])
+    target, link = tmp_path / "indexes" / "v1", tmp_path / "current"
+    run(corpus, target, tiny_models, vector_dtype="int8")
+    link.symlink_to(target, target_is_directory=True)
+    run(corpus, link, tiny_models, rebuild=True)
+    assert link.is_symlink() and link.resolve() == target.resolve()
+    with Store.open(link) as store:
+        assert store.manifest.vector_dtype == "fp16" and len(store.documents()) == 2 and store.check() == []
+    assert sorted(p.name for p in target.parent.iterdir()) == ["v1"]  # no stale copy left beside it

@@ -65,7 +65,7 @@ def test_directory_of_only_bad_files_says_why(tmp_path):
     write(tmp_path, "a.txt", "")
     write(tmp_path, "b.bin", b"\x00\x01\x02")
     summary = read_corpus(tmp_path).summary()
-    assert summary.startswith("no readable documents") and "1 binary file" in summary and "1 empty" in summary
+    assert summary.startswith("no readable documents") and "binary file (1)" in summary and "empty" in summary
 
 
 # --- file contents -----------------------------------------------------------------------------------

@@ -153,6 +153,12 @@ def test_questions_that_cannot_be_answered_are_refused_before_retrieval(retrieve
             retriever.answer(QUESTION, max_new_tokens=tokens)
 
 
+def test_a_prompt_longer_than_the_model_reads_is_refused(retriever):
+    limit = retriever.compressor.model.config.max_position_embeddings
+    with pytest.raises(ValueError, match=f"runs past the {limit} positions the model reads"):
+        retriever.answer("why " * limit, mode="none", max_new_tokens=4)
+
+
 def test_k_larger_than_the_index_uses_what_exists(retriever, n_chunks):
     assert len(retriever.search(QUESTION, k=50)) == n_chunks
     answer = retriever.answer(QUESTION, k=n_chunks + 5, mode="fused", max_new_tokens=2)
