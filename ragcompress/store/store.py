@@ -52,12 +52,12 @@ class Store:
     # ---- what it is --------------------------------------------------------------------------------
     @property
     def path(self) -> Path:
-        """Where the store lives (or will, for a rebuild that has not committed yet)."""
+        """Where the store lives (or will, for a rebuild that has not finished yet)."""
         return self._state.path
 
     @property
     def directory(self) -> Path:
-        """Where its files are right now (a rebuild's staging folder until its first commit)."""
+        """Where its files are right now (a rebuild's staging folder until it finishes)."""
         return self._state.directory
 
     @property
