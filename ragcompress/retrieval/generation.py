@@ -243,12 +243,15 @@ def _generate(model, tokenizer, rows, vectors, pad_id, device, kwargs, spans=Non
 def _check_length(model, tokens: int, slots: int, kwargs) -> None:
     """Refuse (one line) a prompt that, with its answer, runs past the positions the model was trained on:
     past them a rotary model answers garbage and a learned-position one fails on the device."""
-    limit = getattr(unwrap(model).config, "max_position_embeddings", None)
+    core = unwrap(model)
+    limit = getattr(core.config, "max_position_embeddings", None)
     new = kwargs.get("max_new_tokens") or 0
+    if getattr(core, "position_style", "consecutive") != "consecutive":
+        slots = 0  # OPT-style: soft-prompt slots share one position and text counts from 0 (positions.py)
     if limit and tokens + slots + new > limit:
         raise ValueError(
-            f"the prompt takes {tokens} tokens and {slots} soft-prompt slots, and with {new} new tokens runs past "
-            f"the {limit} positions the model reads; shorten the question, lower k or max_new_tokens"
+            f"the prompt takes {tokens} tokens and {slots} soft-prompt positions, and with {new} new tokens runs "
+            f"past the {limit} positions the model reads; shorten the question, lower k or max_new_tokens"
         )
 
 
