@@ -76,9 +76,7 @@ def check_target(path: Path, rebuild: bool) -> None:
             )
     elif not empty and not is_store(path):
         if not_ours_reason(path) is None:
-            raise StoreFormatError(
-                f"{path} is a damaged ragcompress index (no {MANIFEST_NAME}); re-run with --rebuild"
-            )
+            raise _damaged(path)
         raise StoreError(
             f"{path} is not a ragcompress index ({not_ours_reason(path)}); nothing was changed: "
             "choose a new or empty folder for --index"
@@ -218,10 +216,15 @@ def readable_directory(path: Path) -> Path:
         return old  # a rebuild swap was interrupted between its two renames
     reason = not_ours_reason(path) if path.exists() else "it does not exist"
     if reason is None:  # only names an index writes, but no manifest: one of ours, damaged
-        raise StoreFormatError(
-            f"{path} is a damaged ragcompress index (no {MANIFEST_NAME}); rebuild it with --rebuild"
-        )
+        raise _damaged(path)
     raise StoreFormatError(f"{path} is not a ragcompress store ({reason})")
+
+
+def _damaged(path: Path) -> StoreFormatError:
+    """For a folder holding only what an index writes, but no manifest: ours, damaged."""
+    return StoreFormatError(
+        f"{path} is a damaged ragcompress index (no {MANIFEST_NAME}); re-run with --rebuild"
+    )
 
 
 def finish_interrupted_swap(path: Path) -> None:
