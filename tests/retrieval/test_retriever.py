@@ -137,28 +137,6 @@ def test_unknown_mode_and_reranker_are_errors(retriever):
         retriever.answer(QUESTION, rerank="bm25")
 
 
-def test_questions_that_cannot_be_answered_are_refused_before_retrieval(retriever, monkeypatch):
-    monkeypatch.setattr(retriever, "_prepare", lambda *a: pytest.fail("retrieved for a refused request"))
-    for question in ("", "  \n"):
-        with pytest.raises(ValueError, match="^the question is empty$"):
-            retriever.answer(question)
-        with pytest.raises(ValueError, match="^the question is empty$"):
-            retriever.stream(question)
-    with pytest.raises(ValueError, match="^question 1 is empty$"):
-        retriever.answer_batch([QUESTION, ""])
-    with pytest.raises(ValueError, match="question is a NoneType, not a str"):
-        retriever.answer(None)
-    for tokens in (0, -3):
-        with pytest.raises(ValueError, match=f"max_new_tokens={tokens} must be at least 1"):
-            retriever.answer(QUESTION, max_new_tokens=tokens)
-
-
-def test_a_prompt_longer_than_the_model_reads_is_refused(retriever):
-    limit = retriever.compressor.model.config.max_position_embeddings
-    with pytest.raises(ValueError, match=f"runs past the {limit} positions the model reads"):
-        retriever.answer("why " * limit, mode="none", max_new_tokens=4)
-
-
 def test_k_larger_than_the_index_uses_what_exists(retriever, n_chunks):
     assert len(retriever.search(QUESTION, k=50)) == n_chunks
     answer = retriever.answer(QUESTION, k=n_chunks + 5, mode="fused", max_new_tokens=2)
