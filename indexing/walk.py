@@ -70,8 +70,16 @@ def unescape_name(spelling: str) -> bytes:
 
 
 def shown(path: str | os.PathLike) -> str:
-    """A path for a message: printing one with undecodable bytes would itself raise."""
-    return escape_name(str(path))[0]
+    """A path for a message: printing one with undecodable bytes would itself raise, and one with a
+    newline or an escape sequence in its name would break the line or drive the terminal."""
+    return printable(escape_name(str(path))[0])
+
+
+def printable(text: str) -> str:
+    """``text`` for one line of output: control characters (newline, tab, ESC, ...) as Python escapes."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def list_files(root: Path, follow_links: bool = False) -> tuple[list[Entry], list[Skipped]]:

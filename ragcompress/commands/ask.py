@@ -222,7 +222,9 @@ def _print_sources(result, show_passages: bool) -> None:
     if not result.passages:
         typer.echo("Sources: none (answered without retrieval)")
         return
-    typer.echo(f"Sources (most relevant first): {', '.join(result.sources)}")
+    from indexing.walk import printable  # a file name with a newline must not break the line
+
+    typer.echo(f"Sources (most relevant first): {', '.join(map(printable, result.sources))}")
     if not show_passages:
         return
     order = "best first" if result.mode == "replug" else "least → most relevant, as fed to the model"
@@ -235,7 +237,7 @@ def _print_sources(result, show_passages: bool) -> None:
         if len(text) > MAX_PASSAGE_CHARS:
             text = text[:MAX_PASSAGE_CHARS] + " …"
         typer.echo(
-            f"[{number}] {passage.doc_id} (chars {passage.char_start}–{passage.char_end}, {score})\n    {text}"
+            f"[{number}] {printable(passage.doc_id)} (chars {passage.char_start}–{passage.char_end}, {score})\n    {text}"
         )
 
 

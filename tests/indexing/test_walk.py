@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from indexing import read_corpus, unescape_name
+from indexing.walk import printable
 from tests.indexing.test_readers import docs_by_id, reasons, write
 
 
@@ -153,3 +154,12 @@ def test_chmod_000_file_is_unreadable_for_real(tmp_path):
     finally:
         locked.chmod(0o644)
     assert (skip.path, skip.reason, skip.unreadable) == ("locked.txt", "unreadable: Permission denied", True)
+
+
+def test_control_characters_in_names_are_escaped_where_printed_but_kept_in_doc_ids(tmp_path):
+    write(tmp_path, "two\nlines.txt", "text")  # a legal name that would break a line of output
+    (tmp_path / "gone\x1b[2J.txt").symlink_to(tmp_path / "missing.txt")  # an escape sequence: clears a screen
+    result = read_corpus(tmp_path)
+    assert [d.doc_id for d in result.documents] == ["two\nlines"]  # the name as on disk, for lookups
+    assert reasons(result) == {"gone\\x1b[2J.txt": "broken symlink: its target does not exist"}
+    assert printable("café\tß") == "café\\tß"  # letters of any script stay as they are

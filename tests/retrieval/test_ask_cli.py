@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from types import SimpleNamespace
 
 import typer
 from typer.testing import CliRunner
@@ -209,3 +210,14 @@ def test_compile_decode_reaches_the_retriever_and_a_wrong_value_is_refused(index
     assert [r.compile_decode for r in opened] == ["dynamic"]  # ignored on a CPU, where generate decodes
     assert options == [{"gpu_vectors": False}]  # one question: its k chunks' vectors, not whole shards
     assert result.stdout.strip() == expected
+
+
+def test_sources_named_with_a_newline_stay_on_one_line(capsys):
+    passage = SimpleNamespace(
+        doc_id="notes\nday 2", score=0.5, rerank_score=None, char_start=0, char_end=4, text="some text"
+    )
+    result = SimpleNamespace(passages=[passage], sources=["notes\nday 2"], mode="fused")
+    ask._print_sources(result, show_passages=True)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Sources (most relevant first): notes\\nday 2"
+    assert lines[2] == "[1] notes\\nday 2 (chars 0–4, score 0.500)"
