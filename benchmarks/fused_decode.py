@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import json
 import platform
 import statistics
@@ -260,6 +261,12 @@ def main() -> None:
         "--prompt-bucket", type=int, default=None, help="fast_decode.PROMPT_BUCKET for this run"
     )
     parser.add_argument(
+        "--cache-buckets",
+        default="",
+        help="fast_decode.CACHE_BUCKET values, comma-separated: each --compiled row runs once per value "
+        "(default: the library's)",
+    )
+    parser.add_argument(
         "--prompt-graph-tokens",
         type=int,
         default=None,
@@ -288,8 +295,11 @@ def main() -> None:
         fast_decode.PROMPT_GRAPH_TOKENS = args.prompt_graph_tokens
     if args.compile_prompt:
         step_graph.COMPILE_PROMPT = args.compile_prompt == "on"
+    library_bucket = fast_decode.CACHE_BUCKET
+    cache_buckets = [int(b) for b in filter(None, args.cache_buckets.split(","))] or [library_bucket]
     bench = Bench(args)
     bench.meta["prompt_bucket"] = fast_decode.PROMPT_BUCKET
+    bench.meta["cache_bucket"] = library_bucket  # rows with another one say so (cache_bucket)
     bench.meta["prompt_graph_tokens"] = fast_decode.PROMPT_GRAPH_TOKENS
     bench.meta["compile_prompt"] = step_graph.COMPILE_PROMPT
     print(json.dumps(bench.meta), flush=True)
@@ -336,16 +346,19 @@ def main() -> None:
         for batch in [int(b) for b in sizes.split(",")]:
             if time.perf_counter() - started > args.budget_s:
                 return
-            for kind in args.compile_kinds.split(","):
+            for kind, cache_bucket in itertools.product(args.compile_kinds.split(","), cache_buckets):
                 if time.perf_counter() - started > args.budget_s:
                     return
+                fast_decode.CACHE_BUCKET = cache_bucket
                 path = KIND_PATHS[kind]
                 row, out = bench.row(mode, batch, path, args.repeats)
+                row["cache_bucket"] = cache_bucket
                 if (mode, batch) in plain:
                     row["agreement_with_plain"] = agreement(out, plain[mode, batch])
                 bench.rows.append(row)
                 bench.save()
                 bench.free()
+    fast_decode.CACHE_BUCKET = library_bucket
     # last: casting to fp32 and back changes buffers kept in fp32 (rotary inv_freq) for later rows
     if args.fp32_check and time.perf_counter() - started < args.budget_s:
         fp32_agreement(bench)
