@@ -40,8 +40,14 @@ from ragcompress.modeling.step_graph import GRAPHS, release_fast_decode, step_gr
 
 logger = logging.getLogger(__name__)
 
-CACHE_BUCKET = 256  # cache lengths are rounded up to a multiple of this many slots
-PROMPT_BUCKET = 64  # prompts (soft prompt + text) are left-padded to a multiple of this many slots
+# Cache lengths are rounded up to a multiple of this many slots. Every decode step attends over the whole
+# bucket: on one H100, fused batch 16 (640 slots used) decoded 2.7 % faster at 128 than at 256 (768 slots),
+# at the cost of a captured graph (and, with compile=True, a compilation) for twice as many lengths.
+CACHE_BUCKET = 128
+# Prompts (soft prompt + text) are left-padded to a multiple of this many slots. Batch 1's fused first token
+# (545 slots, one H100, end to end) took 19.8 ms at 64 (576 slots), 19.3 at 16 (560) and 19.0 at 8 (552);
+# each bucket a question meets costs a captured prompt graph (benchmarks/README.md, first-token profile).
+PROMPT_BUCKET = 16
 PROMPT_GRAPH_TOKENS = 2048  # prompts of at most this many slots × rows are replayed as a graph too
 # generate arguments this path implements; any other sends the call to generate
 SUPPORTED_KWARGS = frozenset(

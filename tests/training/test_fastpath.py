@@ -293,12 +293,13 @@ def test_training_with_the_fast_path_equals_training_without(tmp_path):
         )
         result = train(cfg, model=_model(seed=1), tokenizer=tiny_tokenizer())
         histories.append(result.history)
-    # on a GPU the fast path is compiled: Inductor's fused backward kernels sum in another order (an H100
-    # gave 1.25e-4 relative on the gradient norm, the losses within 1e-5)
-    rel = 1e-3 if torch.cuda.is_available() else 1e-4
+    # on a GPU the fast path is compiled: Inductor's fused backward kernels sum in another order, and four
+    # steps of updates carry that on (H100s gave 1.25e-4 relative on the gradient norm, and losses 3.6e-5
+    # apart, 8e-6 relative, on 2026-12-06)
+    rel, loss_abs = (1e-3, 1e-4) if torch.cuda.is_available() else (1e-4, 1e-5)
     for a, b in zip(*histories, strict=True):
-        assert a["loss"] == pytest.approx(b["loss"], abs=1e-5)
+        assert a["loss"] == pytest.approx(b["loss"], abs=loss_abs)
         assert a["grad_norm"] == pytest.approx(b["grad_norm"], rel=rel)
     assert histories[1][-1]["valid/with_summary/nll"] == pytest.approx(
-        histories[0][-1]["valid/with_summary/nll"], abs=1e-5
+        histories[0][-1]["valid/with_summary/nll"], abs=loss_abs
     )
