@@ -1,9 +1,11 @@
-"""Flat search: FAISS on the CPU against the store's search on the caller's GPU (issue 28).
+"""Flat (and IVF) search: FAISS on the CPU against the store's search on the caller's GPU (issue 28).
 
-``VectorIndex.search(..., device=...)`` searches a flat index on a GPU caller's device: through GPU FAISS
-when the installed faiss has GPUs, otherwise as one matrix product and a top-k in torch over a copy of the
-index's vectors (``faiss_index.DeviceFlat``). For random unit embeddings (all-MiniLM-L6-v2's 384
-dimensions by default) and each index size and query batch it measures
+``VectorIndex.search(..., device=...)`` searches on a GPU caller's device: flat and IVF indexes through
+GPU FAISS when the installed faiss has GPUs, otherwise a flat one as one matrix product and a top-k in
+torch over a copy of the index's vectors (``faiss_index.DeviceFlat``); each row names the route taken
+(``search_route``: an IVF index without GPU FAISS stays on the CPU). For random unit embeddings
+(all-MiniLM-L6-v2's 384 dimensions by default), each index kind (``--kinds``), size and query batch it
+measures
 
 * FAISS's flat search on the CPU (what every search ran before), median seconds;
 * the device search, median seconds, from host queries to host ids and scores, as a ``Retriever`` calls it;
@@ -19,6 +21,7 @@ path: CPU callers keep FAISS). Rows are written to ``--out`` as they finish.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import sys
@@ -45,6 +48,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,100000,1000000", help="index sizes (comma-separated)")
     parser.add_argument("--batches", default="1,16,64", help="queries per search (comma-separated)")
+    parser.add_argument("--kinds", default="flat", help="index kinds: flat and/or ivf, comma-separated")
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=21)
@@ -72,18 +76,23 @@ def main() -> None:
         "rows": [],
     }
     rng = np.random.default_rng(0)
-    for size in (int(s) for s in args.sizes.split(",")):
+    for kind, size in itertools.product(args.kinds.split(","), (int(s) for s in args.sizes.split(","))):
+        began = time.perf_counter()
         index = VectorIndex.build(
-            FaissInfo(kind="flat"), args.dim, np.arange(size, dtype=np.int64), unit_rows(rng, size, args.dim)
+            FaissInfo(kind=kind), args.dim, np.arange(size, dtype=np.int64), unit_rows(rng, size, args.dim)
         )
+        build_s = time.perf_counter() - began
         began = time.perf_counter()
         index.search(unit_rows(rng, 1, args.dim), args.k, device)  # makes the device copy
         copy_s = time.perf_counter() - began
         for batch in (int(b) for b in args.batches.split(",")):
             row = {
+                "kind": kind,
                 "size": size,
                 "batch": batch,
+                "route": index.search_route(device, args.k),
                 **compare(index, unit_rows(rng, batch, args.dim), device, args),
+                "build_s": build_s,
             }
             result["rows"].append({**row, "device_copy_s": copy_s})
             print(json.dumps(result["rows"][-1]), flush=True)

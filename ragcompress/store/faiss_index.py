@@ -7,9 +7,12 @@ rewrite, a deleted or damaged file). Chunk ids are never reused, so "same id set
 Kinds: "flat" (exact inner product, the default), "ivf" (IndexIVFFlat; trained once there are enough
 vectors, flat until then) and "hnsw" (IndexHNSWFlat; it cannot delete, so removals rebuild it).
 
-A flat index searched for a GPU caller (``search(..., device=...)``) runs on that GPU: through GPU FAISS
-when the installed faiss has GPUs, otherwise as one matrix product and a top-k in torch over a copy of
-its vectors kept on the device (``DeviceFlat``), which returns what the CPU search returns.
+A search for a GPU caller (``search(..., device=...)``) runs on that GPU where it can
+(``search_route``): a flat or trained IVF index through GPU FAISS when the installed faiss has GPUs (a
+copy made on first use, with at most ``GPU_FAISS_TEMP_BYTES`` of FAISS scratch memory, since the model
+shares the GPU); without GPU FAISS a flat index as one matrix product and a top-k in torch over a copy of
+its vectors kept on the device (``DeviceFlat``), which returns what the CPU search returns. HNSW, and
+every search for a CPU caller, stay with FAISS on the CPU.
 """
 
 from __future__ import annotations
@@ -42,6 +45,10 @@ DEVICE_SEARCH_TYPES = ("cuda",)
 DEVICE_SEARCH_MEMORY_SHARE = 0.25
 # Scores of at most this many bytes are computed at once (queries are split into blocks beyond it).
 SCORE_BLOCK_BYTES = 256 << 20
+# GPU FAISS: its largest k (and nprobe), and the scratch memory it may reserve per GPU (its default is
+# 18 % of the GPU's memory, which the model needs).
+GPU_FAISS_MAX_K = 2048
+GPU_FAISS_TEMP_BYTES = 256 << 20
 # FAISS wants ~39 training points per list; below 8 lists IVF buys nothing over a flat scan.
 MIN_POINTS_PER_LIST = 39
 MIN_LISTS = 8
@@ -68,7 +75,7 @@ class VectorIndex:
         self.info = info
         self.dim = dim
         self.index = index
-        self._gpu_index: faiss.Index | None = None
+        self._gpu_index: tuple[int, faiss.Index] | None = None  # (GPU number, GPU FAISS's copy)
         self._on_device: DeviceFlat | None | bool = None  # False: refused until the index changes
         self._ivf_index: faiss.IndexIVF | None | bool = False  # False: not looked up yet
 
@@ -161,35 +168,52 @@ class VectorIndex:
     def search(self, queries: np.ndarray, k: int, device=None) -> tuple[np.ndarray, np.ndarray]:
         """Scores and ids ``[nq, k']`` with ``k' = min(k, ntotal)``; missing slots have id -1.
 
-        ``device``: where the caller works. For a GPU (``DEVICE_SEARCH_TYPES``) a flat index is searched
-        there when GPU FAISS is not installed (``DeviceFlat``); without one, or for other kinds, FAISS."""
+        ``device``: where the caller works; ``search_route`` says where that puts the search."""
         k = min(k, self.ntotal)
         if k <= 0:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
         queries = np.ascontiguousarray(queries, dtype=np.float32)
-        ivf = self._ivf()
-        if ivf is not None:
-            ivf.nprobe = min(self.info.nprobe, ivf.nlist)
         if self.info.kind == "hnsw":
             faiss.downcast_index(self.index.index).hnsw.efSearch = max(self.info.ef_search, k)
-        index = self._search_index()
-        if index is self.index and device is not None:
-            on_device = self._device_flat(device)
-            if on_device is not None:
-                return on_device.search(queries, k)
-        return index.search(queries, k)
+        route = self.search_route(device, k)
+        if route == "torch":
+            return self._on_device.search(queries, k)
+        return (self._gpu_index[1] if route == "faiss-gpu" else self.index).search(queries, k)
 
-    def _search_index(self) -> faiss.Index:
-        # GPU FAISS only when a faiss build with GPUs is installed; flat indexes move over losslessly.
-        if self.info.kind != "flat" or not hasattr(faiss, "get_num_gpus") or faiss.get_num_gpus() == 0:
-            return self.index
-        if self._gpu_index is None:
-            try:
-                self._gpu_index = faiss.index_cpu_to_all_gpus(self.index)
-            except (RuntimeError, AttributeError) as error:  # pragma: no cover - needs GPU FAISS
-                log.warning("GPU FAISS unavailable (%s); searching on CPU", error)
-                return self.index
-        return self._gpu_index
+    def search_route(self, device=None, k: int = 10) -> str:
+        """Where a search of ``k`` hits for a caller on ``device`` runs: "faiss-gpu" (GPU FAISS on that
+        GPU: flat and trained IVF indexes), "torch" (``DeviceFlat``: flat indexes where GPU FAISS is not
+        installed or cannot take the search) or
+        "faiss-cpu" (CPU callers, HNSW, IVF past GPU FAISS's k, or a device copy that did not fit).
+        Makes the device copy the route needs, if it is not there yet."""
+        ivf = self._ivf()
+        if ivf is not None:  # before any GPU copy: copying takes the CPU index's nprobe along
+            ivf.nprobe = min(self.info.nprobe, ivf.nlist)
+        if device is None:
+            return "faiss-cpu"
+        device = torch.device(device)
+        if device.type == "cuda" and k <= GPU_FAISS_MAX_K and self._gpu_faiss(device) is not None:
+            return "faiss-gpu"
+        if self._device_flat(device) is not None:
+            return "torch"
+        return "faiss-cpu"
+
+    def _gpu_faiss(self, device: torch.device) -> faiss.Index | None:
+        """GPU FAISS's copy of this index on ``device`` (made on first use), or None: no GPU FAISS, an
+        HNSW index (FAISS has none on GPUs), or a copy that failed (said once; not tried again until the
+        index changes)."""
+        if self.info.kind == "hnsw" or not gpu_faiss_installed():
+            return None
+        gpu = device.index if device.index is not None else torch.cuda.current_device()
+        if self._gpu_index is not None and self._gpu_index[0] == gpu:
+            return self._gpu_index[1]  # None: the copy failed, and the index has not changed since
+        try:
+            copy = faiss.index_cpu_to_gpu(gpu_faiss_resources(gpu), gpu, self.index)
+        except (RuntimeError, AttributeError, MemoryError) as error:
+            say_once(f"not searching with GPU FAISS: the index could not move to GPU {gpu}: {error}")
+            copy = None
+        self._gpu_index = (gpu, copy)
+        return copy
 
     def _device_flat(self, device) -> DeviceFlat | None:
         """The copy of this flat index's vectors on ``device`` (made on first use), or None where it
@@ -243,6 +267,23 @@ class DeviceFlat:
             scores.append(top.values)
             ids.append(self.ids[top.indices])
         return torch.cat(scores).cpu().numpy(), torch.cat(ids).cpu().numpy()
+
+
+def gpu_faiss_installed() -> bool:
+    """Whether the installed faiss is a GPU build that sees a GPU (faiss-cpu has no get_num_gpus)."""
+    return hasattr(faiss, "get_num_gpus") and faiss.get_num_gpus() > 0
+
+
+_GPU_RESOURCES: dict[int, object] = {}  # GPU number -> faiss.StandardGpuResources, kept for the process
+
+
+def gpu_faiss_resources(gpu: int):
+    """GPU FAISS's resources for one GPU, made once, its scratch memory capped at GPU_FAISS_TEMP_BYTES."""
+    if gpu not in _GPU_RESOURCES:
+        resources = faiss.StandardGpuResources()
+        resources.setTempMemory(GPU_FAISS_TEMP_BYTES)
+        _GPU_RESOURCES[gpu] = resources
+    return _GPU_RESOURCES[gpu]
 
 
 def free_bytes(device) -> int | None:

@@ -1,7 +1,9 @@
-"""Flat searches on the caller's device (faiss_index.DeviceFlat): the same hits as FAISS on the CPU.
+"""Searches on the caller's device: flat ones through faiss_index.DeviceFlat, and flat and IVF ones
+through GPU FAISS where it is installed; the same hits as FAISS on the CPU.
 
-The device path is taken for CUDA callers only; these tests add "cpu" to DEVICE_SEARCH_TYPES so the same
-code runs here, and one test repeats the comparison on a GPU where there is one.
+The device paths are taken for CUDA callers only; these tests add "cpu" to DEVICE_SEARCH_TYPES so
+DeviceFlat's code runs here, and the last tests repeat the comparisons on a GPU where there is one (GPU
+FAISS's where a GPU build of faiss is installed).
 """
 
 import logging
@@ -56,6 +58,8 @@ def test_device_search_returns_the_cpu_search_hits(tmp_path, cpu_is_a_search_dev
         )
         assert all(len(row) == min(k, total) for row in on_device)
     assert isinstance(store._state.index._on_device, DeviceFlat)
+    assert store._state.index.search_route("cpu") == "torch"
+    assert store._state.index.search_route(None) == "faiss-cpu"
 
 
 def test_the_device_copy_follows_additions_and_removals(tmp_path, cpu_is_a_search_device):
@@ -99,19 +103,25 @@ def test_a_second_reader_sees_another_writers_commit_on_the_device(tmp_path, cpu
     assert (second[0][0].chunk_id, second[0][0].score) == (new, pytest.approx(1.0, abs=1e-5))  # cosine
 
 
-@pytest.mark.parametrize("kind", ["ivf", "hnsw"])
-def test_approximate_indexes_stay_on_faiss(tmp_path, cpu_is_a_search_device, kind):
-    rng = np.random.default_rng(0)
-    store = Store.create(tmp_path / "s", make_manifest("fp16", kind))
-    embeddings = rng.normal(size=(400, DIM)).astype(np.float32)
+def ivf_or_flat_store(path, kind):
+    """400 chunks: enough for an IVF index to be trained."""
+    store = Store.create(path, make_manifest("fp16", kind))
+    embeddings = np.random.default_rng(0).normal(size=(400, DIM)).astype(np.float32)
     with store.begin_update() as writer:
         writer.add_document(
             "d", "p", "h", [ChunkInput("t", 0, 1, 1)] * 400, embeddings, [torch.zeros(1, HIDDEN)] * 400
         )
+    return store
+
+
+@pytest.mark.parametrize("kind", ["ivf", "hnsw"])
+def test_approximate_indexes_stay_on_faiss(tmp_path, cpu_is_a_search_device, kind):
+    store = ivf_or_flat_store(tmp_path / "s", kind)
     assert kind != "ivf" or store._state.index._ivf() is not None
     q = queries(3)
     assert hits(store, q, 5, "cpu") == hits(store, q, 5)
     assert store._state.index._on_device is None
+    assert store._state.index.search_route("cpu") == "faiss-cpu"
 
 
 def test_an_ivf_index_still_flat_is_searched_on_the_device(tmp_path, cpu_is_a_search_device):
@@ -127,6 +137,7 @@ def test_other_devices_and_no_device_use_faiss(tmp_path):
     q = queries(2)
     assert hits(store, q, 4, "cpu") == hits(store, q, 4) == hits(store, q, 4, torch.device("meta"))
     assert store._state.index._on_device is None  # "cpu" is not a search device outside these tests
+    assert store._state.index.search_route("cpu") == store._state.index.search_route(None) == "faiss-cpu"
 
 
 def test_too_little_device_memory_keeps_faiss_and_says_so_once(
@@ -181,9 +192,41 @@ def test_large_query_batches_are_scored_in_blocks(monkeypatch):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.skipif(faiss_index.gpu_faiss_installed(), reason="GPU FAISS takes this search (tested below)")
 def test_on_a_gpu_flat_searches_run_there_with_the_cpu_hits(tmp_path):
     store = build(tmp_path / "s", [make_doc(i) for i in range(40)])
     q = queries(16)
     assert hits(store, q, 10, "cuda") == hits(store, q, 10)
     on_device = store._state.index._on_device
     assert on_device is not None and on_device.vectors.device.type == "cuda"
+
+
+GPU_FAISS = pytest.mark.skipif(
+    not torch.cuda.is_available() or not faiss_index.gpu_faiss_installed(),
+    reason="needs a GPU build of faiss (faiss-gpu) and a CUDA GPU",
+)
+
+
+@GPU_FAISS
+@pytest.mark.parametrize("kind", ["flat", "ivf"])
+def test_with_gpu_faiss_flat_and_ivf_searches_run_there_with_the_cpu_hits(tmp_path, kind):
+    store = ivf_or_flat_store(tmp_path / "s", kind)
+    index = store._state.index
+    assert kind == "flat" or index._ivf() is not None  # a trained IVF index, probed as on the CPU
+    q = queries(16)
+    on_cpu, on_gpu = store.search_batch(q, 10), store.search_batch(q, 10, "cuda")
+    assert index.search_route("cuda") == "faiss-gpu" and index._on_device is None
+    same = [[h.chunk_id for h in a] == [h.chunk_id for h in b] for a, b in zip(on_cpu, on_gpu, strict=True)]
+    assert sum(same) >= 15  # float sums in another order: one near-tie may swap
+    np.testing.assert_allclose(
+        [[h.score for h in row] for row in on_gpu], [[h.score for h in row] for row in on_cpu], atol=1e-4
+    )
+
+
+@GPU_FAISS
+def test_searches_past_gpu_faiss_k_take_the_torch_path(tmp_path, monkeypatch):
+    monkeypatch.setattr(faiss_index, "GPU_FAISS_MAX_K", 5)
+    store = ivf_or_flat_store(tmp_path / "s", "flat")
+    q = queries(4)
+    assert hits(store, q, 10, "cuda") == hits(store, q, 10)
+    assert store._state.index.search_route("cuda", 10) == "torch"
