@@ -26,12 +26,10 @@
 # fused_decode-h100-regional.json (r) and the CUDA tests (3), 2026-12-05, sixth session, one H100;
 # answer_e2e-h100-regional-held.json (1h) and -h100-dynamic-held-oom.json (1b dynamic, out of memory at text's
 # batch 16 with the vectors held: text rows now run without them), seventh session, one H100.
-# Still to run, first: 1p (the eighth session had no device: its host-side changes to batch 1's first token,
-# no mid-answer syncs for timing and the cache wiped after each call, are unmeasured on a GPU; 1p measures
-# them and profiles what is left). Then 1d (batch 1 with the dynamic step: ~9.5 × expected from its
-# prompt, 14.4 ms; it replaces 1 + 1b dynamic, ~330 s + ~550 s on one warm machine), 3 again (the seventh
-# session's run passed 79 tests before its device time ran out; 1p runs the rest,
-# tests/training/test_fastpath.py, if time is left), and 2.
+# 1p, 1d, 2 (with --cache-buckets 256,128) and test_fastpath ran on one H100 on 2026-12-06 (eleventh session):
+# answer_e2e-h100-regional-held-r5.json, first_token_profile-h100*.json/txt, answer_e2e-h100-dynamic-b1.json,
+# fused_decode-h100-b16-cache-buckets.json. Not yet measured end to end: PROMPT_BUCKET 16 and CACHE_BUCKET 128,
+# the defaults since (1p and 2 rerun them).
 set -u
 : "${OUT:?run on the device machine, where OUT is set}"
 pip install -q --no-index --no-deps --target /tmp/site .gpuD/whl/*.whl >/dev/null 2>&1
