@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# GPU FAISS on the device, for issue 28's last row (flat and IVF searches through GPU FAISS). No GPU build of
+# faiss fits one device call: faiss-gpu-cuvs 1.15.1 (CUDA 13, the device's torch's) is 119 MB and needs
+# cuVS, RAFT and RMM (245 MB more); the device image has the CUDA 13 libraries they link (cuBLAS, cuRAND,
+# cuSOLVER, cuSPARSE, NVRTC, NCCL, nvJitLink). So the wheels travel in parts, one per call, onto one warm
+# machine (it goes back after 30 s idle: make the calls back to back), parked in /tmp/fgpu between calls.
+#   bash experiments/gpu/faiss_gpu.sh prepare      # here: the wheels, as parts of 30 MiB in .gpuF/NN
+#   bash experiments/gpu/faiss_gpu.sh park NN      # there, carry [".gpuF/NN"]: keep part NN
+#   bash experiments/gpu/faiss_gpu.sh run          # there, after the last part, carry [".gpuD"]: join,
+#                                                  # install, then the tests and flat_search.py --kinds flat,ivf
+# Untried as a whole (2026-12-06): the wheel asks for cuBLAS and the CUDA runtime >= 13.2, the image's may
+# be older; `run` says whether `import faiss` sees a GPU before it measures anything.
+set -u
+case "${1:?prepare, park NN or run}" in
+prepare)
+  work=$(mktemp -d)
+  python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+    --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_24_x86_64 \
+    --platform manylinux2014_x86_64 -d "$work" faiss-gpu-cuvs==1.15.1 "libcuvs-cu13==26.6.*" \
+    "libraft-cu13==26.6.*" "librmm-cu13==26.6.*" "rapids-logger==0.2.*" || exit 1
+  rm -rf .gpuF && mkdir -p .gpuF
+  tar -C "$work" -cf - . | split -b 30M -d -a 2 - .gpuF/
+  tar -C "$work" -cf - . | sha256sum | cut -d' ' -f1 > .gpuF/sha256
+  rm -rf "$work"
+  ls .gpuF
+  ;;
+park)
+  : "${OUT:?run on the device machine}"
+  mkdir -p /tmp/fgpu && cp ".gpuF/${2:?which part}" /tmp/fgpu/ && ls -la /tmp/fgpu | tee "$OUT/parked.txt"
+  ;;
+run)
+  : "${OUT:?run on the device machine}"
+  mkdir -p /tmp/fwhl && cat /tmp/fgpu/[0-9][0-9] | tar -C /tmp/fwhl -xf - || exit 1
+  pip install -q --no-index --no-deps --target /tmp/site .gpuD/whl/*.whl >/dev/null 2>&1
+  rm -rf /tmp/site/faiss /tmp/site/faiss_cpu*  # faiss-cpu out: one `faiss` module, the GPU build's
+  pip install -q --no-index --no-deps --target /tmp/site /tmp/fwhl/*.whl > "$OUT/install.log" 2>&1
+  export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1
+  libs=$(ls -d /tmp/site/lib*/lib64 /tmp/site/*.libs 2>/dev/null | tr '\n' :)
+  libs+=$(python -c "import glob, nvidia; print(':'.join(glob.glob(list(nvidia.__path__)[0] + '/*/lib')))"):
+  export LD_LIBRARY_PATH="${libs}${LD_LIBRARY_PATH:-}"
+  python -c "import torch, faiss; print(faiss.__version__, 'GPUs seen by faiss:', faiss.get_num_gpus())" \
+    > "$OUT/faiss.txt" 2>&1
+  cat "$OUT/faiss.txt"
+  grep -q "GPUs seen by faiss: [1-9]" "$OUT/faiss.txt" || exit 4
+  timeout 200 python -m pytest -q -rs -p no:logging tests/store/test_device_search.py > "$OUT/tests.log" 2>&1
+  echo "tests rc $?" >> "$OUT/tests.log"
+  timeout 300 python benchmarks/flat_search.py --kinds flat,ivf --sizes 10000,100000,1000000 \
+    --out "$OUT/flat_search-gpu-faiss.json" > "$OUT/flat_search.log" 2>&1
+  echo "flat_search rc $?" >> "$OUT/flat_search.log"
+  tail -n 3 "$OUT"/*.log
+  ;;
+esac
