@@ -6,7 +6,7 @@
 # machine (it goes back after 30 s idle: make the calls back to back), parked in /tmp/fgpu between calls.
 #   bash experiments/gpu/faiss_gpu.sh prepare      # here: the wheels, as parts of 30 MiB in .gpuF/NN
 #   bash experiments/gpu/faiss_gpu.sh park NN      # there, carry [".gpuF/NN"]: keep part NN
-#   bash experiments/gpu/faiss_gpu.sh run          # there, after the last part, carry [".gpuD"]: join,
+#   bash experiments/gpu/faiss_gpu.sh run          # there, after the last part, carry [".gpuD", ".gpuF/sha256"]: join,
 #                                                  # install, then the tests and flat_search.py --kinds flat,ivf
 # Untried as a whole (2026-12-06): the wheel asks for cuBLAS and the CUDA runtime >= 13.2, the image's may
 # be older; `run` says whether `import faiss` sees a GPU before it measures anything.
@@ -30,10 +30,12 @@ park)
   ;;
 run)
   : "${OUT:?run on the device machine}"
+  got=$(cat /tmp/fgpu/[0-9][0-9] | sha256sum | cut -d' ' -f1)
+  [ "$got" = "$(cat .gpuF/sha256)" ] || { echo "parts missing or damaged: $(ls /tmp/fgpu)" | tee "$OUT/faiss.txt"; exit 3; }
   mkdir -p /tmp/fwhl && cat /tmp/fgpu/[0-9][0-9] | tar -C /tmp/fwhl -xf - || exit 1
   pip install -q --no-index --no-deps --target /tmp/site .gpuD/whl/*.whl >/dev/null 2>&1
   rm -rf /tmp/site/faiss /tmp/site/faiss_cpu*  # faiss-cpu out: one `faiss` module, the GPU build's
-  pip install -q --no-index --no-deps --target /tmp/site /tmp/fwhl/*.whl > "$OUT/install.log" 2>&1
+  pip install -q --no-index --no-deps --upgrade --target /tmp/site /tmp/fwhl/*.whl > "$OUT/install.log" 2>&1
   export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1
   libs=$(ls -d /tmp/site/lib*/lib64 /tmp/site/*.libs 2>/dev/null | tr '\n' :)
   libs+=$(python -c "import glob, nvidia; print(':'.join(glob.glob(list(nvidia.__path__)[0] + '/*/lib')))"):
