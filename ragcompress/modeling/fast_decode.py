@@ -46,7 +46,8 @@ logger = logging.getLogger(__name__)
 CACHE_BUCKET = 128
 # Prompts (soft prompt + text) are left-padded to a multiple of this many slots. Batch 1's fused first token
 # (545 slots, one H100, end to end) took 19.8 ms at 64 (576 slots), 19.3 at 16 (560) and 19.0 at 8 (552);
-# each bucket a question meets costs a captured prompt graph (benchmarks/README.md, first-token profile).
+# each bucket a question meets costs a captured prompt graph, at most step_graph.MAX_PROMPT_GRAPHS kept per
+# batch and cache bucket (benchmarks/README.md, first-token profile).
 PROMPT_BUCKET = 16
 PROMPT_GRAPH_TOKENS = 2048  # prompts of at most this many slots × rows are replayed as a graph too
 # generate arguments this path implements; any other sends the call to generate

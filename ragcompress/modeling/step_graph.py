@@ -5,6 +5,7 @@ step goes through torch.compile: step_compile.py.
 
 from __future__ import annotations
 
+import collections
 import functools
 import weakref
 
@@ -19,6 +20,9 @@ from ragcompress.modeling.step_compile import decoder_layers, run_with_layers_co
 # one H100 it took batch 1's fused first token from 21.9 to 16.2 ms
 # (benchmarks/results/fused_decode-h100-compile-prompt.json)
 COMPILE_PROMPT = True
+# Captured prompt graphs kept per step (one per prompt length bucket met, least recently used dropped
+# beyond it): each holds its own memory pool, tens of MB for a 7B model's prompt of ~550 slots.
+MAX_PROMPT_GRAPHS = 8
 
 
 class StepGraph:
@@ -55,7 +59,8 @@ class StepGraph:
         self.mask_dtype = dtype if eager else torch.bool  # eager adds the mask to the scores
         self.logits: torch.Tensor | None = None
         self.graph: torch.cuda.CUDAGraph | None = None
-        self.prompt_graphs: dict[int, tuple] = {}  # prompt slots -> (graph, embeds, positions, logits)
+        # prompt slots -> (graph, embeds, positions, logits), least recently used first
+        self.prompt_graphs: collections.OrderedDict[int, tuple] = collections.OrderedDict()
         # whether the cache is zeroed: each call wipes it as it ends, so the next one starts on a clean cache
         # without zeroing it first; a call that failed part-way leaves this False and the next one wipes it
         self.clean = False
@@ -113,7 +118,11 @@ class StepGraph:
         self.keep[:, :n] = keep
         if self.graph is None:
             return self.fill(embeds, positions)
-        if n not in self.prompt_graphs:
+        if n in self.prompt_graphs:
+            self.prompt_graphs.move_to_end(n)
+        else:
+            while len(self.prompt_graphs) >= MAX_PROMPT_GRAPHS:  # its graph and memory pool go with it
+                self.prompt_graphs.popitem(last=False)
             static_embeds, static_positions = embeds.clone(), positions.clone()
             graph, logits = self._capture(lambda: self.fill(static_embeds, static_positions))
             self.prompt_graphs[n] = (graph, static_embeds, static_positions, logits)

@@ -318,6 +318,21 @@ def test_cuda_graph_replay_equals_generate(compile):
     assert all(graph.graph is not None for graph in GRAPHS[model].values())
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (the CUDA-graph replay)")
+def test_prompt_graphs_past_the_cap_drop_the_least_recently_used(monkeypatch):
+    monkeypatch.setattr(fast_decode, "PROMPT_BUCKET", 1)  # a prompt graph per prompt length
+    monkeypatch.setattr(step_graph, "MAX_PROMPT_GRAPHS", 2)
+    model = tiny_model("llama", summary_length=3, attn="sdpa").cuda()
+    soft = torch.randn(1, 7, 32, device="cuda")
+    kwargs = dict(eos_token_id=None, **GREEDY)
+    for n in (5, 6, 5, 9, 6, 5):  # 9 drops 6 (5 was used since); 6 again drops 5; 5 again is captured anew
+        ids, mask = _left_padded([n])
+        plain = model.generate(ids.cuda(), attention_mask=mask.cuda(), softprompt=soft, **kwargs)
+        assert fast_generate(model, ids, mask, soft, **kwargs).tolist() == plain.tolist()
+    (graph,) = GRAPHS[model].values()
+    assert list(graph.prompt_graphs) == [7 + 6, 7 + 5]
+
+
 def test_watched_calls_report_their_phases_and_a_failed_one_zeros(monkeypatch):
     """A watched call reports the prompt's and the new tokens' seconds (the host clock on a CPU, CUDA
     events on a GPU: the test above); a call that fails part-way reports zeros."""
