@@ -7,7 +7,7 @@ torch over a copy of the index's vectors (``faiss_index.DeviceFlat``); each row 
 (all-MiniLM-L6-v2's 384 dimensions by default), each index kind (``--kinds``), size and query batch it
 measures
 
-* FAISS's flat search on the CPU (what every search ran before), median seconds;
+* FAISS's search of the same index on the CPU (what every search ran before), median seconds;
 * the device search, median seconds, from host queries to host ids and scores, as a ``Retriever`` calls it;
 * the share of queries whose top-k ids the two return identically, and the largest score difference;
 * the seconds to build the device copy (paid once per commit the process reads).

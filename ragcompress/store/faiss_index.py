@@ -183,9 +183,9 @@ class VectorIndex:
     def search_route(self, device=None, k: int = 10) -> str:
         """Where a search of ``k`` hits for a caller on ``device`` runs: "faiss-gpu" (GPU FAISS on that
         GPU: flat and trained IVF indexes), "torch" (``DeviceFlat``: flat indexes where GPU FAISS is not
-        installed or cannot take the search) or
-        "faiss-cpu" (CPU callers, HNSW, IVF past GPU FAISS's k, or a device copy that did not fit).
-        Makes the device copy the route needs, if it is not there yet."""
+        installed or cannot take the search) or "faiss-cpu" (CPU callers, HNSW, IVF past GPU FAISS's k,
+        or a device copy that did not fit). Makes the device copy the route needs, if it is not there yet;
+        ``search`` then uses it."""
         ivf = self._ivf()
         if ivf is not None:  # before any GPU copy: copying takes the CPU index's nprobe along
             ivf.nprobe = min(self.info.nprobe, ivf.nlist)
