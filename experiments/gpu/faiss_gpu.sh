@@ -43,7 +43,13 @@ run)
   python -c "import torch, faiss; print(faiss.__version__, 'GPUs seen by faiss:', faiss.get_num_gpus())" \
     > "$OUT/faiss.txt" 2>&1
   cat "$OUT/faiss.txt"
-  grep -q "GPUs seen by faiss: [1-9]" "$OUT/faiss.txt" || exit 4
+  if ! grep -q "GPUs seen by faiss: [1-9]" "$OUT/faiss.txt"; then
+    # why not: the CUDA libraries the image has, and what the GPU build's library cannot resolve
+    { nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+      pip list 2>/dev/null | grep -i -E "^nvidia-(cuda-runtime|cublas|curand|nvjitlink)"
+      ldd -r /tmp/site/faiss/_swigfaiss*.so 2>&1 | grep -E "not found|undefined" | head -20; } >> "$OUT/faiss.txt"
+    cat "$OUT/faiss.txt"; exit 4
+  fi
   timeout 200 python -m pytest -q -rs -p no:logging tests/store/test_device_search.py > "$OUT/tests.log" 2>&1
   echo "tests rc $?" >> "$OUT/tests.log"
   timeout 300 python benchmarks/flat_search.py --kinds flat,ivf --sizes 10000,100000,1000000 \
