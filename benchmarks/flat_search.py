@@ -10,7 +10,11 @@ measures
 * FAISS's search of the same index on the CPU (what every search ran before), median seconds;
 * the device search, median seconds, from host queries to host ids and scores, as a ``Retriever`` calls it;
 * the share of queries whose top-k ids the two return identically, and the largest score difference;
-* the seconds to build the device copy (paid once per commit the process reads).
+* the seconds to build the device copy (paid once per commit the process reads);
+* where GPU FAISS takes a flat index's search, the torch path's median on the same queries too
+  (``torch_s``), so the two GPU routes are compared in one run.
+
+``--gpu-temp-mib`` sets GPU FAISS's scratch memory (the product caps it at 256 MiB).
 
 Without a GPU, ``--device cpu`` times the torch path on the CPU (a check of the code, not the product's
 path: CPU callers keep FAISS). Rows are written to ``--out`` as they finish.
@@ -54,8 +58,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=21)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=0, help="torch and FAISS CPU threads (0: as found)")
+    parser.add_argument("--gpu-temp-mib", type=int, help="GPU FAISS's scratch memory (default: the product's)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    if args.gpu_temp_mib:
+        faiss_index.GPU_FAISS_TEMP_BYTES = args.gpu_temp_mib << 20
     device = torch.device(args.device)
     if device.type == "cpu":  # the product searches on the device only for GPU callers
         faiss_index.DEVICE_SEARCH_TYPES = (*faiss_index.DEVICE_SEARCH_TYPES, "cpu")
@@ -69,6 +76,7 @@ def main() -> None:
         "torch": torch.__version__,
         "faiss": faiss_index.faiss.__version__,
         "faiss_gpus": faiss_index.faiss.get_num_gpus() if hasattr(faiss_index.faiss, "get_num_gpus") else 0,
+        "gpu_faiss_temp_mib": faiss_index.GPU_FAISS_TEMP_BYTES >> 20,
         "dim": args.dim,
         "k": args.k,
         "repeats": args.repeats,
@@ -108,13 +116,19 @@ def compare(index: VectorIndex, queries: np.ndarray, device: torch.device, args)
     (cpu_scores, cpu_ids), (dev_scores, dev_ids) = on_cpu[-1][1], on_device[-1][1]
     cpu_s = statistics.median(s for s, _ in on_cpu)
     device_s = statistics.median(s for s, _ in on_device)
-    return {
+    row = {
         "faiss_cpu_s": cpu_s,
         "device_s": device_s,
         "faiss_cpu_over_device": cpu_s / device_s,
         "same_ids": float(np.mean(np.all(cpu_ids == dev_ids, axis=1))),
         "max_score_difference": float(np.abs(cpu_scores - dev_scores).max()),
     }
+    flat = index._device_flat(device) if index.search_route(device, args.k) == "faiss-gpu" else None
+    if flat is not None:  # the route GPU FAISS took this search from
+        on_torch = calls(lambda: flat.search(queries, args.k), device, args.repeats)
+        row["torch_s"] = statistics.median(s for s, _ in on_torch)
+        row["torch_same_ids"] = float(np.mean(np.all(cpu_ids == on_torch[-1][1][1], axis=1)))
+    return row
 
 
 if __name__ == "__main__":

@@ -6,12 +6,32 @@
 # machine (it goes back after 30 s idle: make the calls back to back), parked in /tmp/fgpu between calls.
 #   bash experiments/gpu/faiss_gpu.sh prepare      # here: the wheels, as parts of 30 MiB in .gpuF/NN
 #   bash experiments/gpu/faiss_gpu.sh park NN      # there, carry [".gpuF/NN"]: keep part NN
-#   bash experiments/gpu/faiss_gpu.sh run          # there, after the last part, carry [".gpuD", ".gpuF/sha256"]: join,
-#                                                  # install, then the tests and flat_search.py --kinds flat,ivf
-# Untried as a whole (2026-12-06): the wheel asks for cuBLAS and the CUDA runtime >= 13.2, the image's may
-# be older; `run` says whether `import faiss` sees a GPU before it measures anything.
+#   bash experiments/gpu/faiss_gpu.sh run [ARGS]   # there, after the last part, carry [".gpuD", ".gpuF/sha256"]: join,
+#                                                  # install, then the tests and flat_search.py ARGS (default:
+#                                                  # --kinds flat,ivf at 10^4, 10^5 and 10^6 chunks)
+#   TAG=x bash experiments/gpu/faiss_gpu.sh measure ARGS   # again on the same machine, rows in
+#                                                  # $OUT/flat_search-gpu-faiss-x.json
+# Ran on one H100 on 2026-12-06 (benchmarks/results/flat_search-h100-faiss-gpu*.json): the wheel asks for cuBLAS
+# and the CUDA runtime >= 13.2, and loaded against the image's 13.1 and 13.0 (driver 580); where it does not,
+# `run` says so, with the unresolved symbols, before it measures anything.
 set -u
-case "${1:?prepare, park NN or run}" in
+# the installed GPU build first on the import path, its libraries and the image's CUDA ones on the loader's
+with_gpu_faiss() {
+  export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1
+  local libs
+  libs=$(ls -d /tmp/site/lib*/lib64 /tmp/site/*.libs 2>/dev/null | tr '\n' :)
+  libs+=$(python -c "import glob, nvidia; print(':'.join(glob.glob(list(nvidia.__path__)[0] + '/*/lib')))"):
+  export LD_LIBRARY_PATH="${libs}${LD_LIBRARY_PATH:-}"
+}
+# flat_search.py with the arguments given (default: flat and IVF rows at three sizes), logged under $OUT
+measure() {
+  local name=flat_search-gpu-faiss${TAG:+-$TAG}
+  [ $# -gt 0 ] || set -- --kinds flat,ivf --sizes 10000,100000,1000000
+  timeout 300 python benchmarks/flat_search.py "$@" --out "$OUT/$name.json" > "$OUT/$name.log" 2>&1
+  echo "flat_search rc $?" >> "$OUT/$name.log"
+  tail -n 3 "$OUT/$name.log"
+}
+case "${1:?prepare, park NN, run or measure}" in
 prepare)
   work=$(mktemp -d)
   python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
@@ -36,10 +56,7 @@ run)
   pip install -q --no-index --no-deps --target /tmp/site .gpuD/whl/*.whl >/dev/null 2>&1
   rm -rf /tmp/site/faiss /tmp/site/faiss_cpu*  # faiss-cpu out: one `faiss` module, the GPU build's
   pip install -q --no-index --no-deps --upgrade --target /tmp/site /tmp/fwhl/*.whl > "$OUT/install.log" 2>&1
-  export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1
-  libs=$(ls -d /tmp/site/lib*/lib64 /tmp/site/*.libs 2>/dev/null | tr '\n' :)
-  libs+=$(python -c "import glob, nvidia; print(':'.join(glob.glob(list(nvidia.__path__)[0] + '/*/lib')))"):
-  export LD_LIBRARY_PATH="${libs}${LD_LIBRARY_PATH:-}"
+  with_gpu_faiss
   python -c "import torch, faiss; print(faiss.__version__, 'GPUs seen by faiss:', faiss.get_num_gpus())" \
     > "$OUT/faiss.txt" 2>&1
   cat "$OUT/faiss.txt"
@@ -50,11 +67,13 @@ run)
       ldd -r /tmp/site/faiss/_swigfaiss*.so 2>&1 | grep -E "not found|undefined" | head -20; } >> "$OUT/faiss.txt"
     cat "$OUT/faiss.txt"; exit 4
   fi
-  timeout 200 python -m pytest -q -rs -p no:logging tests/store/test_device_search.py > "$OUT/tests.log" 2>&1
+  timeout 200 python -m pytest -q -rs tests/store/test_device_search.py > "$OUT/tests.log" 2>&1
   echo "tests rc $?" >> "$OUT/tests.log"
-  timeout 300 python benchmarks/flat_search.py --kinds flat,ivf --sizes 10000,100000,1000000 \
-    --out "$OUT/flat_search-gpu-faiss.json" > "$OUT/flat_search.log" 2>&1
-  echo "flat_search rc $?" >> "$OUT/flat_search.log"
-  tail -n 3 "$OUT"/*.log
+  measure "${@:2}"
+  ;;
+measure)
+  : "${OUT:?run on the device machine}"
+  with_gpu_faiss
+  measure "${@:2}"
   ;;
 esac
