@@ -1,9 +1,9 @@
 """Flat (and IVF) search: FAISS on the CPU against the store's search on the caller's GPU (issue 28).
 
-``VectorIndex.search(..., device=...)`` searches on a GPU caller's device: flat and IVF indexes through
-GPU FAISS when the installed faiss has GPUs, otherwise a flat one as one matrix product and a top-k in
-torch over a copy of the index's vectors (``faiss_index.DeviceFlat``); each row names the route taken
-(``search_route``: an IVF index without GPU FAISS stays on the CPU). For random unit embeddings
+``VectorIndex.search(..., device=...)`` searches on a GPU caller's device: a flat index as one matrix
+product and a top-k in torch over a copy of its vectors (``faiss_index.DeviceFlat``), a trained IVF index
+through GPU FAISS when the installed faiss has GPUs; each row names the route taken (``search_route``:
+an IVF index without GPU FAISS stays on the CPU). For random unit embeddings
 (all-MiniLM-L6-v2's 384 dimensions by default), each index kind (``--kinds``), size and query batch it
 measures
 
@@ -11,8 +11,8 @@ measures
 * the device search, median seconds, from host queries to host ids and scores, as a ``Retriever`` calls it;
 * the share of queries whose top-k ids the two return identically, and the largest score difference;
 * the seconds to build the device copy (paid once per commit the process reads);
-* where GPU FAISS takes a flat index's search, the torch path's median on the same queries too
-  (``torch_s``), so the two GPU routes are compared in one run.
+* for a flat index where GPU FAISS is installed, GPU FAISS's median on the same queries too
+  (``gpu_faiss_s``): the route the product does not take for flat indexes, compared in the same run.
 
 ``--gpu-temp-mib`` sets GPU FAISS's scratch memory (the product caps it at 256 MiB).
 
@@ -123,11 +123,13 @@ def compare(index: VectorIndex, queries: np.ndarray, device: torch.device, args)
         "same_ids": float(np.mean(np.all(cpu_ids == dev_ids, axis=1))),
         "max_score_difference": float(np.abs(cpu_scores - dev_scores).max()),
     }
-    flat = index._device_flat(device) if index.search_route(device, args.k) == "faiss-gpu" else None
-    if flat is not None:  # the route GPU FAISS took this search from
-        on_torch = calls(lambda: flat.search(queries, args.k), device, args.repeats)
-        row["torch_s"] = statistics.median(s for s, _ in on_torch)
-        row["torch_same_ids"] = float(np.mean(np.all(cpu_ids == on_torch[-1][1][1], axis=1)))
+    if index.search_route(device, args.k) == "torch" and faiss_index.gpu_faiss_installed():
+        # the route a flat index does not take: GPU FAISS's copy of it on the same GPU
+        gpu = device.index if device.index is not None else torch.cuda.current_device()
+        copy = faiss_index.faiss.index_cpu_to_gpu(faiss_index.gpu_faiss_resources(gpu), gpu, index.index)
+        on_faiss = calls(lambda: copy.search(queries, args.k), device, args.repeats)
+        row["gpu_faiss_s"] = statistics.median(s for s, _ in on_faiss)
+        row["gpu_faiss_same_ids"] = float(np.mean(np.all(cpu_ids == on_faiss[-1][1][1], axis=1)))
     return row
 
 

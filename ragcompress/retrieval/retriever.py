@@ -66,9 +66,9 @@ class Retriever:
             ``"dynamic"`` costs two compilations of the whole step per process, paid by the first batch-1
             and the first larger-batch answer; worth it for a process that answers many questions on a GPU
             (``ragcompress serve``). ``"regional"`` compiles one decoder layer and runs it for all.
-        gpu_search: search on the embedder's GPU: flat and IVF indexes through GPU FAISS when installed,
-            else flat ones in torch over a copy of the index's vectors (4 bytes × dimension per chunk, at
-            most a quarter of the free GPU memory), with the CPU search's hits. False keeps FAISS on the CPU.
+        gpu_search: search on the embedder's GPU: flat indexes in torch over a copy of the index's
+            vectors (4 bytes × dimension per chunk, at most a quarter of the free GPU memory), trained IVF
+            ones through GPU FAISS when installed, with the CPU search's hits. False keeps FAISS on the CPU.
         gpu_vectors: keep the index's summary vectors on the GPU the compressor runs on, in its dtype,
             each shard from its first read (``warm_up`` reads them all), so a fused answer slices them
             there instead of moving them from the host: at most a quarter of the free GPU memory, shards
