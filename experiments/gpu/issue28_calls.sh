@@ -28,8 +28,8 @@
 # batch 16 with the vectors held: text rows now run without them), seventh session, one H100.
 # 1p, 1d, 2 (with --cache-buckets 256,128) and test_fastpath ran on one H100 on 2026-12-06 (eleventh session):
 # answer_e2e-h100-regional-held-r5.json, first_token_profile-h100*.json/txt, answer_e2e-h100-dynamic-b1.json,
-# fused_decode-h100-b16-cache-buckets.json. Not yet measured end to end: PROMPT_BUCKET 16 and CACHE_BUCKET 128,
-# the defaults since (1p and 2 rerun them).
+# fused_decode-h100-b16-cache-buckets.json. 1p again later that day (the next session; PROMPT_BUCKET 16 and
+# CACHE_BUCKET 128): answer_e2e-h100-regional-held-p16.json, first_token_profile-h100-p16*.
 set -u
 : "${OUT:?run on the device machine, where OUT is set}"
 pip install -q --no-index --no-deps --target /tmp/site .gpuD/whl/*.whl >/dev/null 2>&1
@@ -66,7 +66,7 @@ case "${1:?which call: 1, 1b, 1d, 1h, 1p, 2, 3 or r}" in
   echo "answer_e2e rc $?" >> "$OUT/call1p.log"
   timeout 150 python experiments/gpu/profile_first_token.py --out "$OUT" > "$OUT/profile.log" 2>&1
   echo "profile rc $?" >> "$OUT/profile.log"
-  timeout 30 python -m pytest -q -rs tests/training/test_fastpath.py > "$OUT/fastpath.log" 2>&1
+  timeout 90 python -m pytest -q -rs tests/training/test_fastpath.py > "$OUT/fastpath.log" 2>&1
   echo "fastpath tests rc $?" >> "$OUT/fastpath.log"
   ;;
 1d)
