@@ -12,8 +12,9 @@ A search for a GPU caller (``search(..., device=...)``) runs on that GPU where i
 kept on the device (``DeviceFlat``), which returns what the CPU search returns, and a trained IVF index
 through GPU FAISS when the installed faiss has GPUs (a copy made on first use, with at most
 ``GPU_FAISS_TEMP_BYTES`` of FAISS scratch memory, since the model shares the GPU). Flat indexes keep the
-torch path even with GPU FAISS: on an H100 it searched a million chunks 2–5 × faster than GPU FAISS's
-flat index, and 10,000 within 0.05 ms of it (benchmarks/results/flat_search-h100-faiss-gpu-routes.json).
+torch path even with GPU FAISS: on an H100 it searched a million chunks 3–5 × faster than GPU FAISS's
+flat index (1.4–1.6 × at 100,000), and was 0.07 ms behind it at 10,000
+(benchmarks/results/flat_search-h100-faiss-gpu-final.json).
 HNSW, and every search for a CPU caller, stay with FAISS on the CPU.
 """
 

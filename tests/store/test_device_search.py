@@ -103,8 +103,8 @@ def test_a_second_reader_sees_another_writers_commit_on_the_device(tmp_path, cpu
     assert (second[0][0].chunk_id, second[0][0].score) == (new, pytest.approx(1.0, abs=1e-5))  # cosine
 
 
-def ivf_or_flat_store(path, kind):
-    """400 chunks: enough for an IVF index to be trained."""
+def approximate_store(path, kind):
+    """An IVF or HNSW index of 400 chunks: enough for IVF to be trained."""
     store = Store.create(path, make_manifest("fp16", kind))
     embeddings = np.random.default_rng(0).normal(size=(400, DIM)).astype(np.float32)
     with store.begin_update() as writer:
@@ -116,7 +116,7 @@ def ivf_or_flat_store(path, kind):
 
 @pytest.mark.parametrize("kind", ["ivf", "hnsw"])
 def test_approximate_indexes_stay_on_faiss(tmp_path, cpu_is_a_search_device, kind):
-    store = ivf_or_flat_store(tmp_path / "s", kind)
+    store = approximate_store(tmp_path / "s", kind)
     assert kind != "ivf" or store._state.index._ivf() is not None
     q = queries(3)
     assert hits(store, q, 5, "cpu") == hits(store, q, 5)
@@ -210,7 +210,7 @@ GPU_FAISS = pytest.mark.skipif(
 
 @GPU_FAISS
 def test_with_gpu_faiss_ivf_searches_run_there_with_the_cpu_hits(tmp_path):
-    store = ivf_or_flat_store(tmp_path / "s", "ivf")
+    store = approximate_store(tmp_path / "s", "ivf")
     index = store._state.index
     assert index._ivf() is not None  # a trained IVF index, probed as on the CPU
     q = queries(16)
@@ -226,7 +226,7 @@ def test_with_gpu_faiss_ivf_searches_run_there_with_the_cpu_hits(tmp_path):
 @GPU_FAISS
 def test_ivf_searches_past_gpu_faiss_k_stay_on_the_cpu(tmp_path, monkeypatch):
     monkeypatch.setattr(faiss_index, "GPU_FAISS_MAX_K", 5)
-    store = ivf_or_flat_store(tmp_path / "s", "ivf")
+    store = approximate_store(tmp_path / "s", "ivf")
     q = queries(4)
     assert hits(store, q, 10, "cuda") == hits(store, q, 10)
     assert store._state.index.search_route("cuda", 10) == "faiss-cpu"
