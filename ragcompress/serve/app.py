@@ -136,6 +136,7 @@ def create_app(batcher: Batcher, model_name: str | None = None) -> FastAPI:
                 "device": batcher.device,
                 "dtype": batcher.dtype,
                 "compile_decode": batcher.compile_decode,
+                "search_route": batcher.search_route,
                 "max_batch": batcher.max_batch,
                 "batch_window_ms": round(batcher.window * 1000, 3),
                 "batches": batcher.batches,

@@ -105,6 +105,7 @@ class Batcher:
         self._startup_error: BaseException | None = None
         self._retriever: Retriever | None = None
         self.generation: int | None = None  # the index generation the last request read
+        self.search_route: str | None = None  # where its search ran (Store.last_search_route)
         self.batches = 0  # answer_batch calls made, and how many questions they held
         self.batched_questions = 0
         self.index_dir = None
@@ -255,6 +256,7 @@ class Batcher:
         # Before anyone is answered: a client that reads /health after its answer sees at least the
         # generation that answer was read from.
         self.generation = self._read_generation()
+        self.search_route = self._retriever.store.last_search_route
         for job, result in zip(jobs, results):
             job.future.set_result(result)
 

@@ -81,6 +81,7 @@ class VectorIndex:
         self._gpu_index: tuple[int, faiss.Index] | None = None  # (GPU number, GPU FAISS's copy)
         self._on_device: DeviceFlat | None | bool = None  # False: refused until the index changes
         self._ivf_index: faiss.IndexIVF | None | bool = False  # False: not looked up yet
+        self.last_route: str | None = None  # where the latest search ran, as search_route names it
 
     # ---- construction ------------------------------------------------------------------------------
     @classmethod
@@ -178,7 +179,7 @@ class VectorIndex:
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         if self.info.kind == "hnsw":
             faiss.downcast_index(self.index.index).hnsw.efSearch = max(self.info.ef_search, k)
-        route = self.search_route(device, k)
+        route = self.last_route = self.search_route(device, k)
         if route == "torch":
             return self._on_device.search(queries, k)
         return (self._gpu_index[1] if route == "faiss-gpu" else self.index).search(queries, k)

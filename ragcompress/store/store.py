@@ -215,6 +215,13 @@ class Store:
             for row_scores, row_ids in zip(scores, ids)
         ]
 
+    @property
+    def last_search_route(self) -> str | None:
+        """Where the latest search ran ("torch", "faiss-gpu" or "faiss-cpu": VectorIndex.search_route);
+        None before the first search of the index as loaded."""
+        index = self._state.index
+        return index.last_route if index is not None else None
+
     def chunk_ids(self) -> np.ndarray:
         """The ids of every chunk the store holds now, ascending."""
         self._state.refresh()

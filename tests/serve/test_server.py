@@ -122,6 +122,7 @@ def test_openai_chat_completion(client, reference):
 
 
 def test_health_and_info(client, serve_index):
+    assert client.post("/search", json={"query": "where", "k": 2}).status_code == 200
     health = client.get("/health").json()
     assert health["status"] == "ok" and health["index"] == str(serve_index)
     assert isinstance(health["generation"], int)
@@ -130,6 +131,7 @@ def test_health_and_info(client, serve_index):
     assert info["server"]["max_batch"] == 8 and info["server"]["batch_window_ms"] == 200
     assert (info["server"]["device"], info["server"]["dtype"]) == ("cpu", "float32")  # tests/conftest.py
     assert info["server"]["compile_decode"] == "off"  # the Retriever's default
+    assert info["server"]["search_route"] == "faiss-cpu"  # a CPU server's search
 
 
 @pytest.mark.parametrize(

@@ -60,6 +60,9 @@ def test_device_search_returns_the_cpu_search_hits(tmp_path, cpu_is_a_search_dev
     assert isinstance(store._state.index._on_device, DeviceFlat)
     assert store._state.index.search_route("cpu") == "torch"
     assert store._state.index.search_route(None) == "faiss-cpu"
+    assert store.last_search_route == "torch"  # the device search above ran last
+    store.search_batch(queries(1), 3)
+    assert store.last_search_route == "faiss-cpu"
 
 
 def test_the_device_copy_follows_additions_and_removals(tmp_path, cpu_is_a_search_device):
