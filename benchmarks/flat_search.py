@@ -123,10 +123,9 @@ def compare(index: VectorIndex, queries: np.ndarray, device: torch.device, args)
         "same_ids": float(np.mean(np.all(cpu_ids == dev_ids, axis=1))),
         "max_score_difference": float(np.abs(cpu_scores - dev_scores).max()),
     }
-    if index.search_route(device, args.k) == "torch" and faiss_index.gpu_faiss_installed():
-        # the route a flat index does not take: GPU FAISS's copy of it on the same GPU
-        gpu = device.index if device.index is not None else torch.cuda.current_device()
-        copy = faiss_index.faiss.index_cpu_to_gpu(faiss_index.gpu_faiss_resources(gpu), gpu, index.index)
+    # the route a flat index does not take: GPU FAISS's copy of it (as IVF gets it) on the same GPU
+    copy = index._gpu_faiss(device) if index.search_route(device, args.k) == "torch" else None
+    if copy is not None:
         on_faiss = calls(lambda: copy.search(queries, args.k), device, args.repeats)
         row["gpu_faiss_s"] = statistics.median(s for s, _ in on_faiss)
         row["gpu_faiss_same_ids"] = float(np.mean(np.all(cpu_ids == on_faiss[-1][1][1], axis=1)))
